@@ -1,0 +1,307 @@
+"""The generation service: from a user's prompt to stored images and a grid, every step logged.
+
+Plain async Python with no Discord types, so the cogs, the CLI and the demo share it. A job is
+persisted (with its events) before anyone is told it is queued; images are written to disk before
+the rows that name them are committed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+from dataclasses import asdict, dataclass, field
+
+from PIL import Image
+
+from bot.errors import GenerationFailedError, QueueFullError, UserInputError
+from bot.store import SYSTEM, Actor, Database, ImageFiles, append_event
+from bot.store.images import ImageRecord, images_of_job, insert_image
+from bot.store.jobs import Job, JobState, count_active_jobs, get_job, insert_job, transition_job
+from bot.store.prompts import insert_prompt
+from bot.store.sessions import open_stream
+from gpu_worker import GenerationPool, GenerationRequest, GenerationResult, JobHandle
+from gpu_worker.grid import make_grid
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT_CHARS = 1000
+MAX_SEED = 2**32 - 1
+MAX_SIDE = 2048
+
+
+@dataclass(frozen=True)
+class GenerationDefaults:
+    """The parameters a generation takes when the user does not choose them."""
+
+    model: str = "tiny"
+    width: int = 512
+    height: int = 512
+    steps: int = 25
+    guidance: float = 7.0
+    scheduler: str = "euler"
+    count: int = 4
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """How many active (queued or running) jobs one user, and everyone, may have."""
+
+    per_user: int = 10
+    total: int = 200
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where on Discord a generation was asked for."""
+
+    guild_id: str | None
+    channel_id: str
+
+
+@dataclass(frozen=True)
+class ImagineOptions:
+    """What a user asked for; None means "the default"."""
+
+    prompt: str
+    negative_prompt: str = ""
+    seed: int | None = None
+    count: int | None = None
+    width: int | None = None
+    height: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+
+
+@dataclass
+class QueuedGeneration:
+    """A job that is persisted and handed to the pool."""
+
+    job_id: int
+    session_id: int
+    prompt_id: int
+    request: GenerationRequest
+    handle: JobHandle = field(repr=False)
+
+
+@dataclass(frozen=True)
+class FinishedGeneration:
+    """A done job: its row, its image rows and the grid that shows them."""
+
+    job: Job
+    images: list[ImageRecord]
+    grid_png: bytes
+
+
+class GenerationService:
+    """Return queued and finished generations, keeping store, files and pool consistent."""
+
+    def __init__(
+        self,
+        db: Database,
+        files: ImageFiles,
+        pool: GenerationPool,
+        *,
+        defaults: GenerationDefaults | None = None,
+        limits: QueueLimits | None = None,
+    ) -> None:
+        self.db = db
+        self.files = files
+        self.pool = pool
+        self.defaults = defaults or GenerationDefaults()
+        self.limits = limits or QueueLimits()
+
+    def build_request(self, options: ImagineOptions, *, requester: str, session: str) -> GenerationRequest:
+        """Return the generation request for `options`, or raise `UserInputError` naming the limit."""
+        prompt = options.prompt.strip()
+        if not prompt:
+            raise UserInputError("The prompt is empty: describe the image you want.")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise UserInputError(f"The prompt has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
+        if len(options.negative_prompt) > MAX_PROMPT_CHARS:
+            raise UserInputError(f"The negative prompt is limited to {MAX_PROMPT_CHARS} characters.")
+        count = self.defaults.count if options.count is None else options.count
+        if not 1 <= count <= 9:
+            raise UserInputError(f"You asked for {count} images; choose 1 to 9.")
+        if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
+            raise UserInputError(f"The seed must be between 0 and {MAX_SEED}.")
+        width = options.width or self.defaults.width
+        height = options.height or self.defaults.height
+        for name, side in (("width", width), ("height", height)):
+            if not 64 <= side <= MAX_SIDE or side % 8:
+                raise UserInputError(f"The {name} is {side}; use a multiple of 8 from 64 to {MAX_SIDE}.")
+        steps = options.steps or self.defaults.steps
+        if not 1 <= steps <= 150:
+            raise UserInputError(f"You asked for {steps} steps; choose 1 to 150.")
+        guidance = self.defaults.guidance if options.guidance is None else options.guidance
+        if not 0.0 <= guidance <= 30.0:
+            raise UserInputError(f"The guidance is {guidance}; choose 0 to 30.")
+        # Seeds are consecutive from the first, so "seed 42, image 3" is easy to reproduce alone.
+        first_seed = random.randint(0, MAX_SEED - count) if options.seed is None else options.seed
+        seeds = tuple((first_seed + i) % (MAX_SEED + 1) for i in range(count))
+        return GenerationRequest(
+            kind="txt2img",
+            prompt=prompt,
+            negative_prompt=options.negative_prompt.strip(),
+            seeds=seeds,
+            width=width,
+            height=height,
+            steps=steps,
+            guidance=guidance,
+            scheduler=self.defaults.scheduler,
+            model=self.defaults.model,
+            requester=requester,
+            session=session,
+        )
+
+    async def submit(self, actor: Actor, place: Place, options: ImagineOptions) -> QueuedGeneration:
+        """Persist a job for `options`, hand it to the pool and return it; raise if it cannot queue."""
+        if await count_active_jobs(self.db, actor.id) >= self.limits.per_user:
+            raise QueueFullError(
+                f"You already have {self.limits.per_user} generations waiting or running; "
+                "wait for one to finish before asking for more."
+            )
+        if await count_active_jobs(self.db) >= self.limits.total:
+            raise QueueFullError(
+                f"Salon's queue is full ({self.limits.total} generations); please try again in a minute."
+            )
+        async with self.db.transaction() as conn:
+            session_id = await open_stream(conn, guild_id=place.guild_id, channel_id=place.channel_id, actor=actor)
+            request = self.build_request(options, requester=actor.id, session=f"session:{session_id}")
+            prompt_id = await insert_prompt(
+                conn,
+                session_id=session_id,
+                author_id=actor.id,
+                text=request.prompt,
+                negative_text=request.negative_prompt,
+            )
+            params = _request_params(request)
+            job_id = await insert_job(
+                conn,
+                session_id=session_id,
+                prompt_id=prompt_id,
+                requester_id=actor.id,
+                guild_id=place.guild_id,
+                channel_id=place.channel_id,
+                kind=request.kind,
+                params=params,
+            )
+            await append_event(
+                conn,
+                actor=actor,
+                kind="job.queued",
+                guild_id=place.guild_id,
+                channel_id=place.channel_id,
+                session_id=session_id,
+                subject=("job", job_id),
+                payload={"prompt_id": prompt_id, **params},
+            )
+        try:
+            handle = await self.pool.submit(str(job_id), request)
+        except Exception as exc:
+            await self._finish_failed(job_id, f"the generation pool refused the job: {exc}")
+            raise GenerationFailedError(f"Salon could not queue this generation: {exc}") from exc
+        log.info("job %s queued in session %s", job_id, session_id)
+        return QueuedGeneration(job_id, session_id, prompt_id, request, handle)
+
+    async def wait(self, queued: QueuedGeneration) -> FinishedGeneration:
+        """Await a queued job, store its images and return them with their grid."""
+        await self._mark_running(queued.job_id)
+        try:
+            result = await queued.handle.result()
+        except Exception as exc:
+            message = str(exc) or type(exc).__name__
+            state = JobState.CANCELLED if queued.handle.state == "cancelled" else JobState.FAILED
+            await self._finish_failed(queued.job_id, message, state=state)
+            raise GenerationFailedError(f"The generation did not finish: {message}") from exc
+        return await self._store_result(queued, result)
+
+    async def _mark_running(self, job_id: int) -> None:
+        job = await get_job(self.db, job_id)
+        if job is None or job.state is not JobState.QUEUED:
+            return
+        async with self.db.transaction() as conn:
+            await transition_job(conn, job_id, JobState.RUNNING)
+            await append_event(
+                conn,
+                actor=SYSTEM,
+                kind="job.started",
+                guild_id=job.guild_id,
+                channel_id=job.channel_id,
+                session_id=job.session_id,
+                subject=("job", job_id),
+            )
+
+    async def _store_result(self, queued: QueuedGeneration, result: GenerationResult) -> FinishedGeneration:
+        # Files first (content-addressed, atomic), rows after: a crash between the two leaves an
+        # unreferenced file, never a row that names a missing file.
+        decoded = [Image.open(io.BytesIO(png)) for png in result.images]
+        hashes = [self.files.write(png) for png in result.images]
+        job = await get_job(self.db, queued.job_id)
+        assert job is not None
+        async with self.db.transaction() as conn:
+            for idx, (sha256, seed, image) in enumerate(zip(hashes, result.seeds, decoded, strict=True)):
+                image_id = await insert_image(
+                    conn,
+                    job_id=job.id,
+                    session_id=job.session_id,
+                    prompt_id=job.prompt_id,
+                    idx=idx,
+                    seed=seed,
+                    sha256=sha256,
+                    width=image.width,
+                    height=image.height,
+                )
+                await append_event(
+                    conn,
+                    actor=SYSTEM,
+                    kind="image.created",
+                    guild_id=job.guild_id,
+                    channel_id=job.channel_id,
+                    session_id=job.session_id,
+                    subject=("image", image_id),
+                    payload={"job_id": job.id, "idx": idx, "seed": seed, "sha256": sha256},
+                )
+            await transition_job(conn, job.id, JobState.DONE)
+            await append_event(
+                conn,
+                actor=SYSTEM,
+                kind="job.done",
+                guild_id=job.guild_id,
+                channel_id=job.channel_id,
+                session_id=job.session_id,
+                subject=("job", job.id),
+                payload={"images": len(hashes), "seconds": round(sum(result.timings.values()), 3)},
+            )
+        grid = make_grid([image.convert("RGB") for image in decoded])
+        buffer = io.BytesIO()
+        grid.save(buffer, format="PNG")
+        done = await get_job(self.db, job.id)
+        assert done is not None
+        return FinishedGeneration(done, await images_of_job(self.db, job.id), buffer.getvalue())
+
+    async def _finish_failed(self, job_id: int, message: str, *, state: JobState = JobState.FAILED) -> None:
+        job = await get_job(self.db, job_id)
+        if job is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
+            return
+        async with self.db.transaction() as conn:
+            await transition_job(conn, job_id, state, error=message)
+            await append_event(
+                conn,
+                actor=SYSTEM,
+                kind=f"job.{state.value}",
+                guild_id=job.guild_id,
+                channel_id=job.channel_id,
+                session_id=job.session_id,
+                subject=("job", job_id),
+                payload={"error": message},
+            )
+
+
+def _request_params(request: GenerationRequest) -> dict[str, object]:
+    """Return the JSON-safe parameters of a request (images are stored elsewhere, not inline)."""
+    params = asdict(request)
+    for key in ("init_image", "mask_image"):
+        params.pop(key, None)
+    params["seeds"] = list(request.seeds)
+    return params

@@ -1,0 +1,154 @@
+"""Salon's settings, read from the environment and `.env` (pydantic-settings).
+
+Every setting is documented, with its default, in `.env.example`. Names are `SALON_*`, except the
+three Discord connection settings, which keep the names other Discord tools use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message is one line naming the setting."""
+
+
+class Settings(BaseSettings):
+    """Salon's configuration; construct with `load_settings()` for readable errors."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SALON_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    discord_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_TOKEN", "SALON_DISCORD_TOKEN")
+    )
+    discord_api_base: str | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_API_BASE", "SALON_DISCORD_API_BASE")
+    )
+    discord_gateway_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DISCORD_GATEWAY_URL", "SALON_DISCORD_GATEWAY_URL")
+    )
+    dev_guild_id: int | None = None
+
+    data_dir: Path = Path("data")
+    database_path: Path | None = None
+
+    model_source: str = "tiny"
+    devices: Annotated[list[str], NoDecode] = ["cpu"]
+
+    max_jobs_per_user: int = Field(default=10, ge=1, le=1000)
+    max_queued_jobs: int = Field(default=200, ge=1, le=100_000)
+
+    image_width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    image_height: int = Field(default=512, ge=64, le=2048, multiple_of=8)
+    steps: int = Field(default=25, ge=1, le=150)
+    guidance: float = Field(default=7.0, ge=0.0, le=30.0)
+    images_per_prompt: int = Field(default=4, ge=1, le=9)
+    scheduler: str = "euler"
+
+    log_level: LogLevel = "INFO"
+
+    @field_validator("discord_api_base", "discord_gateway_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        schemes = ("http://", "https://", "ws://", "wss://")
+        if not value.startswith(schemes):
+            raise ValueError(f"must be a URL starting with one of {', '.join(schemes)}")
+        return value.rstrip("/")
+
+    @field_validator("discord_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if any(ch.isspace() for ch in value.get_secret_value()):
+            raise ValueError("must not contain spaces or line breaks (paste the bot token alone)")
+        return value
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _split_devices(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("devices")
+    @classmethod
+    def _check_devices(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one device, e.g. cpu or cuda:0")
+        for device in value:
+            name, _, index = device.partition(":")
+            if name not in ("cpu", "cuda", "mps") or (index and not index.isdigit()):
+                raise ValueError(f"{device!r} is not a device; use cpu, mps, cuda or cuda:N")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_queue_caps(self) -> Settings:
+        if self.max_jobs_per_user > self.max_queued_jobs:
+            raise ValueError("SALON_MAX_JOBS_PER_USER must not exceed SALON_MAX_QUEUED_JOBS")
+        return self
+
+    @property
+    def resolved_database_path(self) -> Path:
+        """Return the database file: `SALON_DATABASE_PATH`, else `salon.db` in the data folder."""
+        return self.database_path or self.data_dir / "salon.db"
+
+    @property
+    def images_dir(self) -> Path:
+        """Return the folder of content-addressed image files."""
+        return self.data_dir / "images"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Return the folder of the rotating log file."""
+        return self.data_dir / "logs"
+
+    def require_token(self) -> str:
+        """Return the bot token, or raise `SettingsError` when it is not set."""
+        if self.discord_token is None:
+            raise SettingsError(
+                "DISCORD_TOKEN: missing; set it in the environment or in .env "
+                "(the bot token from the Discord developer portal)"
+            )
+        return self.discord_token.get_secret_value()
+
+
+def _setting_name(loc: tuple[int | str, ...]) -> str:
+    if not loc:
+        return "settings"
+    field = str(loc[0])
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"SALON_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Return settings from the environment, `.env` and `overrides`, or raise a one-line `SettingsError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{_setting_name(error['loc'])}: {message}")
+        raise SettingsError("; ".join(problems)) from None

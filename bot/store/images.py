@@ -1,0 +1,53 @@
+"""Rows of generated images; the files themselves are in `ImageFiles`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.store.database import Database, row_dict, utc_now
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One row of `images`."""
+
+    id: int
+    job_id: int
+    session_id: int
+    prompt_id: int
+    idx: int
+    seed: int
+    sha256: str
+    width: int
+    height: int
+    created_at: str
+
+
+async def insert_image(
+    conn: aiosqlite.Connection,
+    *,
+    job_id: int,
+    session_id: int,
+    prompt_id: int,
+    idx: int,
+    seed: int,
+    sha256: str,
+    width: int,
+    height: int,
+) -> int:
+    """Insert an image row (its file must already be written) and return its id."""
+    cursor = await conn.execute(
+        "INSERT INTO images (job_id, session_id, prompt_id, idx, seed, sha256, width, height, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, session_id, prompt_id, idx, seed, sha256, width, height, utc_now()),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def images_of_job(db: Database, job_id: int) -> list[ImageRecord]:
+    """Return a job's images in grid order."""
+    rows = await db.fetchall("SELECT * FROM images WHERE job_id = ? ORDER BY idx", (job_id,))
+    return [ImageRecord(**row_dict(row)) for row in rows]
