@@ -17,7 +17,15 @@ from PIL import Image
 from bot.errors import GenerationFailedError, QueueFullError, UserInputError
 from bot.store import SYSTEM, Actor, Database, ImageFiles, append_event
 from bot.store.images import ImageRecord, images_of_job, insert_image
-from bot.store.jobs import Job, JobState, count_active_jobs, get_job, insert_job, transition_job
+from bot.store.jobs import (
+    Job,
+    JobState,
+    count_active_jobs,
+    get_job,
+    insert_job,
+    set_reply_message,
+    transition_job,
+)
 from bot.store.prompts import insert_prompt
 from bot.store.sessions import open_stream
 from gpu_worker import GenerationPool, GenerationRequest, GenerationResult, JobHandle
@@ -111,8 +119,11 @@ class GenerationService:
         self.defaults = defaults or GenerationDefaults()
         self.limits = limits or QueueLimits()
 
-    def build_request(self, options: ImagineOptions, *, requester: str, session: str) -> GenerationRequest:
-        """Return the generation request for `options`, or raise `UserInputError` naming the limit."""
+    def prepare(self, actor: Actor, place: Place, options: ImagineOptions) -> GenerationRequest:
+        """Return the generation request for `options`, or raise `UserInputError` naming the limit.
+
+        Pure and quick, so a cog can check input before it defers and refuse privately.
+        """
         prompt = options.prompt.strip()
         if not prompt:
             raise UserInputError("The prompt is empty: describe the image you want.")
@@ -150,12 +161,13 @@ class GenerationService:
             guidance=guidance,
             scheduler=self.defaults.scheduler,
             model=self.defaults.model,
-            requester=requester,
-            session=session,
+            requester=actor.id,
+            # Fair shares are per channel: one party thread or one themed channel is one session.
+            session=f"channel:{place.channel_id}",
         )
 
-    async def submit(self, actor: Actor, place: Place, options: ImagineOptions) -> QueuedGeneration:
-        """Persist a job for `options`, hand it to the pool and return it; raise if it cannot queue."""
+    async def submit(self, actor: Actor, place: Place, request: GenerationRequest) -> QueuedGeneration:
+        """Persist a job for `request`, hand it to the pool and return it; raise if it cannot queue."""
         if await count_active_jobs(self.db, actor.id) >= self.limits.per_user:
             raise QueueFullError(
                 f"You already have {self.limits.per_user} generations waiting or running; "
@@ -167,7 +179,6 @@ class GenerationService:
             )
         async with self.db.transaction() as conn:
             session_id = await open_stream(conn, guild_id=place.guild_id, channel_id=place.channel_id, actor=actor)
-            request = self.build_request(options, requester=actor.id, session=f"session:{session_id}")
             prompt_id = await insert_prompt(
                 conn,
                 session_id=session_id,
@@ -215,6 +226,11 @@ class GenerationService:
             await self._finish_failed(queued.job_id, message, state=state)
             raise GenerationFailedError(f"The generation did not finish: {message}") from exc
         return await self._store_result(queued, result)
+
+    async def record_reply(self, job_id: int, message_id: str) -> None:
+        """Remember the Discord message that shows a job, so later steps can find it."""
+        async with self.db.transaction() as conn:
+            await set_reply_message(conn, job_id, message_id)
 
     async def _mark_running(self, job_id: int) -> None:
         job = await get_job(self.db, job_id)

@@ -136,6 +136,8 @@ def _setting_name(loc: tuple[int | str, ...]) -> str:
     if not loc:
         return "settings"
     field = str(loc[0])
+    if field.isupper():  # pydantic reports an aliased field by the alias it was read from
+        return field
     info = Settings.model_fields.get(field)
     if info is not None and isinstance(info.validation_alias, AliasChoices):
         return str(info.validation_alias.choices[0])

@@ -147,4 +147,3 @@ def _split_sql(script: str) -> list[str]:
     if buffer.strip():
         raise ValueError(f"incomplete SQL statement at the end of a migration: {buffer.strip()[:60]!r}")
     return statements
-

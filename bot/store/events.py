@@ -120,7 +120,7 @@ async def list_events(
         params.extend([subject[0], str(subject[1])])
     params.append(limit)
     rows = await db.fetchall(
-        f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",  # noqa: S608 - fixed clauses
+        f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
         params,
     )
     return [Event.from_row(row) for row in rows]

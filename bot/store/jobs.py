@@ -142,7 +142,7 @@ async def jobs_in_states(db: Database, states: tuple[JobState, ...]) -> list[Job
     """Return the jobs in any of `states`, oldest first."""
     marks = ", ".join("?" * len(states))
     rows = await db.fetchall(
-        f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id",  # noqa: S608 - placeholders only
+        f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id",
         [state.value for state in states],
     )
     return [Job.from_row(row) for row in rows]

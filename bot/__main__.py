@@ -1,0 +1,101 @@
+"""`python -m bot`: Salon's command line. With no subcommand it runs the bot."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("bot")
+
+EXIT_SETTINGS = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with one subparser per command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Salon: a Discord bot for group image-generation sessions. "
+        "Settings come from the environment and .env (see .env.example).",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="connect to Discord and serve (the default)")
+    commands.add_parser("migrate", help="create or upgrade the database, then exit")
+    commands.add_parser("check", help="validate the settings and print them, secrets hidden")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command named in `argv` and return the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command in (None, "run"):
+            settings.require_token()
+    except SettingsError as exc:
+        print(f"salon: setting error: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+
+    from bot.logging_setup import configure_logging
+
+    secrets = [settings.discord_token.get_secret_value()] if settings.discord_token else []
+    configure_logging(settings.log_level, settings.logs_dir, secrets)
+    if args.command == "migrate":
+        return asyncio.run(_migrate(settings))
+    if args.command == "check":
+        for name, value in settings.model_dump().items():
+            print(f"{name} = {value!s}" if name != "discord_token" else f"{name} = {'set' if value else 'missing'}")
+        return 0
+    return asyncio.run(_run(settings))
+
+
+async def _migrate(settings: Settings) -> int:
+    from bot.store import Database
+
+    database = Database(settings.resolved_database_path)
+    await database.open()
+    print(f"database {settings.resolved_database_path} is at schema version {await database.schema_version()}")
+    await database.close()
+    return 0
+
+
+async def _run(settings: Settings) -> int:
+    import discord
+
+    from bot.client import SalonBot, point_discord_at
+
+    point_discord_at(settings)
+    bot = SalonBot(settings)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def request_stop(signame: str) -> None:
+        log.info("%s received: shutting down", signame)
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, request_stop, sig.name)
+    runner = asyncio.create_task(bot.start(settings.require_token()))
+    stopper = asyncio.create_task(stopping.wait())
+    try:
+        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done:
+            runner.result()  # re-raise a login or connection failure
+    except discord.LoginFailure:
+        log.error("Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal")
+        return 1
+    finally:
+        await bot.close()
+        stopper.cancel()
+        if not runner.done():
+            runner.cancel()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

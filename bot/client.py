@@ -1,0 +1,124 @@
+"""SalonBot: the discord.py client that owns Salon's lifecycle (store, generation pool, cogs)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import discord
+from discord.ext import commands
+
+from bot.command_tree import SalonCommandTree
+from bot.generation import GenerationDefaults, GenerationService, QueueLimits
+from bot.settings import Settings
+from bot.store import Database, ImageFiles
+from gpu_worker import GenerationPool, ProcessPool
+
+log = logging.getLogger(__name__)
+
+INITIAL_COGS: tuple[str, ...] = ("cogs.imagine",)
+
+PoolFactory = Callable[[Settings], GenerationPool]
+
+
+def default_pool(settings: Settings) -> GenerationPool:
+    """Return the process-per-device pool that the settings describe."""
+    return ProcessPool(
+        model_source=settings.model_source,
+        devices=settings.devices,
+        cache_dir=settings.data_dir / "models",
+    )
+
+
+def point_discord_at(settings: Settings) -> None:
+    """Point discord.py's REST and gateway at the overrides in settings (a proxy, or the loopback)."""
+    if settings.discord_api_base or settings.discord_gateway_url:
+        from bot.loopback.client_patch import point_discord_py_at
+
+        point_discord_py_at(settings.discord_api_base, settings.discord_gateway_url)
+
+
+class SalonBot(commands.Bot):
+    """The bot process: opens resources in `setup_hook`, releases them in `close`."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        pool_factory: PoolFactory = default_pool,
+        cogs: Sequence[str] = INITIAL_COGS,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.members = False
+        # Slash commands, buttons and reactions need no message-content intent.
+        intents.message_content = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=SalonCommandTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+        )
+        self.settings = settings
+        self._pool_factory = pool_factory
+        self._cog_names = tuple(cogs)
+        self.failed_cogs: list[str] = []
+        self.db = Database(settings.resolved_database_path)
+        self.files = ImageFiles(settings.images_dir)
+        self.pool: GenerationPool | None = None
+        self._generation: GenerationService | None = None
+
+    @property
+    def generation(self) -> GenerationService:
+        """Return the generation service (available once `setup_hook` has run)."""
+        if self._generation is None:
+            raise RuntimeError("the bot is not set up yet")
+        return self._generation
+
+    async def setup_hook(self) -> None:
+        await self.db.open()
+        self.pool = self._pool_factory(self.settings)
+        await self.pool.start()
+        self._generation = GenerationService(
+            self.db,
+            self.files,
+            self.pool,
+            defaults=GenerationDefaults(
+                model=self.settings.model_source,
+                width=self.settings.image_width,
+                height=self.settings.image_height,
+                steps=self.settings.steps,
+                guidance=self.settings.guidance,
+                scheduler=self.settings.scheduler,
+                count=self.settings.images_per_prompt,
+            ),
+            limits=QueueLimits(per_user=self.settings.max_jobs_per_user, total=self.settings.max_queued_jobs),
+        )
+        # Each cog loads on its own: a broken one is logged and the others still serve.
+        for name in self._cog_names:
+            try:
+                await self.load_extension(name)
+            except Exception:
+                log.exception("cog %s failed to load; the others keep working", name)
+                self.failed_cogs.append(name)
+        await self._sync_commands()
+
+    async def _sync_commands(self) -> None:
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        else:
+            synced = await self.tree.sync()
+        log.info("synced %d application commands", len(synced))
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s (%s) to %d guilds", self.user, self.user.id if self.user else "?", len(self.guilds))
+
+    async def close(self) -> None:
+        # Gateway first, so no new interaction arrives while the pool and store shut down.
+        await super().close()
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+        await self.db.close()

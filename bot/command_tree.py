@@ -1,0 +1,62 @@
+"""The one application-command error handler: users get a clear ephemeral reply, bugs get a reference."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from bot.errors import SalonError
+
+log = logging.getLogger(__name__)
+
+
+def describe_user_error(error: app_commands.AppCommandError) -> str | None:
+    """Return what to tell the user about a mistake of theirs, or None if it is not one."""
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, SalonError):
+        return str(error.original)
+    if isinstance(error, app_commands.TransformerError):
+        return f"{error.value!r} is not a valid value for this option."
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = ", ".join(error.missing_permissions).replace("_", " ")
+        return f"You need the {needed} permission to do that."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return str(error) or "You can't use this command here."
+    return None
+
+
+async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:
+    """Send `message` privately, as the first response or as a follow-up after a defer."""
+    try:
+        if interaction.response.is_done():
+            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+                # A public "thinking…" placeholder would linger forever; replace it with a private reply.
+                await interaction.delete_original_response()
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s about an error", interaction.user.id, exc_info=True)
+
+
+class SalonCommandTree(app_commands.CommandTree):
+    """A command tree whose `on_error` turns errors into replies (RoboDanny's shape)."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        message = describe_user_error(error)
+        if message is None:
+            reference = secrets.token_hex(4)
+            command = interaction.command.qualified_name if interaction.command else "?"
+            original = getattr(error, "original", error)
+            log.error(
+                "unexpected error in /%s (ref %s)",
+                command,
+                reference,
+                exc_info=(type(original), original, original.__traceback__),
+            )
+            message = f"Something went wrong on Salon's side. It has been logged as reference `{reference}`."
+        await reply_ephemeral(interaction, message)

@@ -1,0 +1,123 @@
+"""Settings: read from the environment and .env; errors are one readable line and exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError, load_settings
+
+REPO = Path(__file__).resolve().parents[2]
+SETTING_VARS = [name for name in os.environ if name.startswith(("SALON_", "DISCORD_"))]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in SETTING_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env from the repo
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SALON_", "DISCORD_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**clean, "PYTHONPATH": str(REPO), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_defaults() -> None:
+    settings = load_settings()
+    assert settings.model_source == "tiny"
+    assert settings.devices == ["cpu"]
+    assert settings.resolved_database_path == Path("data/salon.db")
+    assert settings.discord_token is None
+
+
+def test_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SALON_DEVICES=cuda:0, cuda:1\nDISCORD_TOKEN=from-dotenv\n")
+    monkeypatch.setenv("DISCORD_TOKEN", "from-env")
+    monkeypatch.setenv("DISCORD_API_BASE", "http://127.0.0.1:9/api/v10/")
+    settings = load_settings()
+    assert settings.devices == ["cuda:0", "cuda:1"]
+    assert settings.require_token() == "from-env"
+    assert settings.discord_api_base == "http://127.0.0.1:9/api/v10"
+    assert "from-env" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("SALON_DEVICES", "gpu0", "SALON_DEVICES: 'gpu0' is not a device; use cpu, mps, cuda or cuda:N"),
+        ("SALON_MAX_QUEUED_JOBS", "lots", "SALON_MAX_QUEUED_JOBS: Input should be a valid integer"),
+        ("SALON_LOG_LEVEL", "chatty", "SALON_LOG_LEVEL: Input should be 'DEBUG'"),
+        ("DISCORD_API_BASE", "discord.com", "DISCORD_API_BASE: must be a URL starting with one of http://"),
+        ("SALON_IMAGE_WIDTH", "500", "SALON_IMAGE_WIDTH: Input should be a multiple of 8"),
+    ],
+)
+def test_invalid_setting_names_itself(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(expected)
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_token_is_named() -> None:
+    with pytest.raises(SettingsError, match=r"^DISCORD_TOKEN: missing"):
+        Settings().require_token()
+
+
+def test_cli_missing_token_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = run_cli(env={}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "salon: setting error: DISCORD_TOKEN: missing; set it in the environment or in .env "
+        "(the bot token from the Discord developer portal)"
+    ]
+
+
+def test_cli_invalid_setting_exits_2_and_hides_token(tmp_path: Path) -> None:
+    result = run_cli(env={"DISCORD_TOKEN": "sekrit-token", "SALON_DEVICES": "tpu"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "SALON_DEVICES" in result.stderr
+    assert "sekrit-token" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_help_lists_subcommands(tmp_path: Path) -> None:
+    result = run_cli("--help", env={}, cwd=tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "migrate", "check"):
+        assert command in result.stdout
+
+
+def test_cli_check_hides_token(tmp_path: Path) -> None:
+    result = run_cli("check", env={"DISCORD_TOKEN": "sekrit-token"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "discord_token = set" in result.stdout
+    assert "sekrit-token" not in result.stdout + result.stderr
+
+
+def test_cli_migrate_creates_database(tmp_path: Path) -> None:
+    result = run_cli("migrate", env={"SALON_DATA_DIR": str(tmp_path / "d")}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "d" / "salon.db").exists()
+    assert "schema version 1" in result.stdout
+
+
+def test_env_example_documents_every_setting() -> None:
+    documented = (REPO / ".env.example").read_text()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        env_name = alias.choices[0] if alias is not None else f"SALON_{name.upper()}"  # type: ignore[union-attr]
+        assert f"\n{env_name}=" in documented, f"{env_name} is not in .env.example"
