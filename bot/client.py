@@ -116,9 +116,11 @@ class SalonBot(commands.Bot):
         log.info("connected as %s (%s) to %d guilds", self.user, self.user.id if self.user else "?", len(self.guilds))
 
     async def close(self) -> None:
-        # Gateway first, so no new interaction arrives while the pool and store shut down.
-        await super().close()
-        if self.pool is not None:
+        # The service first: it refuses new jobs, stops the pool and requeues unfinished jobs
+        # while the store is still open. Then the gateway, then the store.
+        if self._generation is not None:
+            await self._generation.shutdown()
+        elif self.pool is not None:
             await self.pool.close()
-            self.pool = None
+        await super().close()
         await self.db.close()

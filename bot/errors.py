@@ -17,3 +17,7 @@ class QueueFullError(SalonError):
 
 class GenerationFailedError(SalonError):
     """A queued generation ended in failure; the job row holds the cause."""
+
+
+class ServiceStoppingError(SalonError):
+    """Salon is shutting down; the job, if any, is kept in the store for the next start."""

@@ -7,6 +7,7 @@ the rows that name them are committed.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import random
@@ -14,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 from PIL import Image
 
-from bot.errors import GenerationFailedError, QueueFullError, UserInputError
+from bot.errors import GenerationFailedError, QueueFullError, ServiceStoppingError, UserInputError
 from bot.store import SYSTEM, Actor, Database, ImageFiles, append_event
 from bot.store.images import ImageRecord, images_of_job, insert_image
 from bot.store.jobs import (
@@ -23,6 +24,7 @@ from bot.store.jobs import (
     count_active_jobs,
     get_job,
     insert_job,
+    jobs_in_states,
     set_reply_message,
     transition_job,
 )
@@ -118,6 +120,10 @@ class GenerationService:
         self.pool = pool
         self.defaults = defaults or GenerationDefaults()
         self.limits = limits or QueueLimits()
+        self._closing = False
+        self._waiting: set[int] = set()
+        self._all_settled = asyncio.Event()
+        self._all_settled.set()
 
     def prepare(self, actor: Actor, place: Place, options: ImagineOptions) -> GenerationRequest:
         """Return the generation request for `options`, or raise `UserInputError` naming the limit.
@@ -168,6 +174,8 @@ class GenerationService:
 
     async def submit(self, actor: Actor, place: Place, request: GenerationRequest) -> QueuedGeneration:
         """Persist a job for `request`, hand it to the pool and return it; raise if it cannot queue."""
+        if self._closing:
+            raise ServiceStoppingError("Salon is restarting; please ask again in a minute.")
         if await count_active_jobs(self.db, actor.id) >= self.limits.per_user:
             raise QueueFullError(
                 f"You already have {self.limits.per_user} generations waiting or running; "
@@ -217,20 +225,68 @@ class GenerationService:
 
     async def wait(self, queued: QueuedGeneration) -> FinishedGeneration:
         """Await a queued job, store its images and return them with their grid."""
+        self._waiting.add(queued.job_id)
+        self._all_settled.clear()
+        try:
+            return await self._wait(queued)
+        finally:
+            self._waiting.discard(queued.job_id)
+            if not self._waiting:
+                self._all_settled.set()
+
+    async def _wait(self, queued: QueuedGeneration) -> FinishedGeneration:
         await self._mark_running(queued.job_id)
         try:
             result = await queued.handle.result()
         except Exception as exc:
+            if self._closing:
+                # The pool stopped under the job: it stays in the store and is requeued by shutdown().
+                raise ServiceStoppingError(
+                    f"Salon is restarting; job #{queued.job_id} is kept and will run when it is back."
+                ) from exc
             message = str(exc) or type(exc).__name__
             state = JobState.CANCELLED if queued.handle.state == "cancelled" else JobState.FAILED
             await self._finish_failed(queued.job_id, message, state=state)
             raise GenerationFailedError(f"The generation did not finish: {message}") from exc
         return await self._store_result(queued, result)
 
+    async def shutdown(self, grace_seconds: float = 10.0) -> None:
+        """Stop taking jobs, stop the pool and put every unfinished job back in the queue, logged.
+
+        Nothing is lost: a job that was running when Salon stopped is `queued` again in the store,
+        with a `job.suspended` event, so the next start can run it.
+        """
+        self._closing = True
+        await self.pool.close()
+        try:
+            await asyncio.wait_for(self._all_settled.wait(), grace_seconds)
+        except TimeoutError:
+            log.warning("jobs %s were still settling at shutdown", sorted(self._waiting))
+        for job in await jobs_in_states(self.db, (JobState.RUNNING,)):
+            async with self.db.transaction() as conn:
+                await transition_job(conn, job.id, JobState.QUEUED)
+                await append_event(
+                    conn,
+                    actor=SYSTEM,
+                    kind="job.suspended",
+                    guild_id=job.guild_id,
+                    channel_id=job.channel_id,
+                    session_id=job.session_id,
+                    subject=("job", job.id),
+                    payload={"reason": "shutdown"},
+                )
+
     async def record_reply(self, job_id: int, message_id: str) -> None:
         """Remember the Discord message that shows a job, so later steps can find it."""
         async with self.db.transaction() as conn:
             await set_reply_message(conn, job_id, message_id)
+
+    async def job_with_images(self, job_id: int) -> tuple[Job, list[ImageRecord]]:
+        """Return a job and its images, or raise `UserInputError` if there is no such job."""
+        job = await get_job(self.db, job_id)
+        if job is None:
+            raise UserInputError(f"There is no job #{job_id}; it may have been removed.")
+        return job, await images_of_job(self.db, job_id)
 
     async def _mark_running(self, job_id: int) -> None:
         job = await get_job(self.db, job_id)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING
+import re
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import GenerationFailedError
-from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, FinishedGeneration, ImagineOptions, Place
+from bot.client import SalonBot
+from bot.errors import GenerationFailedError, ServiceStoppingError
+from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, ImagineOptions, Place
 from bot.store import Actor
-
-if TYPE_CHECKING:
-    from bot.client import SalonBot
+from bot.store.images import ImageRecord
+from bot.store.jobs import Job
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,45 @@ def place_of(interaction: discord.Interaction) -> Place:
     return Place(guild_id=guild_id, channel_id=str(interaction.channel_id))
 
 
-def describe_result(finished: FinishedGeneration, requester: discord.abc.User) -> str:
-    """Return the text posted with a grid: the prompt, who asked, and the seeds of each cell."""
-    params = finished.job.params
-    seeds = ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(finished.images))
-    text = f"**{discord.utils.escape_markdown(params['prompt'])}** — {requester.mention}"
+def describe_result(job: Job, images: list[ImageRecord], requester_mention: str) -> str:
+    """Return the text posted with a grid: the prompt, who asked, and the seed of each cell."""
+    params = job.params
+    seeds = ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images))
+    text = f"**{discord.utils.escape_markdown(params['prompt'])}** — {requester_mention}"
     if params.get("negative_prompt"):
         text += f"\nwithout: {discord.utils.escape_markdown(params['negative_prompt'])}"
-    text += f"\n{params['width']}×{params['height']}, {params['steps']} steps, seeds {seeds}"
+    text += f"\n{params['width']}×{params['height']}, {params['steps']} steps, guidance {params['guidance']}"
+    text += f", {params['scheduler']}, model `{params['model']}`\nseeds {seeds}"
     return text[:2000]
+
+
+class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:info:(?P<job_id>[0-9]+)"):
+    """An ℹ️ button under a grid that shows anyone its parameters; its state lives in its custom_id,
+    so it keeps working after a restart."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=f"salon:info:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> JobInfoButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot = interaction.client
+        assert isinstance(bot, SalonBot)
+        job, images = await bot.generation.job_with_images(self.job_id)
+        await interaction.response.send_message(
+            describe_result(job, images, f"<@{job.requester_id}>"),
+            ephemeral=True,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
 
 
 class ImagineCog(commands.Cog):
@@ -78,18 +108,29 @@ class ImagineCog(commands.Cog):
         try:
             finished = await service.wait(queued)
         except GenerationFailedError as exc:
-            await self._deliver(interaction, queued.job_id, f"❌ {exc}", None)
+            await self._deliver(interaction, queued.job_id, f"❌ {exc}", None, None)
+            return
+        except ServiceStoppingError as exc:
+            await self._deliver(interaction, queued.job_id, f"⏸️ {exc}", None, None)
             return
         grid = discord.File(io.BytesIO(finished.grid_png), filename=f"salon-{queued.job_id}.png")
-        await self._deliver(interaction, queued.job_id, describe_result(finished, interaction.user), grid)
+        text = describe_result(finished.job, finished.images, interaction.user.mention)
+        view = discord.ui.View(timeout=None)
+        view.add_item(JobInfoButton(queued.job_id))
+        await self._deliver(interaction, queued.job_id, text, grid, view)
 
     async def _deliver(
-        self, interaction: discord.Interaction, job_id: int, content: str, file: discord.File | None
+        self,
+        interaction: discord.Interaction,
+        job_id: int,
+        content: str,
+        file: discord.File | None,
+        view: discord.ui.View | None,
     ) -> None:
         """Show the outcome in the original response, or in the channel once its token has expired."""
         attachments = [file] if file else []
         try:
-            message = await interaction.edit_original_response(content=content, attachments=attachments)
+            message = await interaction.edit_original_response(content=content, attachments=attachments, view=view)
         except discord.HTTPException as exc:
             if exc.code not in EXPIRED_TOKEN_CODES or interaction.channel is None:
                 raise
@@ -98,10 +139,11 @@ class ImagineCog(commands.Cog):
                 file.reset()
             channel = interaction.channel
             assert isinstance(channel, discord.abc.Messageable)
-            message = await channel.send(content=content, files=attachments)
+            message = await channel.send(content=content, files=attachments, view=view or discord.utils.MISSING)
         await self.bot.generation.record_reply(job_id, str(message.id))
 
 
 async def setup(bot: SalonBot) -> None:
-    """Load the cog (discord.py extension entry point)."""
+    """Load the cog and register its buttons that survive restarts (discord.py extension entry point)."""
+    bot.add_dynamic_items(JobInfoButton)
     await bot.add_cog(ImagineCog(bot))
