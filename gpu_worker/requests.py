@@ -1,0 +1,98 @@
+"""What the pool is asked to do and what it gives back; all of it crosses the process boundary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+JobKind = Literal["txt2img", "img2img", "inpaint"]
+JOB_KINDS: tuple[str, ...] = ("txt2img", "img2img", "inpaint")
+MAX_SIDE = 2048
+MAX_STEPS = 150
+MAX_IMAGES = 16
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: a prompt and its parameters, one image per seed."""
+
+    kind: JobKind
+    prompt: str
+    seeds: tuple[int, ...]
+    width: int = 512
+    height: int = 512
+    steps: int = 25
+    guidance: float = 7.0
+    scheduler: str = "euler"
+    model: str = "tiny"
+    negative_prompt: str = ""
+    strength: float = 0.75
+    init_image: bytes | None = field(default=None, repr=False)
+    mask_image: bytes | None = field(default=None, repr=False)
+    # Who asked and in which session: the scheduler shares the GPU fairly between them.
+    requester: str = ""
+    session: str = ""
+
+    def validate(self) -> None:
+        """Raise `ValueError` with a concise reason if the request cannot be run."""
+        if self.kind not in JOB_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(JOB_KINDS)}, not {self.kind!r}")
+        if not self.seeds:
+            raise ValueError("at least one seed is needed (one image per seed)")
+        if len(self.seeds) > MAX_IMAGES:
+            raise ValueError(f"at most {MAX_IMAGES} images per request, got {len(self.seeds)}")
+        if any(not 0 <= seed < 2**64 for seed in self.seeds):
+            raise ValueError("seeds must be between 0 and 2**64 - 1")
+        for name, side in (("width", self.width), ("height", self.height)):
+            if not 64 <= side <= MAX_SIDE or side % 8:
+                raise ValueError(f"{name} must be a multiple of 8 from 64 to {MAX_SIDE}, got {side}")
+        if not 1 <= self.steps <= MAX_STEPS:
+            raise ValueError(f"steps must be from 1 to {MAX_STEPS}, got {self.steps}")
+        if not 0.0 <= self.guidance <= 30.0:
+            raise ValueError(f"guidance must be from 0 to 30, got {self.guidance}")
+        if not 0.0 < self.strength <= 1.0:
+            raise ValueError(f"strength must be above 0 and at most 1, got {self.strength}")
+        if self.kind in ("img2img", "inpaint") and self.init_image is None:
+            raise ValueError(f"{self.kind} needs an init image")
+        if self.kind == "inpaint" and self.mask_image is None:
+            raise ValueError("inpaint needs a mask image")
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """The images of a finished request (PNG bytes, in seed order) and where the time went."""
+
+    images: list[bytes]
+    seeds: tuple[int, ...]
+    timings: dict[str, float] = field(default_factory=dict)
+    device: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A step of a running job; `preview` is a cheap PNG of the latents every few steps."""
+
+    job_id: str
+    step: int
+    total: int
+    preview: bytes | None = None
+
+
+class GenerationError(Exception):
+    """A job failed inside the worker; the message says why."""
+
+
+class ModelLoadError(GenerationError):
+    """A model source could not be loaded; the message names the source and the cause."""
+
+
+class WorkerCrashedError(GenerationError):
+    """The worker process running the job died (killed, out of memory, a crash in native code)."""
+
+
+class JobCancelledError(GenerationError):
+    """The job was cancelled before it finished."""
+
+
+class PoolClosedError(GenerationError):
+    """The pool was closed before the job finished; the job was not run to the end."""

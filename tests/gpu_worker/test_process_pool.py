@@ -1,0 +1,159 @@
+"""The process pool: real worker processes generating with the tiny pipeline."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+from gpu_worker import (
+    GenerationRequest,
+    JobCancelledError,
+    ModelLoadError,
+    PoolClosedError,
+    ProcessPool,
+    WorkerCrashedError,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def request(seeds: tuple[int, ...] = (1, 2), steps: int = 4, **changes: object) -> GenerationRequest:
+    values: dict[str, object] = {
+        "kind": "txt2img",
+        "prompt": "a lighthouse at dusk",
+        "seeds": seeds,
+        "width": 64,
+        "height": 64,
+        "steps": steps,
+    }
+    values.update(changes)
+    return GenerationRequest(**values)  # type: ignore[arg-type]
+
+
+def png_of(colour: tuple[int, int, int], mode: str = "RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.new(mode, (64, 64), colour if mode == "RGB" else colour[0]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pool(tiny_cache: Path):
+    started = ProcessPool("tiny", ["cpu"], tiny_cache, preview_every=2)
+    await started.start()
+    yield started
+    await started.close()
+
+
+async def test_generates_images_with_progress_and_previews(pool: ProcessPool) -> None:
+    handle = await pool.submit("progress-1", request(seeds=(1, 2, 3, 4), steps=4))
+    updates = [update async for update in handle.progress()]
+    result = await handle.result()
+    assert [u.step for u in updates] == [1, 2, 3, 4]
+    assert all(u.total == 4 for u in updates)
+    assert updates[1].preview is not None and updates[0].preview is None
+    assert Image.open(io.BytesIO(updates[1].preview)).size[0] >= 64
+    assert len(result.images) == 4 and result.seeds == (1, 2, 3, 4)
+    assert {Image.open(io.BytesIO(png)).size for png in result.images} == {(64, 64)}
+    assert handle.state == "done" and result.timings["total"] > 0
+
+
+async def test_same_seed_is_reproducible_across_jobs(pool: ProcessPool) -> None:
+    first = await (await pool.submit("repro-1", request(seeds=(42,)))).result()
+    second = await (await pool.submit("repro-2", request(seeds=(42,)))).result()
+    assert first.images == second.images
+
+
+async def test_queue_position_and_cancel_queued(pool: ProcessPool) -> None:
+    running = await pool.submit("pos-run", request(steps=12))
+    waiting = await pool.submit("pos-wait", request())
+    last = await pool.submit("pos-last", request())
+    assert pool.position("pos-last") == 1 and pool.queue_length() == 2
+    await waiting.cancel()
+    with pytest.raises(JobCancelledError):
+        await waiting.result()
+    assert pool.position("pos-last") == 0
+    await running.result()
+    await last.result()
+
+
+async def test_cancel_running_job_frees_worker(pool: ProcessPool) -> None:
+    slow = await pool.submit("cancel-run", request(steps=150))
+    async for update in slow.progress():
+        if update.step == 1:
+            await slow.cancel()
+    with pytest.raises(JobCancelledError):
+        await slow.result()
+    assert slow.last_progress is not None and slow.last_progress.step < 150
+    after = await pool.submit("cancel-after", request())
+    assert len((await after.result()).images) == 2
+
+
+async def test_killed_worker_fails_its_job_and_pool_recovers(pool: ProcessPool) -> None:
+    doomed = await pool.submit("crash-1", request(steps=150))
+    async for update in doomed.progress():
+        if update.step == 1:
+            os.kill(pool.workers[0].pid, signal.SIGKILL)
+    with pytest.raises(WorkerCrashedError, match="died while running job crash-1"):
+        await doomed.result()
+    survivor = await pool.submit("crash-2", request())
+    assert len((await survivor.result()).images) == 2
+
+
+async def test_img2img_and_inpaint_share_the_weights(pool: ProcessPool) -> None:
+    init = png_of((180, 40, 40))
+    img2img = await pool.submit("i2i", request(kind="img2img", init_image=init, strength=0.5))
+    mask = png_of((255, 255, 255), mode="L")
+    inpaint = await pool.submit("inp", request(kind="inpaint", init_image=init, mask_image=mask))
+    for handle in (img2img, inpaint):
+        result = await handle.result()
+        assert {Image.open(io.BytesIO(png)).size for png in result.images} == {(64, 64)}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"width": 100}, "width must be a multiple of 8"),
+        ({"steps": 0}, "steps must be from 1 to 150"),
+        ({"seeds": ()}, "at least one seed"),
+        ({"kind": "img2img"}, "img2img needs an init image"),
+        ({"kind": "inpaint", "init_image": b"x"}, "inpaint needs a mask image"),
+        ({"kind": "upscale"}, "kind must be one of"),
+    ],
+)
+async def test_bad_request_is_refused_before_queueing(pool: ProcessPool, changes: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        await pool.submit("bad", request(**changes))
+    assert pool.position("bad") is None
+
+
+async def test_unknown_scheduler_fails_job_with_reason(pool: ProcessPool) -> None:
+    handle = await pool.submit("sched", request(scheduler="warp"))
+    with pytest.raises(Exception, match="unknown scheduler 'warp'"):
+        await handle.result()
+    assert handle.state == "failed"
+
+
+async def test_load_failure_is_reported_with_source(tmp_path: Path) -> None:
+    broken = ProcessPool(str(tmp_path), ["cpu"], tmp_path)
+    with pytest.raises(ModelLoadError, match=r"has no model_index\.json"):
+        await broken.start()
+
+
+async def test_close_ends_queued_jobs_with_pool_closed(tiny_cache: Path) -> None:
+    own = ProcessPool("tiny", ["cpu"], tiny_cache)
+    await own.start()
+    running = await own.submit("close-1", request(steps=150))
+    queued = await own.submit("close-2", request())
+    await own.close()
+    for handle in (running, queued):
+        with pytest.raises(PoolClosedError):
+            await handle.result()
+    with pytest.raises(PoolClosedError):
+        await own.submit("close-3", request())
+    assert not own.workers[0].process.is_alive()
