@@ -16,8 +16,8 @@ from gpu_worker.tiny import build_tiny_pipeline_folder
 
 
 @pytest.fixture(scope="module")
-def tiny_pipeline(tiny_cache: Path):
-    return load_pipeline("tiny", "cpu", tiny_cache)
+def tiny_pipeline(models_dir: Path):
+    return load_pipeline("tiny", "cpu", models_dir)
 
 
 def generate(pipeline, seeds: list[int], prompt: str = "a red cat") -> list[Image.Image]:
@@ -56,10 +56,10 @@ def test_tokenizer_reads_prompts(tiny_pipeline) -> None:
     assert ids[0] == 0 and ids[-1] == 1 and len(ids) == 6  # start, 'a</w>', 'c', 'a', 't</w>', end
 
 
-def test_local_folder_loads_through_from_pretrained(tiny_cache: Path) -> None:
-    folder = build_tiny_pipeline_folder(tiny_cache)
+def test_local_folder_loads_through_from_pretrained(models_dir: Path) -> None:
+    folder = build_tiny_pipeline_folder(models_dir)
     assert describe_source(str(folder)) == "folder"
-    pipeline = load_pipeline(str(folder), "cpu", tiny_cache)
+    pipeline = load_pipeline(str(folder), "cpu", models_dir)
     assert type(pipeline).__name__ == "StableDiffusionPipeline"
 
 

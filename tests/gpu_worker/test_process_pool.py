@@ -43,8 +43,8 @@ def png_of(colour: tuple[int, int, int], mode: str = "RGB") -> bytes:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool(tiny_cache: Path):
-    started = ProcessPool("tiny", ["cpu"], tiny_cache, preview_every=2)
+async def pool(models_dir: Path):
+    started = ProcessPool("tiny", ["cpu"], models_dir, preview_every=2)
     await started.start()
     yield started
     await started.close()
@@ -145,8 +145,8 @@ async def test_load_failure_is_reported_with_source(tmp_path: Path) -> None:
         await broken.start()
 
 
-async def test_close_ends_queued_jobs_with_pool_closed(tiny_cache: Path) -> None:
-    own = ProcessPool("tiny", ["cpu"], tiny_cache)
+async def test_close_ends_queued_jobs_with_pool_closed(models_dir: Path) -> None:
+    own = ProcessPool("tiny", ["cpu"], models_dir)
     await own.start()
     running = await own.submit("close-1", request(steps=150))
     queued = await own.submit("close-2", request())

@@ -1,4 +1,4 @@
-"""Fixtures: the tiny model folder, built once per test session."""
+"""Fixtures shared by the whole suite."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def tiny_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a cache folder where the tiny pipeline has been built."""
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a model cache where the tiny pipeline is built, once for the whole session."""
     from gpu_worker.tiny import build_tiny_pipeline_folder
 
     cache = tmp_path_factory.mktemp("models")
