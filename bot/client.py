@@ -26,7 +26,7 @@ def default_pool(settings: Settings) -> GenerationPool:
     return ProcessPool(
         model_source=settings.model_source,
         devices=settings.devices,
-        cache_dir=settings.data_dir / "models",
+        cache_dir=settings.models_dir,
     )
 
 
@@ -117,7 +117,9 @@ class SalonBot(commands.Bot):
 
     async def close(self) -> None:
         # The service first: it refuses new jobs, stops the pool and requeues unfinished jobs
-        # while the store is still open. Then the gateway, then the store.
+        # while the store is still open. Then the gateway, then the store. Closing twice is harmless.
+        if self.is_closed():
+            return
         if self._generation is not None:
             await self._generation.shutdown()
         elif self.pool is not None:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     database_path: Path | None = None
 
     model_source: str = "tiny"
+    model_cache_dir: Path | None = None
     devices: Annotated[list[str], NoDecode] = ["cpu"]
 
     max_jobs_per_user: int = Field(default=10, ge=1, le=1000)
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
     def images_dir(self) -> Path:
         """Return the folder of content-addressed image files."""
         return self.data_dir / "images"
+
+    @property
+    def models_dir(self) -> Path:
+        """Return where built models (the tiny one) are cached: `SALON_MODEL_CACHE_DIR` or data/models."""
+        return self.model_cache_dir or self.data_dir / "models"
 
     @property
     def logs_dir(self) -> Path:

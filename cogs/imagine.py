@@ -104,7 +104,8 @@ class ImagineCog(commands.Cog):
         queued = await service.submit(actor, place, request)
         position = self.bot.pool.position(str(queued.job_id)) if self.bot.pool else None
         waiting = f" (position {position + 1} in the queue)" if position else ""
-        await interaction.edit_original_response(content=f"Queued job #{queued.job_id}{waiting}…")
+        progress_message = await interaction.edit_original_response(content=f"Queued job #{queued.job_id}{waiting}…")
+        await service.record_reply(queued.job_id, str(progress_message.id))
         try:
             finished = await service.wait(queued)
         except GenerationFailedError as exc:
@@ -130,7 +131,7 @@ class ImagineCog(commands.Cog):
         """Show the outcome in the original response, or in the channel once its token has expired."""
         attachments = [file] if file else []
         try:
-            message = await interaction.edit_original_response(content=content, attachments=attachments, view=view)
+            await interaction.edit_original_response(content=content, attachments=attachments, view=view)
         except discord.HTTPException as exc:
             if exc.code not in EXPIRED_TOKEN_CODES or interaction.channel is None:
                 raise
@@ -140,7 +141,7 @@ class ImagineCog(commands.Cog):
             channel = interaction.channel
             assert isinstance(channel, discord.abc.Messageable)
             message = await channel.send(content=content, files=attachments, view=view or discord.utils.MISSING)
-        await self.bot.generation.record_reply(job_id, str(message.id))
+            await self.bot.generation.record_reply(job_id, str(message.id))
 
 
 async def setup(bot: SalonBot) -> None:

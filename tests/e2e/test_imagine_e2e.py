@@ -1,0 +1,77 @@
+"""/imagine end to end: discord.py against the loopback Discord, a real tiny pipeline, the store."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.store import list_events
+from bot.store.images import images_of_job
+from bot.store.jobs import JobState, jobs_in_states
+from tests.e2e.conftest import RunningSalon, World
+
+
+def grid_of(world: World, message) -> Image.Image:
+    [attachment] = message.attachments
+    return Image.open(io.BytesIO(world.server.files[attachment.id].data))
+
+
+async def test_imagine_defers_generates_posts_grid_and_records(world: World, salon: RunningSalon) -> None:
+    alice = world.server.driver(world.users["alice"])
+    interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "a lighthouse at dusk", "seed": 7})
+    await world.server.wait_for(lambda: interaction.acknowledged or interaction.refused, timeout=10)
+    assert interaction.callback_type == 5 and not interaction.refused  # deferred, within 3 s
+    message = await world.server.wait_for(
+        lambda: interaction.original if interaction.original and interaction.original.attachments else None,
+        timeout=120,
+    )
+    assert "a lighthouse at dusk" in message.content and "`7`" in message.content
+    grid = grid_of(world, message)
+    assert grid.size == (128, 128)
+    assert message.components and message.components[0]["components"][0]["custom_id"].startswith("salon:info:")
+
+    db = salon.bot.generation.db
+    [job] = await jobs_in_states(db, (JobState.DONE,))
+    assert job.requester_id == str(world.users["alice"]) and job.params["seeds"] == [7, 8, 9, 10]
+    assert job.reply_message_id == str(message.id)
+    images = await images_of_job(db, job.id)
+    assert [image.seed for image in images] == [7, 8, 9, 10]
+    for image in images:
+        assert salon.bot.files.path_for(image.sha256).exists()
+    kinds = [event.kind for event in await list_events(db, channel_id=str(world.channel_id))]
+    assert kinds == ["session.opened", "job.queued", "job.started", *["image.created"] * 4, "job.done"]
+
+
+async def test_bad_prompt_gets_private_reason_and_queues_nothing(world: World, salon: RunningSalon) -> None:
+    bob = world.server.driver(world.users["bob"])
+    interaction = await bob.slash(world.channel_id, "imagine", {"prompt": "   "})
+    await world.server.wait_for(lambda: interaction.acknowledged, timeout=10)
+    assert interaction.callback_type == 4
+    assert interaction.original is not None and interaction.original.ephemeral
+    assert "The prompt is empty" in interaction.original.content
+    assert world.server.channel_messages(world.channel_id) == []
+    assert await jobs_in_states(salon.bot.generation.db, tuple(JobState)) == []
+
+
+async def test_info_button_works_for_another_user_after_restart(
+    world: World, salon: RunningSalon, salon_settings
+) -> None:
+    alice = world.server.driver(world.users["alice"])
+    interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "a red kite", "count": 2})
+    message = await world.server.wait_for(
+        lambda: interaction.original if interaction.original and interaction.original.attachments else None,
+        timeout=120,
+    )
+    custom_id = message.components[0]["components"][0]["custom_id"]
+    await salon.stop()
+    restarted = RunningSalon(salon.settings)
+    await restarted.start()
+    try:
+        bob = world.server.driver(world.users["bob"])
+        click = await bob.click(message, custom_id)
+        await world.server.wait_for(lambda: click.acknowledged, timeout=10)
+        assert click.original is not None and click.original.ephemeral
+        assert "a red kite" in click.original.content and "seeds 1:" in click.original.content
+    finally:
+        await restarted.stop()
