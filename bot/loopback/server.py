@@ -44,6 +44,20 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
 
 
+def number_components(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return components with Discord's numeric `id` on each, counting rows and children in order."""
+    counter = 0
+    numbered = []
+    for row in rows:
+        counter += 1
+        children = []
+        for child in row.get("components", []):
+            counter += 1
+            children.append({**child, "id": child.get("id", counter)})
+        numbered.append({**row, "id": row.get("id", counter - len(children)), "components": children})
+    return numbered
+
+
 class DiscordHTTPError(Exception):
     """An error answered the way Discord answers it: HTTP status plus JSON code and message."""
 
@@ -81,7 +95,7 @@ class RecordedResponse:
     """A REST response, kept for validation against Discord's OpenAPI document."""
 
     method: str
-    route: str
+    path: str
     status: int
     body: Any
 
@@ -306,10 +320,8 @@ class LoopbackDiscord:
             response = json_response({"message": "Request entity too large", "code": 40005}, status=413)
         if self.record_responses and request.path.startswith("/api/") and isinstance(response, web.Response):
             body = json.loads(response.body) if response.body and response.content_type == "application/json" else None
-            route = request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
-            self.recorded.append(
-                RecordedResponse(request.method, route.removeprefix("/api/v10"), response.status, body)
-            )
+            path = request.path.removeprefix("/api/v10")
+            self.recorded.append(RecordedResponse(request.method, path, response.status, body))
         return response
 
     def _bot_for_token(self, token: str) -> User | None:
@@ -366,7 +378,7 @@ class LoopbackDiscord:
         if "embeds" in payload:
             message.embeds = payload["embeds"] or []
         if "components" in payload:
-            message.components = payload["components"] or []
+            message.components = number_components(payload["components"] or [])
         if "flags" in payload and payload["flags"] is not None and not editing:
             message.flags |= int(payload["flags"]) & EPHEMERAL
         if "attachments" in payload or uploads:
@@ -480,6 +492,13 @@ class LoopbackDiscord:
                 "description": "",
                 "summary": "",
                 "type": None,
+                "flags_new": "0",
+                "role_connections_verification_url": None,
+                "approximate_guild_count": len(self.guilds),
+                "approximate_user_install_count": 0,
+                "approximate_user_authorization_count": 0,
+                "explicit_content_filter": 0,
+                "eligible_oauth2_scopes": ["bot", "applications.commands"],
                 "bot_public": True,
                 "bot_require_code_grant": False,
                 "verify_key": "0" * 64,
@@ -521,6 +540,9 @@ class LoopbackDiscord:
                 "nsfw": False,
                 **command,
             }
+            # discord.py sends null for "any"; Discord answers with the effective default.
+            command["integration_types"] = command.get("integration_types") or [0]
+            command["contexts"] = command.get("contexts") or [0, 1, 2]
             if scope:
                 command["guild_id"] = str(scope)
             commands.append(command)
@@ -732,8 +754,10 @@ class LoopbackDiscord:
                 "response_message_loading": kind == 5,
                 "response_message_ephemeral": bool(interaction.original and interaction.original.ephemeral),
             },
-            "resource": resource,
         }
+        # Discord's document defines a resource only for messages sent or updated (4, 7).
+        if kind in (4, 7):
+            body["resource"] = resource
         if request.query.get("with_response") in ("1", "true", "True"):
             return json_response(body)
         return web.Response(status=204)
@@ -745,9 +769,6 @@ class LoopbackDiscord:
             "user": interaction.user.payload(),
             "authorizing_integration_owners": {"0": str(interaction.channel.guild_id)},
         }
-        if interaction.type == 2:
-            data["name"] = interaction.payload["data"].get("name", "")
-            data["command_type"] = 1
         if interaction.source_message is not None:
             data["interacted_message_id"] = str(interaction.source_message.id)
         return data

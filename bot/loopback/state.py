@@ -52,6 +52,7 @@ class User:
             "bot": self.bot,
             "public_flags": 0,
             "flags": 0,
+            "primary_guild": None,
         }
 
 
@@ -93,6 +94,7 @@ class Channel:
                 "locked": False,
             }
             data["message_count"] = len(self.messages)
+            data["total_message_sent"] = len(self.messages)
             data["member_count"] = 1
             del data["permission_overwrites"], data["position"]
         return data
