@@ -77,7 +77,7 @@ async def test_threads_and_pins(probe: Probe) -> None:
     assert kind == "thread_create" and created.id == thread.id and thread.parent_id == channel.id
     inside = await thread.send("welcome")
     await inside.pin()
-    assert [m.id for m in await thread.pins()] == [inside.id]
+    assert [m.id async for m in thread.pins()] == [inside.id]
     assert probe.server.channel_messages(thread.id)[0].content == "welcome"
 
 

@@ -77,7 +77,7 @@ async def test_rest_responses_match_discords_openapi(probe: Probe) -> None:
     await sent.edit(content="edited")
     await sent.add_reaction("👍")
     await sent.pin()
-    await channel.pins()
+    [m async for m in channel.pins()]
     thread = await sent.create_thread(name="a thread")
     await thread.send("in thread")
     await channel.fetch_message(sent.id)
