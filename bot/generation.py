@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import asdict, dataclass, field
 
+import aiosqlite
 from PIL import Image
 
 from bot.errors import GenerationFailedError, QueueFullError, ServiceStoppingError, UserInputError
@@ -263,18 +264,7 @@ class GenerationService:
         except TimeoutError:
             log.warning("jobs %s were still settling at shutdown", sorted(self._waiting))
         for job in await jobs_in_states(self.db, (JobState.RUNNING,)):
-            async with self.db.transaction() as conn:
-                await transition_job(conn, job.id, JobState.QUEUED)
-                await append_event(
-                    conn,
-                    actor=SYSTEM,
-                    kind="job.suspended",
-                    guild_id=job.guild_id,
-                    channel_id=job.channel_id,
-                    session_id=job.session_id,
-                    subject=("job", job.id),
-                    payload={"reason": "shutdown"},
-                )
+            await self._move(job, JobState.QUEUED, "job.suspended", payload={"reason": "shutdown"})
 
     async def record_reply(self, job_id: int, message_id: str) -> None:
         """Remember the Discord message that shows a job, so later steps can find it."""
@@ -290,19 +280,8 @@ class GenerationService:
 
     async def _mark_running(self, job_id: int) -> None:
         job = await get_job(self.db, job_id)
-        if job is None or job.state is not JobState.QUEUED:
-            return
-        async with self.db.transaction() as conn:
-            await transition_job(conn, job_id, JobState.RUNNING)
-            await append_event(
-                conn,
-                actor=SYSTEM,
-                kind="job.started",
-                guild_id=job.guild_id,
-                channel_id=job.channel_id,
-                session_id=job.session_id,
-                subject=("job", job_id),
-            )
+        if job is not None and job.state is JobState.QUEUED:
+            await self._move(job, JobState.RUNNING, "job.started")
 
     async def _store_result(self, queued: QueuedGeneration, result: GenerationResult) -> FinishedGeneration:
         # Files first (content-addressed, atomic), rows after: a crash between the two leaves an
@@ -335,15 +314,8 @@ class GenerationService:
                     payload={"job_id": job.id, "idx": idx, "seed": seed, "sha256": sha256},
                 )
             await transition_job(conn, job.id, JobState.DONE)
-            await append_event(
-                conn,
-                actor=SYSTEM,
-                kind="job.done",
-                guild_id=job.guild_id,
-                channel_id=job.channel_id,
-                session_id=job.session_id,
-                subject=("job", job.id),
-                payload={"images": len(hashes), "seconds": round(sum(result.timings.values()), 3)},
+            await _log_job_event(
+                conn, job, "job.done", {"images": len(hashes), "seconds": round(result.timings.get("total", 0.0), 3)}
             )
         grid = make_grid([image.convert("RGB") for image in decoded])
         buffer = io.BytesIO()
@@ -354,20 +326,38 @@ class GenerationService:
 
     async def _finish_failed(self, job_id: int, message: str, *, state: JobState = JobState.FAILED) -> None:
         job = await get_job(self.db, job_id)
-        if job is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
-            return
+        if job is not None and job.state in (JobState.QUEUED, JobState.RUNNING):
+            await self._move(job, state, f"job.{state.value}", error=message, payload={"error": message})
+
+    async def _move(
+        self,
+        job: Job,
+        state: JobState,
+        event_kind: str,
+        *,
+        error: str | None = None,
+        payload: dict[str, object] | None = None,
+    ) -> None:
+        """Move a job to `state` and log why, in one transaction."""
         async with self.db.transaction() as conn:
-            await transition_job(conn, job_id, state, error=message)
-            await append_event(
-                conn,
-                actor=SYSTEM,
-                kind=f"job.{state.value}",
-                guild_id=job.guild_id,
-                channel_id=job.channel_id,
-                session_id=job.session_id,
-                subject=("job", job_id),
-                payload={"error": message},
-            )
+            await transition_job(conn, job.id, state, error=error)
+            await _log_job_event(conn, job, event_kind, payload)
+
+
+async def _log_job_event(
+    conn: aiosqlite.Connection, job: Job, kind: str, payload: dict[str, object] | None = None
+) -> None:
+    """Append an event by Salon itself about a job, placed where the job is."""
+    await append_event(
+        conn,
+        actor=SYSTEM,
+        kind=kind,
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        session_id=job.session_id,
+        subject=("job", job.id),
+        payload=payload,
+    )
 
 
 def _request_params(request: GenerationRequest) -> dict[str, object]:
