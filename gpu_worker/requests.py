@@ -32,6 +32,8 @@ class GenerationRequest:
     # Who asked and in which session: the scheduler shares the GPU fairly between them.
     requester: str = ""
     session: str = ""
+    # Higher runs first: party rounds outrank everyday channel generations.
+    priority: int = 0
 
     def validate(self) -> None:
         """Raise `ValueError` with a concise reason if the request cannot be run."""
