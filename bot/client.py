@@ -27,6 +27,8 @@ def default_pool(settings: Settings) -> GenerationPool:
         model_source=settings.model_source,
         devices=settings.devices,
         cache_dir=settings.models_dir,
+        batch_size=settings.batch_size,
+        job_timeout=settings.job_timeout_seconds,
     )
 
 
@@ -91,6 +93,7 @@ class SalonBot(commands.Bot):
                 guidance=self.settings.guidance,
                 scheduler=self.settings.scheduler,
                 count=self.settings.images_per_prompt,
+                max_count=min(9, self.settings.batch_size),
             ),
             limits=QueueLimits(per_user=self.settings.max_jobs_per_user, total=self.settings.max_queued_jobs),
         )

@@ -52,6 +52,7 @@ class GenerationDefaults:
     guidance: float = 7.0
     scheduler: str = "euler"
     count: int = 4
+    max_count: int = 9
 
 
 @dataclass(frozen=True)
@@ -139,8 +140,8 @@ class GenerationService:
         if len(options.negative_prompt) > MAX_PROMPT_CHARS:
             raise UserInputError(f"The negative prompt is limited to {MAX_PROMPT_CHARS} characters.")
         count = self.defaults.count if options.count is None else options.count
-        if not 1 <= count <= 9:
-            raise UserInputError(f"You asked for {count} images; choose 1 to 9.")
+        if not 1 <= count <= self.defaults.max_count:
+            raise UserInputError(f"You asked for {count} images; choose 1 to {self.defaults.max_count}.")
         if options.seed is not None and not 0 <= options.seed <= MAX_SEED:
             raise UserInputError(f"The seed must be between 0 and {MAX_SEED}.")
         width = options.width or self.defaults.width

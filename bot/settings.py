@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = None
     devices: Annotated[list[str], NoDecode] = ["cpu"]
 
+    batch_size: int = Field(default=8, ge=1, le=64)
+    job_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
     max_jobs_per_user: int = Field(default=10, ge=1, le=1000)
     max_queued_jobs: int = Field(default=200, ge=1, le=100_000)
 
@@ -106,6 +108,8 @@ class Settings(BaseSettings):
     def _check_queue_caps(self) -> Settings:
         if self.max_jobs_per_user > self.max_queued_jobs:
             raise ValueError("SALON_MAX_JOBS_PER_USER must not exceed SALON_MAX_QUEUED_JOBS")
+        if self.images_per_prompt > self.batch_size:
+            raise ValueError("SALON_IMAGES_PER_PROMPT must not exceed SALON_BATCH_SIZE (one request fits one batch)")
         return self
 
     @property

@@ -1,6 +1,6 @@
 """Salon's generation pool: diffusers pipelines in one worker process per device."""
 
-from gpu_worker.pool import GenerationPool, JobHandle, JobQueue, ProcessPool
+from gpu_worker.pool import GenerationPool, JobHandle, ProcessPool
 from gpu_worker.requests import (
     GenerationError,
     GenerationRequest,
@@ -11,15 +11,16 @@ from gpu_worker.requests import (
     Progress,
     WorkerCrashedError,
 )
+from gpu_worker.scheduling import FairQueue
 
 __all__ = [
+    "FairQueue",
     "GenerationError",
     "GenerationPool",
     "GenerationRequest",
     "GenerationResult",
     "JobCancelledError",
     "JobHandle",
-    "JobQueue",
     "ModelLoadError",
     "PoolClosedError",
     "ProcessPool",

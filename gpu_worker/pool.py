@@ -8,10 +8,10 @@ outgrows one machine, without the bot noticing.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import multiprocessing
 import threading
-from collections import deque
 from collections.abc import AsyncIterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -27,6 +27,7 @@ from gpu_worker.requests import (
     Progress,
     WorkerCrashedError,
 )
+from gpu_worker.scheduling import FairQueue
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,9 @@ class GenerationPool(Protocol):
     def queue_length(self) -> int:
         """Return how many jobs are waiting (not running)."""
 
+    def eta(self, job_id: str) -> float | None:
+        """Return the estimated seconds until a job finishes, or None when there is no estimate yet."""
+
     async def close(self) -> None:
         """Stop the workers; unfinished jobs end with `PoolClosedError`."""
 
@@ -59,6 +63,7 @@ class JobHandle:
         self.job_id = job_id
         self.request = request
         self.state: JobState = "queued"
+        self.attempts = 0
         self.last_progress: Progress | None = None
         self._pool = pool
         self._result: asyncio.Future[GenerationResult] = asyncio.get_running_loop().create_future()
@@ -109,52 +114,14 @@ class JobHandle:
             listener.put_nowait(None)
 
 
-class JobQueue:
-    """The waiting jobs, first in first out. The fair scheduler replaces this ordering."""
-
-    def __init__(self) -> None:
-        self._jobs: deque[JobHandle] = deque()
-
-    def __len__(self) -> int:
-        return len(self._jobs)
-
-    def push(self, handle: JobHandle) -> None:
-        """Add a job at the back."""
-        self._jobs.append(handle)
-
-    def pop(self) -> JobHandle | None:
-        """Return and remove the next job to run, or None."""
-        return self._jobs.popleft() if self._jobs else None
-
-    def remove(self, job_id: str) -> JobHandle | None:
-        """Return and remove a waiting job, or None if it is not waiting."""
-        for handle in self._jobs:
-            if handle.job_id == job_id:
-                self._jobs.remove(handle)
-                return handle
-        return None
-
-    def position(self, job_id: str) -> int | None:
-        """Return how many jobs are ahead of this one, or None."""
-        for index, handle in enumerate(self._jobs):
-            if handle.job_id == job_id:
-                return index
-        return None
-
-    def drain(self) -> list[JobHandle]:
-        """Return and remove every waiting job."""
-        jobs = list(self._jobs)
-        self._jobs.clear()
-        return jobs
-
-
 class WorkerProcess:
     """The parent's side of one worker process: spawn it, talk to it, notice when it dies."""
 
     def __init__(self, pool: ProcessPool, device: str) -> None:
         self.pool = pool
         self.device = device
-        self.current: JobHandle | None = None
+        self.batch: list[JobHandle] = []
+        self.batch_id: str | None = None
         self.ready = False
         self.process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
@@ -168,8 +135,8 @@ class WorkerProcess:
 
     @property
     def idle(self) -> bool:
-        """Return whether the worker is loaded and has no job."""
-        return self.ready and self.current is None
+        """Return whether the worker is loaded and has no batch."""
+        return self.ready and self.batch_id is None
 
     async def start(self) -> dict[str, Any]:
         """Spawn the process and return its ready message; raise `ModelLoadError` if loading failed."""
@@ -212,7 +179,7 @@ class WorkerProcess:
                 message = ("died",)
             except Exception as exc:  # an unpicklable message: report, keep reading
                 log.exception("unreadable message from worker %s", self.device)
-                message = ("failed", self.current.job_id if self.current else "", f"unreadable result: {exc}")
+                message = ("failed", self.batch_id or "", f"unreadable result: {exc}")
             try:
                 loop.call_soon_threadsafe(self._on_message, message)
             except RuntimeError:  # the loop is closed: nobody is listening any more
@@ -261,7 +228,7 @@ class WorkerProcess:
 
 
 class ProcessPool:
-    """A `GenerationPool` of one local worker process per device."""
+    """A `GenerationPool` of one local worker process per device, fed batches by a `FairQueue`."""
 
     def __init__(
         self,
@@ -269,19 +236,31 @@ class ProcessPool:
         devices: list[str],
         cache_dir: Path,
         *,
+        batch_size: int = 8,
         preview_every: int = 5,
+        job_timeout: float = 600.0,
+        max_attempts: int = 2,
     ) -> None:
         if not devices:
             raise ValueError("a pool needs at least one device")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self.model_source = model_source
         self.devices = list(devices)
         self.cache_dir = cache_dir
+        self.batch_size = batch_size
         self.preview_every = preview_every
+        self.job_timeout = job_timeout
+        self.max_attempts = max_attempts
         self.workers: list[WorkerProcess] = []
-        self._queue = JobQueue()
+        self._queue: FairQueue[JobHandle] = FairQueue()
         self._handles: dict[str, JobHandle] = {}
         self._closed = False
         self._restarts: set[asyncio.Task[None]] = set()
+        self._batches = itertools.count(1)
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        # Measured seconds per denoising step of a full batch, smoothed; None until the first batch.
+        self.seconds_per_step: float | None = None
 
     async def start(self) -> None:
         """Start a worker per device and wait until each has loaded the model."""
@@ -297,6 +276,8 @@ class ProcessPool:
         if self._closed:
             raise PoolClosedError("the generation pool is closed")
         request.validate()
+        if len(request.seeds) > self.batch_size:
+            raise ValueError(f"at most {self.batch_size} images per request on this pool, got {len(request.seeds)}")
         if job_id in self._handles:
             raise ValueError(f"job {job_id} is already in the pool")
         handle = JobHandle(job_id, request, self)
@@ -306,71 +287,158 @@ class ProcessPool:
         return handle
 
     def position(self, job_id: str) -> int | None:
-        """Return how many queued jobs are ahead of this one, or None if it is not queued."""
+        """Return how many queued jobs will be served before this one, or None if it is not queued."""
         return self._queue.position(job_id)
 
     def queue_length(self) -> int:
         """Return how many jobs are waiting."""
         return len(self._queue)
 
+    def eta(self, job_id: str) -> float | None:
+        """Return the estimated seconds until a job finishes, from measured step times; None if unknown."""
+        if self.seconds_per_step is None:
+            return None
+        handle = self._handles.get(job_id)
+        if handle is None:
+            return None
+        workers = max(1, sum(1 for worker in self.workers if worker.ready))
+        if handle.state == "running":
+            done = handle.last_progress.step if handle.last_progress else 0
+            return max(0.0, (handle.request.steps - done) * self.seconds_per_step)
+        ahead = 0.0
+        for queued in self._queue.order():
+            # Conservatively one batch per job; compatible jobs may share a batch and finish sooner.
+            ahead += queued.request.steps * self.seconds_per_step
+            if queued is handle:
+                break
+        running = sum(
+            (
+                worker.batch[0].request.steps
+                - (worker.batch[0].last_progress.step if worker.batch[0].last_progress else 0)
+            )
+            * self.seconds_per_step
+            for worker in self.workers
+            if worker.batch
+        )
+        return (ahead + running) / workers
+
     def cancel(self, job_id: str) -> None:
-        """Cancel a job: drop it from the queue, or tell its worker to stop it within a step."""
+        """Cancel a job: drop it from the queue, or stop it in its worker within a step."""
         handle = self._queue.remove(job_id)
         if handle is not None:
             self._end(handle, "cancelled", error=JobCancelledError(f"job {job_id} was cancelled"))
             return
         for worker in self.workers:
-            if worker.current is not None and worker.current.job_id == job_id:
-                worker.send(("cancel", job_id))
+            for running in worker.batch:
+                if running.job_id == job_id and not running.done:
+                    worker.send(("cancel", job_id))
+                    # Its batch companions go on; this job ends now and its images are dropped.
+                    self._end(running, "cancelled", error=JobCancelledError(f"job {job_id} was cancelled"))
 
     def _dispatch(self) -> None:
         for worker in self.workers:
             if not worker.idle:
                 continue
-            handle = self._queue.pop()
-            if handle is None:
+            batch = self._queue.pop_batch(self.batch_size)
+            if not batch:
                 return
-            handle.state = "running"
-            worker.current = handle
-            worker.send(("run", handle.job_id, handle.request))
+            batch_id = f"b{next(self._batches)}"
+            for handle in batch:
+                handle.state = "running"
+                handle.attempts += 1
+            worker.batch, worker.batch_id = batch, batch_id
+            slots = self.batch_size if batch[0].request.kind == "txt2img" else len(batch[0].request.seeds)
+            worker.send(("run", batch_id, [(h.job_id, h.request) for h in batch], slots))
+            loop = asyncio.get_running_loop()
+            self._timers[batch_id] = loop.call_later(self.job_timeout, self._time_out, worker, batch_id)
+
+    def _time_out(self, worker: WorkerProcess, batch_id: str) -> None:
+        """End a batch that ran past the timeout; kill its worker if it does not stop within a grace period."""
+        if worker.batch_id != batch_id:
+            return
+        for handle in worker.batch:
+            worker.send(("cancel", handle.job_id))
+            self._end(
+                handle, "failed", error=GenerationError(f"job {handle.job_id} timed out after {self.job_timeout:.0f} s")
+            )
+        loop = asyncio.get_running_loop()
+        loop.call_later(10.0, self._kill_if_stuck, worker, batch_id)
+
+    def _kill_if_stuck(self, worker: WorkerProcess, batch_id: str) -> None:
+        if worker.batch_id == batch_id and worker.process is not None and worker.process.is_alive():
+            log.error("worker %s ignored a timeout; killing it", worker.device)
+            worker.process.kill()
 
     def _on_worker_message(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
         kind = message[0]
-        handle = worker.current
-        if kind == "progress":
-            job_id, step, total, preview = message[1:]
-            if handle is not None and handle.job_id == job_id:
-                handle._publish(Progress(job_id, step, total, preview))
-            return
         if kind == "died":
-            code = worker.process.exitcode if worker.process else None
-            worker.ready = False
-            worker.current = None
-            if handle is not None:
+            self._on_worker_died(worker)
+            return
+        batch_id = message[1]
+        if batch_id != worker.batch_id:
+            return  # a late message about a batch that already ended
+        if kind == "progress":
+            step, total, previews = message[2:]
+            for handle in worker.batch:
+                if not handle.done:
+                    handle._publish(Progress(handle.job_id, step, total, previews.get(handle.job_id)))
+            return
+        batch = worker.batch
+        self._finish_batch(worker)
+        if kind == "result":
+            results: dict[str, GenerationResult] = message[2]
+            for handle in batch:
+                if handle.job_id in results:
+                    self._record_speed(results[handle.job_id])
+                    self._end(handle, "done", result=results[handle.job_id])
+        elif kind == "cancelled":
+            for handle in batch:
+                self._end(handle, "cancelled", error=JobCancelledError(f"job {handle.job_id} was cancelled"))
+        else:
+            for handle in batch:
+                self._end(handle, "failed", error=GenerationError(message[2]))
+        self._dispatch()
+
+    def _finish_batch(self, worker: WorkerProcess) -> None:
+        timer = self._timers.pop(worker.batch_id or "", None)
+        if timer is not None:
+            timer.cancel()
+        worker.batch, worker.batch_id = [], None
+
+    def _record_speed(self, result: GenerationResult) -> None:
+        per_step = result.timings.get("per_step")
+        if per_step:
+            previous = self.seconds_per_step
+            self.seconds_per_step = per_step if previous is None else 0.7 * previous + 0.3 * per_step
+
+    def _on_worker_died(self, worker: WorkerProcess) -> None:
+        code = worker.process.exitcode if worker.process else None
+        batch = worker.batch
+        worker.ready = False
+        self._finish_batch(worker)
+        for handle in batch:
+            if handle.done:
+                continue
+            if handle.attempts < self.max_attempts and not self._closed:
+                log.warning(
+                    "worker %s died running job %s; retrying it on a fresh worker", worker.device, handle.job_id
+                )
+                handle.state = "queued"
+                self._queue.push(handle, front=True)
+            else:
                 self._end(
                     handle,
                     "failed",
                     error=WorkerCrashedError(
-                        f"the worker on {worker.device} died while running job {handle.job_id} (exit code {code})"
+                        f"the worker on {worker.device} died while running job {handle.job_id} "
+                        f"(exit code {code}), {handle.attempts} times; it was not retried again"
                     ),
                 )
-            if not self._closed:
-                log.error("worker %s died (exit code %s); starting a fresh one", worker.device, code)
-                task = asyncio.get_running_loop().create_task(self._restart(worker))
-                self._restarts.add(task)
-                task.add_done_callback(self._restarts.discard)
-            return
-        job_id = message[1]
-        if handle is None or handle.job_id != job_id:
-            return  # a late message about a job that already ended (e.g. closed pool)
-        worker.current = None
-        if kind == "result":
-            self._end(handle, "done", result=message[2])
-        elif kind == "cancelled":
-            self._end(handle, "cancelled", error=JobCancelledError(f"job {job_id} was cancelled"))
-        else:
-            self._end(handle, "failed", error=GenerationError(message[2]))
-        self._dispatch()
+        if not self._closed:
+            log.error("worker %s died (exit code %s); starting a fresh one", worker.device, code)
+            task = asyncio.get_running_loop().create_task(self._restart(worker))
+            self._restarts.add(task)
+            task.add_done_callback(self._restarts.discard)
 
     async def _restart(self, old: WorkerProcess) -> None:
         await old.stop(grace_seconds=1)
@@ -378,8 +446,11 @@ class ProcessPool:
         self.workers[self.workers.index(old)] = fresh
         try:
             await fresh.start()
-        except ModelLoadError:
+        except ModelLoadError as exc:
             log.exception("could not restart the worker on %s", old.device)
+            if not any(worker.ready for worker in self.workers):
+                for handle in self._queue.drain():
+                    self._end(handle, "failed", error=WorkerCrashedError(f"no worker could be restarted: {exc}"))
             return
         self._dispatch()
 
@@ -397,9 +468,10 @@ class ProcessPool:
         for handle in self._queue.drain():
             self._end(handle, "cancelled", error=PoolClosedError("the generation pool closed before the job ran"))
         for worker in self.workers:
-            if worker.current is not None:
-                worker.send(("cancel", worker.current.job_id))
-                self._end(worker.current, "cancelled", error=PoolClosedError("the generation pool closed mid-job"))
+            for handle in worker.batch:
+                worker.send(("cancel", handle.job_id))
+                self._end(handle, "cancelled", error=PoolClosedError("the generation pool closed mid-job"))
+            self._finish_batch(worker)
         for task in list(self._restarts):
             task.cancel()
         await asyncio.gather(*(worker.stop() for worker in self.workers), return_exceptions=True)

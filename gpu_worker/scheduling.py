@@ -8,7 +8,7 @@ most one batch, and one busy channel cannot starve a party.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, Protocol, TypeVar
 
@@ -44,11 +44,18 @@ T = TypeVar("T", bound=Queued)
 
 
 class FairQueue(Generic[T]):
-    """Return jobs in fair order: priorities, then sessions in turn, then requesters in turn."""
+    """Return jobs in fair order: priorities, then the least recently served session, then requester.
+
+    "Least recently served" outlives an empty line: someone whose job just ran waits behind
+    someone who has not been served yet, even if the first had nothing else queued at the time.
+    """
 
     def __init__(self) -> None:
-        # priority -> session -> requester -> jobs; OrderedDicts rotate to give turns.
-        self._tiers: dict[int, OrderedDict[str, OrderedDict[str, deque[T]]]] = {}
+        # priority -> session -> requester -> jobs (dicts keep arrival order for ties)
+        self._tiers: dict[int, dict[str, dict[str, deque[T]]]] = {}
+        self._served_session: dict[str, int] = {}
+        self._served_requester: dict[str, int] = {}
+        self._tick = 0
         self._count = 0
 
     def __len__(self) -> int:
@@ -57,8 +64,8 @@ class FairQueue(Generic[T]):
     def push(self, job: T, *, front: bool = False) -> None:
         """Queue a job; `front` puts it first in its requester's line (a retry keeps its place)."""
         request = job.request
-        sessions = self._tiers.setdefault(request.priority, OrderedDict())
-        requesters = sessions.setdefault(request.session, OrderedDict())
+        sessions = self._tiers.setdefault(request.priority, {})
+        requesters = sessions.setdefault(request.session, {})
         line = requesters.setdefault(request.requester, deque())
         (line.appendleft if front else line.append)(job)
         self._count += 1
@@ -86,7 +93,7 @@ class FairQueue(Generic[T]):
             if images >= max_images:
                 break
             if key(job.request) == wanted and images + len(job.request.seeds) <= max_images:
-                self._take(job, rotate=True)
+                self._take(job, served=True)
                 batch.append(job)
                 images += len(job.request.seeds)
         return batch
@@ -95,7 +102,7 @@ class FairQueue(Generic[T]):
         """Return and remove a waiting job, or None."""
         for job in self._all():
             if job.job_id == job_id:
-                self._take(job, rotate=False)
+                self._take(job, served=False)
                 return job
         return None
 
@@ -113,32 +120,32 @@ class FairQueue(Generic[T]):
                     yield from line
 
     def _pop_next(self) -> T | None:
-        for priority in sorted(self._tiers, reverse=True):
-            sessions = self._tiers[priority]
-            if sessions:
-                session = next(iter(sessions))
-                requester = next(iter(sessions[session]))
-                job = sessions[session][requester][0]
-                self._take(job, rotate=True)
-                return job
-        return None
+        if not self._tiers:
+            return None
+        sessions = self._tiers[max(self._tiers)]
+        session = min(sessions, key=lambda name: self._served_session.get(name, -1))
+        requesters = sessions[session]
+        requester = min(requesters, key=lambda name: self._served_requester.get(name, -1))
+        job = requesters[requester][0]
+        self._take(job, served=True)
+        return job
 
-    def _take(self, job: T, *, rotate: bool) -> None:
-        """Remove `job`; with `rotate`, its requester and session go to the back of their turns."""
+    def _take(self, job: T, *, served: bool) -> None:
+        """Remove `job`; when it is being `served`, its session and requester go to the back of the turns."""
         request = job.request
         sessions = self._tiers[request.priority]
         requesters = sessions[request.session]
         line = requesters[request.requester]
         line.remove(job)
         self._count -= 1
+        if served:
+            self._tick += 1
+            self._served_session[request.session] = self._tick
+            self._served_requester[request.requester] = self._tick
         if not line:
             del requesters[request.requester]
-        elif rotate:
-            requesters.move_to_end(request.requester)
         if not requesters:
             del sessions[request.session]
-        elif rotate:
-            sessions.move_to_end(request.session)
         if not sessions:
             del self._tiers[request.priority]
 
@@ -146,12 +153,15 @@ class FairQueue(Generic[T]):
         """Yield jobs in service order by replaying the turn-taking on a copy."""
         clone: FairQueue[T] = FairQueue()
         clone._tiers = {
-            priority: OrderedDict(
-                (session, OrderedDict((requester, deque(line)) for requester, line in requesters.items()))
+            priority: {
+                session: {requester: deque(line) for requester, line in requesters.items()}
                 for session, requesters in sessions.items()
-            )
+            }
             for priority, sessions in self._tiers.items()
         }
+        clone._served_session = dict(self._served_session)
+        clone._served_requester = dict(self._served_requester)
+        clone._tick = self._tick
         clone._count = self._count
         while (job := clone._pop_next()) is not None:
             yield job

@@ -3,25 +3,24 @@
 One OS process per device, so a crash or an out-of-memory in native GPU code ends this process and
 never the bot. Like an arq worker, a context loaded at start-up (the pipelines) serves every job.
 
-Messages, parent to child: ("run", job_id, GenerationRequest), ("cancel", job_id), ("stop",).
-Child to parent: ("ready", info), ("load_failed", message), ("progress", job_id, step, total,
-preview_png | None), ("result", job_id, GenerationResult), ("failed", job_id, message),
-("cancelled", job_id).
+Messages, parent to child: ("run", batch_id, [(job_id, GenerationRequest), ...], slots),
+("cancel", job_id), ("stop",). Child to parent: ("ready", info), ("load_failed", message),
+("progress", batch_id, step, total, {job_id: preview_png}), ("result", batch_id,
+{job_id: GenerationResult}), ("failed", batch_id, message), ("cancelled", batch_id).
 """
 
 from __future__ import annotations
 
-import io
 import logging
 import queue
 import threading
-import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from gpu_worker.requests import GenerationRequest, GenerationResult, ModelLoadError
+from gpu_worker.batch_runner import BatchItem, BatchOutOfMemoryError, run_with_oom_split
+from gpu_worker.requests import ModelLoadError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ class ControlListener(threading.Thread):
     def __init__(self, conn: Connection) -> None:
         super().__init__(name="salon-worker-control", daemon=True)
         self.conn = conn
-        self.jobs: queue.Queue[tuple[str, GenerationRequest] | None] = queue.Queue()
+        self.jobs: queue.Queue[tuple[str, list[BatchItem], int] | None] = queue.Queue()
         self.cancelled: set[str] = set()
         self._lock = threading.Lock()
 
@@ -64,7 +63,8 @@ class ControlListener(threading.Thread):
                 self.jobs.put(None)  # the parent is gone: stop
                 return
             if message[0] == "run":
-                self.jobs.put((message[1], message[2]))
+                batch_id, pairs, slots = message[1:]
+                self.jobs.put((batch_id, [BatchItem(job_id, request) for job_id, request in pairs], slots))
             elif message[0] == "cancel":
                 with self._lock:
                     self.cancelled.add(message[1])
@@ -98,20 +98,59 @@ def serve(conn: Connection, source: str, device: str, cache_dir: str, preview_ev
     listener.start()
     conn.send(("ready", {"device": device, "source": source, "pipeline": type(context.base).__name__}))
     while True:
-        item = listener.jobs.get()
-        if item is None:
+        work = listener.jobs.get()
+        if work is None:
             return
-        job_id, request = item
-        if listener.is_cancelled(job_id):
-            conn.send(("cancelled", job_id))
+        batch_id, items, slots = work
+        live = [item for item in items if not listener.is_cancelled(item.job_id)]
+        if not live:
+            conn.send(("cancelled", batch_id))
             continue
         try:
-            outcome = run_job(context, job_id, request, conn, listener, preview_every)
-        except Exception as exc:  # a failed job must not take the worker down
-            log.exception("job %s failed", job_id)
-            conn.send(("failed", job_id, f"{type(exc).__name__}: {exc}"))
+            outcome = serve_batch(context, batch_id, live, slots, conn, listener, preview_every)
+        except Exception as exc:  # a failed batch must not take the worker down
+            log.exception("batch %s failed", batch_id)
+            conn.send(
+                (
+                    "failed",
+                    batch_id,
+                    str(exc) if isinstance(exc, BatchOutOfMemoryError) else f"{type(exc).__name__}: {exc}",
+                )
+            )
             continue
         conn.send(outcome)
+
+
+def serve_batch(
+    context: WorkerContext,
+    batch_id: str,
+    items: list[BatchItem],
+    slots: int,
+    conn: Connection,
+    listener: ControlListener,
+    preview_every: int,
+) -> tuple[Any, ...]:
+    """Return the message that ends a batch: its results, or that every job in it was cancelled."""
+    from gpu_worker.previews import preview_png
+
+    spans: list[tuple[str, int, int]] = []
+    offset = 0
+    for item in items:
+        spans.append((item.job_id, offset, offset + len(item.request.seeds)))
+        offset += len(item.request.seeds)
+
+    def on_step(step: int, total: int, latents: Any) -> bool:
+        previews: dict[str, bytes] = {}
+        if preview_every and step % preview_every == 0 and step < total:
+            # Classifier-free guidance keeps one latent per image; previews show each job's own images.
+            previews = {job_id: preview_png(latents[start:end]) for job_id, start, end in spans}
+        conn.send(("progress", batch_id, step, total, previews))
+        return all(listener.is_cancelled(item.job_id) for item in items)
+
+    results = run_with_oom_split(context, items, slots, on_step)
+    if results is None:
+        return ("cancelled", batch_id)
+    return ("result", batch_id, results)
 
 
 def _quiet_libraries() -> None:
@@ -123,77 +162,3 @@ def _quiet_libraries() -> None:
     diffusers.utils.logging.disable_progress_bar()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-
-
-def run_job(
-    context: WorkerContext,
-    job_id: str,
-    request: GenerationRequest,
-    conn: Connection,
-    listener: ControlListener,
-    preview_every: int,
-) -> tuple[Any, ...]:
-    """Return the message that ends a job: its result, or that it was cancelled."""
-    import torch
-    from PIL import Image
-
-    from gpu_worker.models import make_scheduler
-    from gpu_worker.previews import preview_png
-
-    request.validate()
-    pipeline = context.pipeline_for(request.kind)
-    pipeline.scheduler = make_scheduler(request.scheduler, context.base.scheduler.config)
-    count = len(request.seeds)
-    # One CPU generator per image, seeded from that image's own seed: the same seed gives the same
-    # image whatever else is in the batch and on whatever device.
-    generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
-    started = time.perf_counter()
-    step_times: list[float] = []
-    cancelled = False
-
-    def on_step_end(pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]) -> dict[str, Any]:
-        nonlocal cancelled
-        step_times.append(time.perf_counter())
-        total = pipe.num_timesteps if hasattr(pipe, "num_timesteps") else request.steps
-        done = step + 1
-        preview = None
-        if preview_every and (done % preview_every == 0) and done < total:
-            preview = preview_png(callback_kwargs["latents"])
-        conn.send(("progress", job_id, done, total, preview))
-        if listener.is_cancelled(job_id):
-            cancelled = True
-            pipe._interrupt = True  # diffusers skips the remaining steps
-        return callback_kwargs
-
-    arguments: dict[str, Any] = {
-        "prompt": [request.prompt] * count,
-        "negative_prompt": [request.negative_prompt] * count,
-        "num_inference_steps": request.steps,
-        "guidance_scale": request.guidance,
-        "generator": generators,
-        "callback_on_step_end": on_step_end,
-        "output_type": "pil",
-    }
-    if request.kind == "txt2img":
-        arguments.update(width=request.width, height=request.height)
-    else:
-        init = Image.open(io.BytesIO(request.init_image or b"")).convert("RGB")
-        arguments.update(image=init.resize((request.width, request.height)), strength=request.strength)
-        if request.kind == "inpaint":
-            mask = Image.open(io.BytesIO(request.mask_image or b"")).convert("L")
-            arguments.update(mask_image=mask.resize((request.width, request.height)))
-            arguments.update(width=request.width, height=request.height)
-    with torch.inference_mode():
-        output = pipeline(**arguments)
-    if cancelled:
-        return ("cancelled", job_id)
-    images = []
-    for image in output.images:
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        images.append(buffer.getvalue())
-    elapsed = time.perf_counter() - started
-    timings = {"total": elapsed}
-    if len(step_times) > 1:
-        timings["per_step"] = (step_times[-1] - step_times[0]) / (len(step_times) - 1)
-    return ("result", job_id, GenerationResult(images, tuple(request.seeds), timings, context.device))

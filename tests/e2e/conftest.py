@@ -57,6 +57,7 @@ def salon_settings(world: World, tmp_path: Path, models_dir: Path) -> Callable[.
             "image_width": 64,
             "image_height": 64,
             "steps": 4,
+            "batch_size": 4,
             "log_level": "INFO",
         }
         values.update(overrides)

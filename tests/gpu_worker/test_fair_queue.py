@@ -74,6 +74,17 @@ def test_batch_takes_only_compatible_jobs_up_to_the_limit() -> None:
     assert batch_key(batch[0].request) != batch_key(queue.order()[0].request)
 
 
+def test_someone_just_served_waits_behind_someone_not_yet_served() -> None:
+    queue: FairQueue[Job] = FairQueue()
+    queue.push(job("h0", "heavy", images=4))
+    assert [j.job_id for j in queue.pop_batch(max_images=4)] == ["h0"]
+    for n in range(1, 6):
+        queue.push(job(f"h{n}", "heavy", images=4))
+    queue.push(job("light", "light", images=4))
+    assert [j.job_id for j in queue.pop_batch(max_images=4)] == ["light"]
+    assert [j.job_id for j in queue.pop_batch(max_images=4)] == ["h1"]
+
+
 def test_retry_goes_to_the_front_of_its_line_and_remove_and_drain() -> None:
     queue: FairQueue[Job] = FairQueue()
     queue.push(job("a1", "alice"))

@@ -44,7 +44,7 @@ def png_of(colour: tuple[int, int, int], mode: str = "RGB") -> bytes:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def pool(models_dir: Path):
-    started = ProcessPool("tiny", ["cpu"], models_dir, preview_every=2)
+    started = ProcessPool("tiny", ["cpu"], models_dir, preview_every=2, batch_size=4)
     await started.start()
     yield started
     await started.close()
@@ -94,14 +94,29 @@ async def test_cancel_running_job_frees_worker(pool: ProcessPool) -> None:
     assert len((await after.result()).images) == 2
 
 
-async def test_killed_worker_fails_its_job_and_pool_recovers(pool: ProcessPool) -> None:
-    doomed = await pool.submit("crash-1", request(steps=150))
-    async for update in doomed.progress():
+async def kill_worker_at_first_step(pool: ProcessPool, handle) -> None:
+    async for update in handle.progress():
         if update.step == 1:
             os.kill(pool.workers[0].pid, signal.SIGKILL)
-    with pytest.raises(WorkerCrashedError, match="died while running job crash-1"):
+            return
+
+
+async def test_killed_worker_job_is_retried_once_on_a_fresh_worker(pool: ProcessPool) -> None:
+    retried = await pool.submit("crash-1", request(steps=8))
+    first_pid = pool.workers[0].pid
+    await kill_worker_at_first_step(pool, retried)
+    result = await retried.result()
+    assert len(result.images) == 2 and retried.attempts == 2
+    assert pool.workers[0].pid != first_pid
+
+
+async def test_job_that_kills_its_worker_twice_fails_clearly(pool: ProcessPool) -> None:
+    doomed = await pool.submit("crash-2", request(steps=150))
+    await kill_worker_at_first_step(pool, doomed)
+    await kill_worker_at_first_step(pool, doomed)
+    with pytest.raises(WorkerCrashedError, match=r"died while running job crash-2 .* 2 times; it was not retried"):
         await doomed.result()
-    survivor = await pool.submit("crash-2", request())
+    survivor = await pool.submit("crash-3", request())
     assert len((await survivor.result()).images) == 2
 
 
@@ -157,3 +172,47 @@ async def test_close_ends_queued_jobs_with_pool_closed(models_dir: Path) -> None
     with pytest.raises(PoolClosedError):
         await own.submit("close-3", request())
     assert not own.workers[0].process.is_alive()
+
+
+async def test_image_made_in_a_batch_is_byte_identical_to_the_job_alone(pool: ProcessPool) -> None:
+    blocker = await pool.submit("bi-block", request(steps=6))
+    jobs = {
+        "bi-a": request(seeds=(11,), prompt="a cat", requester="alice"),
+        "bi-b": request(seeds=(12, 13), prompt="a dog", negative_prompt="blur", requester="bob"),
+        "bi-c": request(seeds=(14,), prompt="a tree", requester="carol"),
+    }
+    handles = [await pool.submit(job_id, req) for job_id, req in jobs.items()]
+    await blocker.result()
+    together = [await handle.result() for handle in handles]
+    assert {result.timings["batch_images"] for result in together} == {4.0}, "the three jobs shared one batch"
+    for (job_id, req), batched in zip(jobs.items(), together, strict=True):
+        alone = await (await pool.submit(f"{job_id}-alone", req)).result()
+        assert alone.timings["batch_images"] == len(req.seeds)
+        assert alone.images == batched.images
+
+
+async def test_flooding_user_does_not_hold_back_another_users_job(pool: ProcessPool) -> None:
+    blocker = await pool.submit("fl-block", request(steps=6, requester="heavy"))
+    floods = [
+        await pool.submit(f"fl-{n}", request(seeds=(n, n + 1, n + 2, n + 3), requester="heavy")) for n in range(50)
+    ]
+    light = await pool.submit("fl-light", request(seeds=(1, 2, 3, 4), requester="light"))
+    assert pool.position("fl-light") == 0
+    await blocker.result()
+    async for _ in light.progress():
+        break
+    assert [flood.state for flood in floods] == ["queued"] * 50, "the light job runs in the very next batch"
+    for flood in floods:
+        await flood.cancel()
+    await light.result()
+
+
+async def test_eta_comes_from_measured_steps(pool: ProcessPool) -> None:
+    assert pool.seconds_per_step is not None and pool.seconds_per_step > 0
+    running = await pool.submit("eta-run", request(steps=10))
+    waiting = await pool.submit("eta-wait", request(steps=10))
+    first, second = pool.eta("eta-run"), pool.eta("eta-wait")
+    assert first is not None and second is not None and second > first
+    await running.result()
+    await waiting.result()
+    assert pool.eta("eta-wait") is None
