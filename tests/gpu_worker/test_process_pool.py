@@ -12,6 +12,7 @@ import pytest_asyncio
 from PIL import Image
 
 from gpu_worker import (
+    GenerationError,
     GenerationRequest,
     JobCancelledError,
     ModelLoadError,
@@ -216,3 +217,15 @@ async def test_eta_comes_from_measured_steps(pool: ProcessPool) -> None:
     await running.result()
     await waiting.result()
     assert pool.eta("eta-wait") is None
+
+
+async def test_job_past_its_timeout_fails_and_frees_the_worker(pool: ProcessPool) -> None:
+    pool.job_timeout = 1.0
+    try:
+        slow = await pool.submit("timeout-1", request(steps=150))
+        with pytest.raises(GenerationError, match=r"job timeout-1 timed out after 1 s"):
+            await slow.result()
+    finally:
+        pool.job_timeout = 600.0
+    after = await pool.submit("timeout-2", request())
+    assert len((await after.result()).images) == 2
