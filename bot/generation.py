@@ -11,7 +11,7 @@ import asyncio
 import io
 import logging
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import aiosqlite
 from PIL import Image
@@ -267,6 +267,30 @@ class GenerationService:
         for job in await jobs_in_states(self.db, (JobState.RUNNING,)):
             await self._move(job, JobState.QUEUED, "job.suspended", payload={"reason": "shutdown"})
 
+    async def resume_pending(self) -> list[QueuedGeneration]:
+        """Hand every unfinished job in the store to the pool again, oldest first, and return them.
+
+        Called once at start-up: jobs queued before a restart (or running when the process died)
+        run now instead of being lost. Each is logged as `job.resumed`.
+        """
+        resumed = []
+        for job in await jobs_in_states(self.db, (JobState.QUEUED, JobState.RUNNING)):
+            if job.state is JobState.RUNNING:
+                await self._move(job, JobState.QUEUED, "job.suspended", payload={"reason": "process ended"})
+            fields = {name: value for name, value in job.params.items() if name in _REQUEST_FIELDS}
+            request = GenerationRequest(**{**fields, "seeds": tuple(job.params["seeds"])})
+            try:
+                handle = await self.pool.submit(str(job.id), request)
+            except ValueError as exc:
+                await self._finish_failed(job.id, f"could not resume: {exc}")
+                continue
+            async with self.db.transaction() as conn:
+                await _log_job_event(conn, job, "job.resumed")
+            resumed.append(QueuedGeneration(job.id, job.session_id, job.prompt_id, request, handle))
+        if resumed:
+            log.info("resumed %d unfinished jobs", len(resumed))
+        return resumed
+
     async def record_reply(self, job_id: int, message_id: str) -> None:
         """Remember the Discord message that shows a job, so later steps can find it."""
         async with self.db.transaction() as conn:
@@ -359,6 +383,9 @@ async def _log_job_event(
         subject=("job", job.id),
         payload=payload,
     )
+
+
+_REQUEST_FIELDS = frozenset(field.name for field in fields(GenerationRequest))
 
 
 def _request_params(request: GenerationRequest) -> dict[str, object]:

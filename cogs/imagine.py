@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -12,7 +13,7 @@ from discord.ext import commands
 
 from bot.client import SalonBot
 from bot.errors import GenerationFailedError, ServiceStoppingError
-from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, ImagineOptions, Place
+from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, ImagineOptions, Place, QueuedGeneration
 from bot.store import Actor
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job
@@ -80,6 +81,38 @@ class ImagineCog(commands.Cog):
 
     def __init__(self, bot: SalonBot) -> None:
         self.bot = bot
+        self._resumed = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        # on_ready fires again after reconnects; jobs are resumed once per process.
+        if self._resumed:
+            return
+        self._resumed = True
+        for queued in await self.bot.generation.resume_pending():
+            task = asyncio.create_task(self._finish_resumed(queued))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _finish_resumed(self, queued: QueuedGeneration) -> None:
+        """Post a job resumed after a restart in its channel: its interaction token may be long gone."""
+        job, _ = await self.bot.generation.job_with_images(queued.job_id)
+        channel = self.bot.get_channel(int(job.channel_id))
+        if not isinstance(channel, discord.abc.Messageable):
+            log.warning("channel %s of resumed job %s is gone", job.channel_id, job.id)
+            return
+        try:
+            finished = await self.bot.generation.wait(queued)
+        except (GenerationFailedError, ServiceStoppingError) as exc:
+            await channel.send(f"❌ job #{job.id} for <@{job.requester_id}>: {exc}")
+            return
+        grid = discord.File(io.BytesIO(finished.grid_png), filename=f"salon-{job.id}.png")
+        view = discord.ui.View(timeout=None)
+        view.add_item(JobInfoButton(job.id))
+        text = describe_result(finished.job, finished.images, f"<@{job.requester_id}>")
+        message = await channel.send(f"(resumed after a restart) {text}"[:2000], file=grid, view=view)
+        await self.bot.generation.record_reply(job.id, str(message.id))
 
     @app_commands.command(name="imagine", description="Generate images from a prompt")
     @app_commands.describe(

@@ -75,3 +75,37 @@ async def test_info_button_works_for_another_user_after_restart(
         assert "a red kite" in click.original.content and "seeds 1:" in click.original.content
     finally:
         await restarted.stop()
+
+
+async def test_job_unfinished_at_shutdown_is_resumed_and_posted_after_restart(world: World, salon_settings) -> None:
+    settings = salon_settings(steps=60)
+    first = RunningSalon(settings)
+    await first.start()
+    alice = world.server.driver(world.users["alice"])
+    interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "resume me", "count": 1})
+    await world.server.wait_for(
+        lambda: interaction.original and interaction.original.content.startswith("Queued job"), timeout=30
+    )
+    await first.stop()
+    second = RunningSalon(settings)
+    await second.start()
+    try:
+
+        def resumed_post():
+            return next(
+                (
+                    m
+                    for m in world.server.channel_messages(world.channel_id)
+                    if m.content.startswith("(resumed after a restart)") and m.attachments
+                ),
+                None,
+            )
+
+        message = await world.server.wait_for(resumed_post, timeout=120)
+        assert "resume me" in message.content
+        db = second.bot.generation.db
+        [job] = await jobs_in_states(db, (JobState.DONE,))
+        kinds = [event.kind for event in await list_events(db, subject=("job", job.id))]
+        assert kinds == ["job.queued", "job.started", "job.suspended", "job.resumed", "job.started", "job.done"]
+    finally:
+        await second.stop()
