@@ -29,6 +29,7 @@ def default_pool(settings: Settings) -> GenerationPool:
         cache_dir=settings.models_dir,
         batch_size=settings.batch_size,
         job_timeout=settings.job_timeout_seconds,
+        preview_decoder=settings.preview_decoder or None,
     )
 
 

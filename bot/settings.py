@@ -46,6 +46,7 @@ class Settings(BaseSettings):
 
     model_source: str = "tiny"
     model_cache_dir: Path | None = None
+    preview_decoder: str | None = None
     devices: Annotated[list[str], NoDecode] = ["cpu"]
 
     batch_size: int = Field(default=8, ge=1, le=64)

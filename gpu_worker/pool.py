@@ -154,6 +154,7 @@ class WorkerProcess:
                 str(self.pool.cache_dir),
                 self.pool.preview_every,
                 logging.getLevelName(logging.getLogger().getEffectiveLevel()),
+                self.pool.preview_decoder,
             ),
             name=f"salon-worker-{self.device}",
             daemon=True,
@@ -240,6 +241,7 @@ class ProcessPool:
         preview_every: int = 5,
         job_timeout: float = 600.0,
         max_attempts: int = 2,
+        preview_decoder: str | None = None,
     ) -> None:
         if not devices:
             raise ValueError("a pool needs at least one device")
@@ -252,6 +254,7 @@ class ProcessPool:
         self.preview_every = preview_every
         self.job_timeout = job_timeout
         self.max_attempts = max_attempts
+        self.preview_decoder = preview_decoder
         self.workers: list[WorkerProcess] = []
         self._queue: FairQueue[JobHandle] = FairQueue()
         self._handles: dict[str, JobHandle] = {}

@@ -27,14 +27,52 @@ def latents_to_images(latents: Any) -> list[Image.Image]:
     return [Image.fromarray(frame, mode="RGB") for frame in pixels]
 
 
-def preview_png(latents: Any, max_side: int = 256) -> bytes:
-    """Return a PNG grid of previews of all latents in the batch, scaled up to about `max_side`."""
+def preview_image(latents: Any, max_side: int = 256, decoder: Any = None) -> Image.Image:
+    """Return a grid of previews of all latents in the batch, scaled up to about `max_side`.
+
+    With a `decoder` (TAESD, diffusers' `AutoencoderTiny`) the previews are real, sharp decodes at
+    a fraction of the VAE's cost; without one, the linear latent→RGB map.
+    """
     from gpu_worker.grid import make_grid
 
-    grid = make_grid(latents_to_images(latents), numbered=False)
+    images = taesd_images(decoder, latents) if decoder is not None else latents_to_images(latents)
+    grid = make_grid(images, numbered=False)
     scale = max(1, max_side // max(grid.size))
     if scale > 1:
         grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
+    return grid
+
+
+def preview_png(latents: Any, max_side: int = 256, decoder: Any = None) -> bytes:
+    """Return `preview_image` as PNG bytes."""
     buffer = io.BytesIO()
-    grid.save(buffer, format="PNG")
+    preview_image(latents, max_side, decoder).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def taesd_images(decoder: Any, latents: Any) -> list[Image.Image]:
+    """Return TAESD decodes of SD latents (TAESD reads the UNet's latents as they are)."""
+    import torch
+
+    with torch.inference_mode():
+        decoded = decoder.decode(latents.to(decoder.device, decoder.dtype)).sample
+    pixels = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(frame, mode="RGB") for frame in pixels]
+
+
+def journey_gif(frames: list[Image.Image], frame_ms: int = 150, final_ms: int = 1500) -> bytes:
+    """Return an animated GIF of the denoising journey: one frame per step, the last one held."""
+    if not frames:
+        raise ValueError("a journey needs at least one frame")
+    size = frames[-1].size
+    frames = [frame.convert("RGB").resize(size, Image.Resampling.NEAREST) for frame in frames]
+    buffer = io.BytesIO()
+    frames[0].save(
+        buffer,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=[frame_ms] * (len(frames) - 1) + [final_ms],
+        loop=0,
+    )
     return buffer.getvalue()

@@ -34,6 +34,8 @@ class GenerationRequest:
     session: str = ""
     # Higher runs first: party rounds outrank everyday channel generations.
     priority: int = 0
+    # Keep a frame per step and return the denoising journey as an animated GIF.
+    journey: bool = False
 
     def validate(self) -> None:
         """Raise `ValueError` with a concise reason if the request cannot be run."""
@@ -68,6 +70,7 @@ class GenerationResult:
     seeds: tuple[int, ...]
     timings: dict[str, float] = field(default_factory=dict)
     device: str = ""
+    journey_gif: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)

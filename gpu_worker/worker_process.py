@@ -11,15 +11,19 @@ Messages, parent to child: ("run", batch_id, [(job_id, GenerationRequest), ...],
 
 from __future__ import annotations
 
+import io
 import logging
 import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from gpu_worker.batch_runner import BatchItem, BatchOutOfMemoryError, run_with_oom_split
+from gpu_worker.grid import make_grid
 from gpu_worker.requests import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,8 @@ class WorkerContext:
     device: str
     base: Any
     derived: dict[str, Any] = field(default_factory=dict)
+    # TAESD (diffusers' AutoencoderTiny) for sharp, cheap previews, when configured.
+    preview_decoder: Any = None
 
     def pipeline_for(self, kind: str) -> Any:
         """Return the pipeline for a job kind, sharing the base pipeline's weights."""
@@ -78,7 +84,15 @@ class ControlListener(threading.Thread):
             return job_id in self.cancelled
 
 
-def serve(conn: Connection, source: str, device: str, cache_dir: str, preview_every: int, log_level: str) -> None:
+def serve(
+    conn: Connection,
+    source: str,
+    device: str,
+    cache_dir: str,
+    preview_every: int,
+    log_level: str,
+    preview_decoder: str | None = None,
+) -> None:
     """Run the worker until told to stop or the parent goes away (the process's entry point)."""
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)-8s [worker %(process)d] %(name)s: %(message)s"
@@ -88,6 +102,8 @@ def serve(conn: Connection, source: str, device: str, cache_dir: str, preview_ev
         from gpu_worker.models import load_pipeline
 
         context = WorkerContext(device=device, base=load_pipeline(source, device, Path(cache_dir)))
+        if preview_decoder:
+            context.preview_decoder = load_preview_decoder(preview_decoder, device)
     except ModelLoadError as exc:
         conn.send(("load_failed", str(exc)))
         return
@@ -131,7 +147,7 @@ def serve_batch(
     preview_every: int,
 ) -> tuple[Any, ...]:
     """Return the message that ends a batch: its results, or that every job in it was cancelled."""
-    from gpu_worker.previews import preview_png
+    from gpu_worker.previews import journey_gif, preview_image, preview_png
 
     spans: list[tuple[str, int, int]] = []
     offset = 0
@@ -139,18 +155,40 @@ def serve_batch(
         spans.append((item.job_id, offset, offset + len(item.request.seeds)))
         offset += len(item.request.seeds)
 
+    decoder = context.preview_decoder
+    journeys: dict[str, list[Image.Image]] = {item.job_id: [] for item in items if item.request.journey}
+
     def on_step(step: int, total: int, latents: Any) -> bool:
         previews: dict[str, bytes] = {}
         if preview_every and step % preview_every == 0 and step < total:
             # Classifier-free guidance keeps one latent per image; previews show each job's own images.
-            previews = {job_id: preview_png(latents[start:end]) for job_id, start, end in spans}
+            previews = {job_id: preview_png(latents[start:end], decoder=decoder) for job_id, start, end in spans}
+        for job_id, start, end in spans:
+            if job_id in journeys:
+                journeys[job_id].append(preview_image(latents[start:end], decoder=decoder))
         conn.send(("progress", batch_id, step, total, previews))
         return all(listener.is_cancelled(item.job_id) for item in items)
 
     results = run_with_oom_split(context, items, slots, on_step)
     if results is None:
         return ("cancelled", batch_id)
+    for job_id, frames in journeys.items():
+        result = results[job_id]
+        final = make_grid([Image.open(io.BytesIO(png)) for png in result.images], numbered=False)
+        results[job_id] = replace(result, journey_gif=journey_gif([*frames, final]))
     return ("result", batch_id, results)
+
+
+def load_preview_decoder(source: str, device: str) -> Any:
+    """Return TAESD (an `AutoencoderTiny`) from a local folder or a cached Hugging Face id."""
+    from diffusers import AutoencoderTiny
+
+    from gpu_worker.models import torch_dtype_for
+
+    try:
+        return AutoencoderTiny.from_pretrained(source, dtype=torch_dtype_for(device)).to(device)
+    except Exception as exc:
+        raise ModelLoadError(f"could not load the preview decoder {source!r}: {exc}") from exc
 
 
 def _quiet_libraries() -> None:

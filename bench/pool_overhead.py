@@ -1,0 +1,75 @@
+"""Overhead of the pool: the same tiny pipeline called directly vs through ProcessPool.
+
+python bench/pool_overhead.py [--runs 20] [--steps 8] [--images 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench._common import report
+from gpu_worker import GenerationRequest, ProcessPool
+from gpu_worker.batch_runner import BatchItem, run_batch
+from gpu_worker.models import load_pipeline
+from gpu_worker.worker_process import WorkerContext
+
+
+def direct(cache: Path, request: GenerationRequest, runs: int) -> list[float]:
+    context = WorkerContext("cpu", load_pipeline("tiny", "cpu", cache))
+    run_batch(context, [BatchItem("warm", request)], len(request.seeds), lambda *_: False)
+    times = []
+    for n in range(runs):
+        started = time.perf_counter()
+        run_batch(context, [BatchItem(str(n), request)], len(request.seeds), lambda *_: False)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def pooled(cache: Path, request: GenerationRequest, runs: int) -> list[float]:
+    pool = ProcessPool("tiny", ["cpu"], cache, batch_size=len(request.seeds), preview_every=0)
+    await pool.start()
+    try:
+        await (await pool.submit("warm", request)).result()
+        times = []
+        for n in range(runs):
+            started = time.perf_counter()
+            await (await pool.submit(str(n), request)).result()
+            times.append(time.perf_counter() - started)
+        return times
+    finally:
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--images", type=int, default=4)
+    args = parser.parse_args()
+    cache = Path(tempfile.mkdtemp(prefix="salon-bench-"))
+    request = GenerationRequest(
+        kind="txt2img", prompt="a lighthouse", seeds=tuple(range(args.images)), width=64, height=64, steps=args.steps
+    )
+    through_pool = asyncio.run(pooled(cache, request, args.runs))
+    called = direct(cache, request, args.runs)
+    d, p = statistics.median(called), statistics.median(through_pool)
+    report(
+        "pool_overhead",
+        {
+            "runs": args.runs,
+            "steps": args.steps,
+            "images": args.images,
+            "direct_s": round(d, 4),
+            "pool_s": round(p, 4),
+            "ratio": round(p / d, 4),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
