@@ -69,10 +69,13 @@ def describe_source(source: str) -> str:
     return "unknown"
 
 
-def load_pipeline(source: str, device: str, cache_dir: Path) -> Any:
-    """Return the text-to-image pipeline for `source` on `device`, or raise `ModelLoadError`."""
+def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) -> Any:
+    """Return the text-to-image pipeline for `source` on `device`, or raise `ModelLoadError`.
+
+    `cache_dir` is where the tiny pipeline is built; `dtype` defaults to `torch_dtype_for(device)`.
+    """
     kind = describe_source(source)
-    dtype = torch_dtype_for(device)
+    dtype = dtype if dtype is not None else torch_dtype_for(device)
     try:
         if kind == "tiny":
             from gpu_worker.tiny import build_tiny_pipeline_folder

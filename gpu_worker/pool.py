@@ -52,8 +52,11 @@ class GenerationPool(Protocol):
     def eta(self, job_id: str) -> float | None:
         """Return the estimated seconds until a job finishes, or None when there is no estimate yet."""
 
-    async def close(self) -> None:
-        """Stop the workers; unfinished jobs end with `PoolClosedError`."""
+    async def close(self, drain: bool = False) -> None:
+        """Stop the workers; with `drain`, first let every submitted job finish.
+
+        Jobs still unfinished when the workers stop end with `PoolClosedError`.
+        """
 
 
 class JobHandle:
@@ -259,6 +262,9 @@ class ProcessPool:
         self._queue: FairQueue[JobHandle] = FairQueue()
         self._handles: dict[str, JobHandle] = {}
         self._closed = False
+        # Set by close(drain=True): no new jobs, and `_settled` resolves once every job has ended.
+        self._draining = False
+        self._settled: asyncio.Future[None] | None = None
         self._restarts: set[asyncio.Task[None]] = set()
         self._batches = itertools.count(1)
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -276,7 +282,7 @@ class ProcessPool:
 
     async def submit(self, job_id: str, request: GenerationRequest) -> JobHandle:
         """Queue a job and return its handle; raise `ValueError` for a bad request."""
-        if self._closed:
+        if self._closed or self._draining:
             raise PoolClosedError("the generation pool is closed")
         request.validate()
         if len(request.seeds) > self.batch_size:
@@ -462,11 +468,25 @@ class ProcessPool:
     ) -> None:
         self._handles.pop(handle.job_id, None)
         handle._finish(state, result, error)
+        if not self._handles and self._settled is not None and not self._settled.done():
+            self._settled.set_result(None)
 
-    async def close(self) -> None:
-        """Stop the workers; queued and running jobs end with `PoolClosedError`."""
+    async def close(self, drain: bool = False) -> None:
+        """Stop the workers; queued and running jobs end with `PoolClosedError`.
+
+        With `drain`, new jobs are refused at once but every job already submitted runs to its end
+        (done, failed or cancelled) before the workers stop. The default stops promptly: the bot
+        keeps unfinished jobs in its store and resubmits them after a restart.
+        """
         if self._closed:
             return
+        if drain and self._handles:
+            self._draining = True
+            if self._settled is None or self._settled.done():
+                self._settled = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._settled)
+            if self._closed:  # another close() finished while this one waited
+                return
         self._closed = True
         for handle in self._queue.drain():
             self._end(handle, "cancelled", error=PoolClosedError("the generation pool closed before the job ran"))

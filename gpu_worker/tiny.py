@@ -3,6 +3,11 @@
 Used by the tests and on machines without weights. It is a real `StableDiffusionPipeline` (real
 UNet, VAE, CLIP text encoder and tokenizer) saved to a folder and then loaded by the same
 `from_pretrained` path as any local model. Its images look like noise; its code paths are real.
+
+The UNet and text encoder mirror diffusers' own Stable Diffusion test dummies. The VAE differs on
+purpose: four blocks instead of two, so it scales latents by 8 like every real SD model (64×64
+pixels → 8×8 latents). Latent sizes, previews and size rules then match real models, and a 64×64
+batch of four runs about five times faster on a CPU than with the dummies' factor-2 VAE.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ log = logging.getLogger(__name__)
 
 TINY_SEED = 0
 # Bump when the configs or the vocabulary change, so stale cached folders are rebuilt.
-TINY_VERSION = "1"
+TINY_VERSION = "2"
 
 
 def _config(name: str) -> dict[str, object]:

@@ -36,11 +36,12 @@ def taesd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("taesd")
+    # Four blocks, like the real TAESD: it decodes latents to 8× their size, as the tiny VAE does.
     AutoencoderTiny(
-        encoder_block_out_channels=(32, 32),
-        decoder_block_out_channels=(32, 32),
-        num_encoder_blocks=(1, 1),
-        num_decoder_blocks=(1, 1),
+        encoder_block_out_channels=(32, 32, 32, 32),
+        decoder_block_out_channels=(32, 32, 32, 32),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
         latent_channels=4,
     ).save_pretrained(folder)
     return folder

@@ -229,3 +229,15 @@ async def test_job_past_its_timeout_fails_and_frees_the_worker(pool: ProcessPool
         pool.job_timeout = 600.0
     after = await pool.submit("timeout-2", request())
     assert len((await after.result()).images) == 2
+
+
+# Closes the shared pool, so it stays the last test of this module (the fixture's close() is then a no-op).
+async def test_close_with_drain_finishes_submitted_jobs_first(pool: ProcessPool) -> None:
+    running = await pool.submit("drain-1", request(steps=6))
+    queued = await pool.submit("drain-2", request(seeds=(3,), requester="other"))
+    await pool.close(drain=True)
+    assert running.state == "done" and queued.state == "done"
+    assert len((await queued.result()).images) == 1
+    with pytest.raises(PoolClosedError):
+        await pool.submit("drain-3", request())
+    assert not pool.workers[0].process.is_alive()
