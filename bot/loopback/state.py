@@ -1,45 +1,102 @@
-"""The loopback Discord's world: users, guilds, channels, messages, as Discord shapes them."""
+"""The loopback Discord's world: users, guilds, roles, channels, threads, messages, as Discord shapes them.
+
+Every `payload()` returns the JSON object Discord's API documents for that resource, with
+snowflakes as strings; the REST routes and gateway events are built from these.
+"""
 
 from __future__ import annotations
 
-import itertools
-import time
+import io
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from bot.loopback.clock import LoopbackClock
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
-# Everything but administrator, so permission checks in the bot see a plausible member.
-MEMBER_PERMISSIONS = str((1 << 41) - 1 - 8)
+
+# Permission bits (https://discord.com/developers/docs/topics/permissions).
+ADMINISTRATOR = 1 << 3
+ALL_PERMISSIONS = (1 << 51) - 1
+# What a new guild's @everyone role allows: talk, react, attach, use commands and threads.
+DEFAULT_EVERYONE_PERMISSIONS = (
+    (1 << 0)  # create instant invite
+    | (1 << 6)  # add reactions
+    | (1 << 9)  # stream
+    | (1 << 10)  # view channel
+    | (1 << 11)  # send messages
+    | (1 << 14)  # embed links
+    | (1 << 15)  # attach files
+    | (1 << 16)  # read message history
+    | (1 << 18)  # use external emojis
+    | (1 << 20)  # connect
+    | (1 << 21)  # speak
+    | (1 << 25)  # use voice activity
+    | (1 << 26)  # change nickname
+    | (1 << 31)  # use application commands
+    | (1 << 35)  # create public threads
+    | (1 << 36)  # create private threads
+    | (1 << 37)  # use external stickers
+    | (1 << 38)  # send messages in threads
+    | (1 << 46)  # send voice messages
+    | (1 << 49)  # send polls
+)
+# The bot's managed role: everything but administrator, so permission bugs are not hidden by it.
+BOT_PERMISSIONS = ALL_PERMISSIONS & ~ADMINISTRATOR
+
+# Channel types.
+GUILD_TEXT, DM, GUILD_CATEGORY, PUBLIC_THREAD, PRIVATE_THREAD = 0, 1, 4, 11, 12
+THREAD_TYPES = frozenset({10, PUBLIC_THREAD, PRIVATE_THREAD})
+
+# Message types.
+DEFAULT, CHANNEL_PINNED_MESSAGE, THREAD_CREATED, REPLY, CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND = 0, 6, 18, 19, 20, 23
+
+# Message flags.
+HAS_THREAD = 1 << 5
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+SUPPRESS_EMBEDS = 1 << 2
+SUPPRESS_NOTIFICATIONS = 1 << 12
+IS_COMPONENTS_V2 = 1 << 15
+# Flags a bot may set when sending (ephemeral only through interactions).
+SENDABLE_FLAGS = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
 
 
 class Snowflakes:
-    """Return Discord-style ids: milliseconds since Discord's epoch, shifted, plus a counter."""
+    """Return Discord-style ids: milliseconds since Discord's epoch in the top 42 bits, always increasing."""
 
-    def __init__(self) -> None:
-        self._counter = itertools.count()
+    def __init__(self, clock: LoopbackClock) -> None:
+        self._clock = clock
+        self._last = 0
 
     def next(self) -> int:
-        """Return a new, increasing snowflake."""
-        millis = int(time.time() * 1000) - DISCORD_EPOCH_MS
-        return (millis << 22) | (next(self._counter) & 0x3FFFFF)
+        """Return a new snowflake, later than every one before it."""
+        candidate = (int(self._clock.time() * 1000) - DISCORD_EPOCH_MS) << 22
+        # More than one id per millisecond: the low 22 bits count up, as Discord's increment does.
+        self._last = max(candidate, self._last + 1)
+        return self._last
 
 
-def iso_now() -> str:
-    """Return the current UTC time as Discord writes timestamps."""
-    return datetime.now(UTC).isoformat()
+def snowflake_ms(snowflake: int) -> int:
+    """Return the Unix time in milliseconds at which a snowflake was made."""
+    return (snowflake >> 22) + DISCORD_EPOCH_MS
 
 
-@dataclass
+@dataclass(eq=False)
 class User:
-    """A Discord account; bots have a token."""
+    """A Discord account; a bot user also has its application's token."""
 
     id: int
     name: str
     bot: bool = False
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
+    accepts_dms: bool = True
 
     def payload(self) -> dict[str, Any]:
         """Return the user object."""
@@ -56,130 +113,153 @@ class User:
         }
 
 
-@dataclass
-class Channel:
-    """A text channel or a thread (type 11, with a parent)."""
+@dataclass(eq=False)
+class Role:
+    """A guild role; the @everyone role has the guild's id."""
 
     id: int
     guild_id: int
     name: str
-    type: int = 0
-    parent_id: int | None = None
-    owner_id: int | None = None
-    messages: list[Message] = field(default_factory=list)
-    pins: list[int] = field(default_factory=list)
+    permissions: int
+    position: int = 0
+    bot_id: int | None = None  # set on a bot's managed role
 
     def payload(self) -> dict[str, Any]:
-        """Return the channel object."""
+        """Return the role object."""
         data: dict[str, Any] = {
             "id": str(self.id),
-            "type": self.type,
-            "guild_id": str(self.guild_id),
             "name": self.name,
-            "position": 0,
-            "permission_overwrites": [],
-            "nsfw": False,
-            "topic": None,
-            "last_message_id": str(self.messages[-1].id) if self.messages else None,
-            "rate_limit_per_user": 0,
-            "parent_id": str(self.parent_id) if self.parent_id else None,
+            "permissions": str(self.permissions),
+            "position": self.position,
+            "color": 0,
+            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
+            "hoist": False,
+            "managed": self.bot_id is not None,
+            "mentionable": False,
+            "icon": None,
+            "unicode_emoji": None,
             "flags": 0,
         }
-        if self.type == 11:
-            data["owner_id"] = str(self.owner_id) if self.owner_id else None
-            data["thread_metadata"] = {
-                "archived": False,
-                "auto_archive_duration": 1440,
-                "archive_timestamp": iso_now(),
-                "locked": False,
-            }
-            data["message_count"] = len(self.messages)
-            data["total_message_sent"] = len(self.messages)
-            data["member_count"] = 1
-            del data["permission_overwrites"], data["position"]
+        if self.bot_id is not None:
+            data["tags"] = {"bot_id": str(self.bot_id)}
         return data
 
 
-@dataclass
+@dataclass(eq=False)
+class Member:
+    """A user's membership of a guild: roles (besides @everyone), nickname, join time."""
+
+    user: User
+    guild_id: int
+    joined_at: str
+    roles: list[int] = field(default_factory=list)
+    nick: str | None = None
+
+    def payload(self, *, with_user: bool = True) -> dict[str, Any]:
+        """Return the guild member object (without `user` where Discord nests it beside one)."""
+        data: dict[str, Any] = {
+            "avatar": None,
+            "banner": None,
+            "communication_disabled_until": None,
+            "flags": 0,
+            "joined_at": self.joined_at,
+            "nick": self.nick,
+            "pending": False,
+            "premium_since": None,
+            "roles": [str(r) for r in self.roles],
+            "mute": False,
+            "deaf": False,
+        }
+        if with_user:
+            data["user"] = self.user.payload()
+        return data
+
+
+@dataclass(eq=False)
 class Guild:
-    """A guild with its channels and members."""
+    """A guild with its roles, members and channels (threads included)."""
 
     id: int
     name: str
     owner_id: int
+    joined_at: str
     channels: dict[int, Channel] = field(default_factory=dict)
-    members: dict[int, User] = field(default_factory=dict)
-    joined_at: str = field(default_factory=iso_now)
+    members: dict[int, Member] = field(default_factory=dict)
+    roles: dict[int, Role] = field(default_factory=dict)
 
-    def member_payload(self, user: User, *, with_permissions: bool = False) -> dict[str, Any]:
-        """Return the guild member object of `user`."""
-        data: dict[str, Any] = {
-            "user": user.payload(),
-            "nick": None,
-            "avatar": None,
-            "roles": [],
-            "joined_at": self.joined_at,
-            "deaf": False,
-            "mute": False,
-            "flags": 0,
-            "pending": False,
-        }
-        if with_permissions:
-            data["permissions"] = MEMBER_PERMISSIONS
-        return data
+    @property
+    def everyone(self) -> Role:
+        """Return the @everyone role."""
+        return self.roles[self.id]
 
-    def create_payload(self) -> dict[str, Any]:
-        """Return the GUILD_CREATE payload: the guild with its channels, threads and members."""
-        everyone = {
-            "id": str(self.id),
-            "name": "@everyone",
-            "color": 0,
-            "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-            "hoist": False,
-            "icon": None,
-            "unicode_emoji": None,
-            "position": 0,
-            "permissions": MEMBER_PERMISSIONS,
-            "managed": False,
-            "mentionable": False,
-            "flags": 0,
-        }
+    def permissions_of(self, user_id: int) -> int:
+        """Return a member's guild permissions: owner and administrators have all of them."""
+        if user_id == self.owner_id:
+            return ALL_PERMISSIONS
+        member = self.members.get(user_id)
+        value = self.everyone.permissions
+        for role_id in member.roles if member else []:
+            if role_id in self.roles:
+                value |= self.roles[role_id].permissions
+        return ALL_PERMISSIONS if value & ADMINISTRATOR else value
+
+    def payload(self) -> dict[str, Any]:
+        """Return the guild object as GET /guilds/{id} answers it."""
         return {
             "id": str(self.id),
             "name": self.name,
             "icon": None,
+            "description": None,
+            "home_header": None,
             "splash": None,
             "discovery_splash": None,
+            "features": [],
+            "banner": None,
             "owner_id": str(self.owner_id),
+            "application_id": None,
+            "region": "deprecated",
             "afk_channel_id": None,
             "afk_timeout": 300,
-            "verification_level": 0,
-            "default_message_notifications": 0,
-            "explicit_content_filter": 0,
-            "roles": [everyone],
-            "emojis": [],
-            "stickers": [],
-            "features": [],
-            "mfa_level": 0,
-            "application_id": None,
             "system_channel_id": None,
             "system_channel_flags": 0,
-            "rules_channel_id": None,
+            "widget_enabled": False,
+            "widget_channel_id": None,
+            "verification_level": 0,
+            "roles": [r.payload() for r in self.roles.values()],
+            "default_message_notifications": 0,
+            "mfa_level": 0,
+            "explicit_content_filter": 0,
+            "max_presences": None,
+            "max_members": 500000,
+            "max_stage_video_channel_users": 50,
+            "max_video_channel_users": 25,
             "vanity_url_code": None,
-            "description": None,
-            "banner": None,
             "premium_tier": 0,
+            "premium_subscription_count": 0,
             "preferred_locale": "en-US",
+            "rules_channel_id": None,
+            "safety_alerts_channel_id": None,
             "public_updates_channel_id": None,
-            "nsfw_level": 0,
             "premium_progress_bar_enabled": False,
+            "nsfw": False,
+            "nsfw_level": 0,
+            "emojis": [],
+            "stickers": [],
+            "incidents_data": None,
+        }
+
+    def create_payload(self, viewer_id: int) -> dict[str, Any]:
+        """Return the GUILD_CREATE event: the guild with its channels, threads, members and roles."""
+        live = [c for c in self.channels.values() if not c.deleted]
+        return {
+            **self.payload(),
             "joined_at": self.joined_at,
             "large": False,
             "unavailable": False,
             "member_count": len(self.members),
-            "members": [self.member_payload(user) for user in self.members.values()],
-            "channels": [c.payload() for c in self.channels.values() if c.type != 11],
-            "threads": [c.payload() for c in self.channels.values() if c.type == 11],
+            "members": [m.payload() for m in self.members.values()],
+            "channels": [c.payload(viewer_id) for c in live if c.type not in THREAD_TYPES],
+            "threads": [c.payload(viewer_id) for c in live if c.type in THREAD_TYPES and not c.archived],
             "voice_states": [],
             "presences": [],
             "stage_instances": [],
@@ -188,7 +268,90 @@ class Guild:
         }
 
 
-@dataclass
+@dataclass(eq=False)
+class Channel:
+    """A guild text channel or category, a thread (with a parent), or a DM (no guild)."""
+
+    id: int
+    guild_id: int | None
+    name: str
+    created_at: str
+    type: int = GUILD_TEXT
+    parent_id: int | None = None
+    topic: str | None = None
+    position: int = 0
+    owner_id: int | None = None  # threads
+    archived: bool = False  # threads
+    locked: bool = False  # threads
+    auto_archive_duration: int = 1440  # threads, minutes
+    thread_members: dict[int, str] = field(default_factory=dict)  # threads: user id -> join timestamp
+    recipients: list[User] = field(default_factory=list)  # DMs
+    messages: list[Message] = field(default_factory=list)
+    pins: dict[int, str] = field(default_factory=dict)  # message id -> pinned_at, in pin order
+    total_message_sent: int = 0
+    deleted: bool = False
+
+    @property
+    def is_thread(self) -> bool:
+        """Return whether this channel is a thread."""
+        return self.type in THREAD_TYPES
+
+    def payload(self, viewer_id: int | None = None) -> dict[str, Any]:
+        """Return the channel object (a thread's `member` is `viewer_id`'s membership)."""
+        live = [m for m in self.messages if not m.deleted]
+        last_message_id = str(live[-1].id) if live else None
+        last_pin = next(reversed(self.pins.values()), None)
+        if self.type == DM:
+            return {
+                "id": str(self.id),
+                "type": DM,
+                "last_message_id": last_message_id,
+                "flags": 0,
+                "last_pin_timestamp": last_pin,
+                "recipients": [u.payload() for u in self.recipients],
+            }
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "type": self.type,
+            "guild_id": str(self.guild_id),
+            "name": self.name,
+            "last_message_id": last_message_id,
+            "last_pin_timestamp": last_pin,
+            "parent_id": str(self.parent_id) if self.parent_id else None,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+        }
+        if self.is_thread:
+            metadata: dict[str, Any] = {
+                "archived": self.archived,
+                "archive_timestamp": self.created_at,
+                "auto_archive_duration": self.auto_archive_duration,
+                "locked": self.locked,
+                "create_timestamp": self.created_at,
+            }
+            if self.type == PRIVATE_THREAD:
+                metadata["invitable"] = True
+            data.update(
+                owner_id=str(self.owner_id),
+                thread_metadata=metadata,
+                message_count=len(live),
+                total_message_sent=self.total_message_sent,
+                member_count=min(len(self.thread_members), 50),
+            )
+            if viewer_id in self.thread_members:
+                data["member"] = self.thread_member_payload(viewer_id)
+        else:
+            data.update(position=self.position, permission_overwrites=[], nsfw=False)
+            if self.type == GUILD_TEXT:
+                data.update(topic=self.topic, default_auto_archive_duration=1440)
+        return data
+
+    def thread_member_payload(self, user_id: int) -> dict[str, Any]:
+        """Return the thread member object of a user who joined this thread."""
+        return {"id": str(self.id), "user_id": str(user_id), "join_timestamp": self.thread_members[user_id], "flags": 0}
+
+
+@dataclass(eq=False)
 class StoredFile:
     """An uploaded file, served back under /attachments/."""
 
@@ -196,78 +359,32 @@ class StoredFile:
     filename: str
     data: bytes
     content_type: str
+    description: str | None = None
+
+    @cached_property
+    def image_size(self) -> tuple[int, int] | None:
+        """Return (width, height) when the file is an image Pillow can read, else None."""
+        if not self.content_type.startswith("image/"):
+            return None
+        try:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(self.data)) as image:
+                return image.size
+        except Exception:  # not a decodable image: Discord leaves the size out then
+            return None
 
 
-@dataclass
-class Message:
-    """A message, with what the bot and users did to it."""
-
-    id: int
-    channel: Channel
-    author: User
-    content: str = ""
-    attachments: list[StoredFile] = field(default_factory=list)
-    embeds: list[dict[str, Any]] = field(default_factory=list)
-    components: list[dict[str, Any]] = field(default_factory=list)
-    flags: int = 0
-    reactions: dict[str, set[int]] = field(default_factory=dict)
-    edited_at: str | None = None
-    created_at: str = field(default_factory=iso_now)
-    interaction: dict[str, Any] | None = None
-    webhook_id: int | None = None
-    deleted: bool = False
-
-    @property
-    def ephemeral(self) -> bool:
-        """Return whether only the interaction's user can see the message."""
-        return bool(self.flags & EPHEMERAL)
-
-    def payload(self, base_url: str, viewer_id: int | None = None) -> dict[str, Any]:
-        """Return the message object (`me` in reactions is from `viewer_id`'s side)."""
-        data: dict[str, Any] = {
-            "id": str(self.id),
-            "channel_id": str(self.channel.id),
-            "author": self.author.payload(),
-            "content": self.content,
-            "timestamp": self.created_at,
-            "edited_timestamp": self.edited_at,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [attachment_payload(base_url, self.channel.id, f) for f in self.attachments],
-            "embeds": self.embeds,
-            "pinned": self.id in self.channel.pins,
-            "type": 20 if self.interaction else 0,
-            "flags": self.flags,
-            "components": self.components,
-        }
-        if self.reactions:
-            data["reactions"] = [
-                {
-                    "emoji": {"id": None, "name": emoji},
-                    "count": len(users),
-                    "count_details": {"burst": 0, "normal": len(users)},
-                    "me": viewer_id in users,
-                    "me_burst": False,
-                    "burst_colors": [],
-                }
-                for emoji, users in self.reactions.items()
-                if users
-            ]
-        if self.webhook_id:
-            data["webhook_id"] = str(self.webhook_id)
-            data["application_id"] = str(self.webhook_id)
-        if self.interaction:
-            data["interaction_metadata"] = self.interaction
-        return data
+def attachment_url(base_url: str, channel_id: int, stored: StoredFile) -> str:
+    """Return the URL the loopback serves a stored file at (Discord's CDN path shape)."""
+    return f"{base_url}/attachments/{channel_id}/{stored.id}/{quote(stored.filename)}"
 
 
-def attachment_payload(base_url: str, channel_id: int, stored: StoredFile) -> dict[str, Any]:
+def attachment_payload(
+    base_url: str, channel_id: int, stored: StoredFile, *, ephemeral: bool = False
+) -> dict[str, Any]:
     """Return the attachment object of a stored file, with URLs served by the loopback server."""
-    from urllib.parse import quote
-
-    url = f"{base_url}/attachments/{channel_id}/{stored.id}/{quote(stored.filename)}"
+    url = attachment_url(base_url, channel_id, stored)
     data: dict[str, Any] = {
         "id": str(stored.id),
         "filename": stored.filename,
@@ -276,14 +393,159 @@ def attachment_payload(base_url: str, channel_id: int, stored: StoredFile) -> di
         "proxy_url": url,
         "content_type": stored.content_type,
     }
-    if stored.content_type.startswith("image/"):
-        try:
-            import io
-
-            from PIL import Image
-
-            with Image.open(io.BytesIO(stored.data)) as image:
-                data["width"], data["height"] = image.size
-        except Exception:  # not a decodable image: Discord omits the size then
-            pass
+    if stored.description:
+        data["description"] = stored.description
+    if stored.image_size:
+        data["width"], data["height"] = stored.image_size
+    if ephemeral:
+        data["ephemeral"] = True
     return data
+
+
+def emoji_payload(key: str) -> dict[str, Any]:
+    """Return the partial emoji object of a reaction key: unicode, or "name:id" for a custom emoji."""
+    name, _, emoji_id = key.partition(":")
+    return {"id": emoji_id or None, "name": name}
+
+
+@dataclass(eq=False)
+class Message:
+    """A message, with what the bot and users did to it."""
+
+    id: int
+    channel: Channel
+    author: User
+    created_at: str
+    content: str = ""
+    type: int = DEFAULT
+    attachments: list[StoredFile] = field(default_factory=list)
+    embeds: list[dict[str, Any]] = field(default_factory=list)
+    components: list[dict[str, Any]] = field(default_factory=list)
+    flags: int = 0
+    reactions: dict[str, list[int]] = field(default_factory=dict)  # emoji key -> user ids, in order
+    edited_at: str | None = None
+    interaction: dict[str, Any] | None = None  # interaction_metadata
+    command_name: str | None = None  # the slash command this message answers (legacy `interaction`)
+    webhook_id: int | None = None
+    reference: dict[str, Any] | None = None  # message_reference
+    referenced: Message | None = None
+    mention_ids: list[int] = field(default_factory=list)
+    mention_role_ids: list[int] = field(default_factory=list)
+    nonce: str | int | None = None
+    visible_to: int | None = None  # ephemeral messages: the only user who sees them
+    thread: Channel | None = None  # the thread started from this message
+    deleted: bool = False
+
+    @property
+    def ephemeral(self) -> bool:
+        """Return whether only the interaction's user can see the message."""
+        return bool(self.flags & EPHEMERAL)
+
+    @property
+    def loading(self) -> bool:
+        """Return whether this is a deferred response still "thinking"."""
+        return bool(self.flags & LOADING)
+
+    def find_component(self, custom_id: str) -> dict[str, Any] | None:
+        """Return the component with `custom_id`, searching rows, containers, sections and accessories."""
+        return find_component(self.components, custom_id)
+
+    def payload(
+        self, base_url: str, viewer_id: int | None = None, users: dict[int, User] | None = None
+    ) -> dict[str, Any]:
+        """Return the message object; `me` in reactions is from `viewer_id`'s side, `users` resolves mentions."""
+        channel_id = self.channel.id
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "channel_id": str(channel_id),
+            "author": self.author.payload(),
+            "content": self.content,
+            "timestamp": self.created_at,
+            "edited_timestamp": self.edited_at,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [users[u].payload() for u in self.mention_ids if users and u in users],
+            "mention_roles": [str(r) for r in self.mention_role_ids],
+            "attachments": [
+                attachment_payload(base_url, channel_id, f, ephemeral=self.ephemeral) for f in self.attachments
+            ],
+            "embeds": self.embeds,
+            "pinned": self.id in self.channel.pins,
+            "type": self.type,
+            "flags": self.flags | (HAS_THREAD if self.thread else 0),
+            "components": self.components,
+        }
+        if self.nonce is not None:
+            data["nonce"] = self.nonce
+        if self.reactions:
+            data["reactions"] = [
+                {
+                    "emoji": emoji_payload(key),
+                    "count": len(reactors),
+                    "count_details": {"burst": 0, "normal": len(reactors)},
+                    "me": viewer_id in reactors,
+                    "me_burst": False,
+                    "burst_colors": [],
+                }
+                for key, reactors in self.reactions.items()
+                if reactors
+            ]
+        if self.webhook_id:
+            data["webhook_id"] = str(self.webhook_id)
+            data["application_id"] = str(self.webhook_id)
+        if self.interaction:
+            data["interaction_metadata"] = self.interaction
+            if self.command_name:
+                data["interaction"] = {
+                    "id": self.interaction["id"],
+                    "type": self.interaction["type"],
+                    "name": self.command_name,
+                    "user": self.interaction["user"],
+                }
+        if self.reference:
+            data["message_reference"] = self.reference
+            if self.type in (REPLY, CHANNEL_PINNED_MESSAGE):
+                ref = self.referenced
+                data["referenced_message"] = (
+                    ref.payload(base_url, viewer_id, users) if ref is not None and not ref.deleted else None
+                )
+                if data["referenced_message"]:
+                    data["referenced_message"].pop("referenced_message", None)
+        if self.thread is not None and not self.thread.deleted:
+            data["thread"] = self.thread.payload(viewer_id)
+        return data
+
+    def set_mentions(self, guild: Guild | None, allowed: dict[str, Any] | None) -> None:
+        """Parse `<@id>` and `<@&id>` in the content into mentions, as `allowed_mentions` permits."""
+        users = [int(u) for u in _USER_MENTION.findall(self.content)]
+        roles = [int(r) for r in _ROLE_MENTION.findall(self.content)]
+        if allowed is not None:
+            parse = allowed.get("parse") or []
+            allowed_users = {int(u) for u in allowed.get("users") or []}
+            allowed_roles = {int(r) for r in allowed.get("roles") or []}
+            users = [u for u in users if "users" in parse or u in allowed_users]
+            roles = [r for r in roles if "roles" in parse or r in allowed_roles]
+            if self.referenced is not None and allowed.get("replied_user"):
+                users.append(self.referenced.author.id)
+        elif self.referenced is not None:
+            users.append(self.referenced.author.id)  # replies ping their author unless told not to
+        self.mention_ids = list(dict.fromkeys(users))
+        self.mention_role_ids = [r for r in dict.fromkeys(roles) if guild is not None and r in guild.roles]
+
+
+def walk_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return every component in a tree, depth first: rows, containers, sections, labels and leaves."""
+    found: list[dict[str, Any]] = []
+    for component in components:
+        found.append(component)
+        children = list(component.get("components") or [])
+        for key in ("component", "accessory"):
+            if isinstance(component.get(key), dict):
+                children.append(component[key])
+        found.extend(walk_components(children))
+    return found
+
+
+def find_component(components: list[dict[str, Any]], custom_id: str) -> dict[str, Any] | None:
+    """Return the component with `custom_id` anywhere in a tree, or None."""
+    return next((c for c in walk_components(components) if c.get("custom_id") == custom_id), None)
