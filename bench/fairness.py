@@ -2,7 +2,7 @@
 
 Compares Salon's fair queue with first-come-first-served (the light job queued behind the flood).
 
-    python bench/fairness.py [--flood 50] [--batch 4] [--steps 8]
+    python -m bench.fairness [--flood 50] [--batch 4] [--steps 8]
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ downloaded: weights are random, which does not change the arithmetic). For each 
 reports images/s of the whole pipeline, UNet iterations/s, and the UNet's achieved FLOP/s as a
 fraction of this device's measured matmul peak in the same dtype.
 
-    python bench/gpu_pipelines.py --arch sd15 sdxl sd_turbo --dtype bf16 --batches 1 2 4 8 16
-    python bench/gpu_pipelines.py --small          # CPU, tiny sizes: keeps the script correct
+    python -m bench.gpu_pipelines --arch sd15 sdxl sd_turbo --dtype bf16 --batches 1 2 4 8 16
+    python -m bench.gpu_pipelines --small          # CPU, tiny sizes: keeps the script correct
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Overhead of the pool: the same tiny pipeline called directly vs through ProcessPool.
 
-python bench/pool_overhead.py [--runs 20] [--steps 8] [--images 4]
+python -m bench.pool_overhead [--runs 20] [--steps 8] [--images 4]
 """
 
 from __future__ import annotations

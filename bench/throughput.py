@@ -1,6 +1,6 @@
 """Throughput under load: 16 concurrent requesters, batched pool vs one job at a time (A1111's way).
 
-python bench/throughput.py [--requesters 16] [--jobs-each 2] [--batch 8] [--steps 8]
+python -m bench.throughput [--requesters 16] [--jobs-each 2] [--batch 8] [--steps 8]
 """
 
 from __future__ import annotations
