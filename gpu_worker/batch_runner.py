@@ -5,16 +5,24 @@ different floats in a batch of 3 than alone. Two rules make every image independ
 companions: prompts are encoded one at a time (the text encoder is not even position-invariant),
 and text-to-image batches are always padded to the same number of slots, so the UNet and VAE
 always see one batch shape. Each image's starting noise comes from its own CPU generator.
+
+Long prompts (compel, `gpu_worker.prompt_encoding`) encode to one, two or three 77-token windows.
+Embeddings of different lengths cannot be stacked, and padding a short prompt with empty windows
+would change its image, so a batch runs one pipeline call per embedding length, each padded to the
+same slots as a lone job; the results are put back in job order.
 """
 
 from __future__ import annotations
 
+import functools
 import io
+import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from gpu_worker.prompt_encoding import EncodedPrompt, encode_prompt
 from gpu_worker.requests import GenerationRequest, GenerationResult
 
 # (step, total, latents of the whole padded batch) -> True to stop the batch
@@ -48,38 +56,110 @@ def run_batch(
     slots: int,
     on_step: StepHook,
 ) -> dict[str, GenerationResult] | None:
-    """Return each job's result, or None if `on_step` stopped the batch (every job cancelled)."""
+    """Return each job's result, or None if `on_step` stopped the batch (every job cancelled).
+
+    Jobs whose prompts encode to different lengths (one, two or three windows) run in separate
+    pipeline calls, one per length, in the order the lengths first appear; `on_step` then sees the
+    steps of all calls as one run, and latents holding every real image in job order.
+    """
+    first = items[0].request
+    for item in items:
+        item.request.validate()
+    pipeline = context.pipeline_for(first.kind)
+    device = context.base.device
+    guided = first.guidance > 1.0
+    encoded: dict[tuple[str, str], EncodedPrompt] = {}
+    for item in items:
+        if _prompt_key(item) not in encoded:
+            encoded[_prompt_key(item)] = _encode(pipeline, item.request, device, guided)
+    # Embeddings of different lengths cannot share a call, and padding a prompt to a longer one
+    # would change its image: each length gets its own call, padded to the usual slots.
+    groups: dict[int, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(encoded[_prompt_key(item)].length, []).append(index)
+    # Item i's images are positions starts[i] to starts[i + 1] of the batch, in job order.
+    starts = list(itertools.accumulate((len(item.request.seeds) for item in items), initial=0))
+    real = starts[-1]
+    positions = [[p for index in group for p in range(starts[index], starts[index + 1])] for group in groups.values()]
+    calls = len(groups)
+    everything: Any = None
+
+    def report(call: int, step: int, total: int, latents: Any) -> bool:
+        nonlocal everything
+        if calls == 1:
+            return on_step(step, total, latents)
+        # Several calls: keep the newest latents of every real image, in job order, for previews.
+        if everything is None:
+            everything = latents.new_zeros((real, *latents.shape[1:]))
+        everything[positions[call]] = latents[: len(positions[call])]
+        return on_step(call * total + step, calls * total, everything)
+
+    started = time.perf_counter()
+    pngs: list[bytes] = [b""] * real
+    step_gaps: list[float] = []
+    used_slots = 0
+    for call, group in enumerate(groups.values()):
+        members = [items[index] for index in group]
+        run = _run_call(context, pipeline, members, encoded, slots, functools.partial(report, call))
+        if run is None:
+            return None
+        images, call_slots, gaps = run
+        used_slots += call_slots
+        step_gaps += gaps
+        for position, png in zip(positions[call], images, strict=True):
+            pngs[position] = png
+    elapsed = time.perf_counter() - started
+    timings = {"total": elapsed, "batch_images": float(real), "batch_slots": float(used_slots)}
+    if calls > 1:
+        timings["batch_calls"] = float(calls)
+    if step_gaps:
+        timings["per_step"] = sum(step_gaps) / len(step_gaps)
+    results: dict[str, GenerationResult] = {}
+    for index, item in enumerate(items):
+        results[item.job_id] = GenerationResult(
+            pngs[starts[index] : starts[index + 1]],
+            tuple(item.request.seeds),
+            dict(timings),
+            str(device),
+            dropped_text=encoded[_prompt_key(item)].dropped,
+        )
+    return results
+
+
+def _run_call(
+    context: Any,
+    pipeline: Any,
+    items: list[BatchItem],
+    encoded: dict[tuple[str, str], EncodedPrompt],
+    slots: int,
+    on_step: StepHook,
+) -> tuple[list[bytes], int, list[float]] | None:
+    """Return one pipeline call's PNGs (real images only, in job order), its slot count and its step gaps.
+
+    None means `on_step` stopped it.
+    """
     import torch
 
     from gpu_worker.models import make_scheduler
 
     first = items[0].request
-    for item in items:
-        item.request.validate()
-    pipeline = context.pipeline_for(first.kind)
+    # A fresh scheduler per call: each call then starts exactly as the same jobs would alone.
     pipeline.scheduler = make_scheduler(first.scheduler, context.base.scheduler.config)
     device = context.base.device
     dtype = context.base.unet.dtype
-    guided = first.guidance > 1.0
     seeds = [seed for item in items for seed in item.request.seeds]
     real = len(seeds)
     if first.kind == "txt2img":
         slots = max(slots, real)
         seeds += [0] * (slots - real)  # padding slots: computed, then dropped
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
-    embeds: dict[str, list[Any]] = {}
-    cache: dict[tuple[str, str], tuple[Any, ...]] = {}
     owners = [item for item in items for _ in item.request.seeds]
     owners += [owners[-1]] * (len(seeds) - real)
+    embeds: dict[str, list[Any]] = {}
     for owner in owners:
-        key = (owner.request.prompt, owner.request.negative_prompt)
-        if key not in cache:
-            cache[key] = _encode(pipeline, owner.request, device, guided)
-        for name, value in zip(_EMBED_NAMES[len(cache[key])], cache[key], strict=True):
-            if value is not None:
-                embeds.setdefault(name, []).append(value)
+        for name, value in encoded[_prompt_key(owner)].pipeline_arguments().items():
+            embeds.setdefault(name, []).append(value)
     arguments: dict[str, Any] = {name: torch.cat(values) for name, values in embeds.items()}
-    started = time.perf_counter()
     step_times: list[float] = []
     stopped = False
 
@@ -124,41 +204,17 @@ def run_batch(
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         pngs.append(buffer.getvalue())
-    elapsed = time.perf_counter() - started
-    timings = {"total": elapsed, "batch_images": float(real), "batch_slots": float(len(seeds))}
-    if len(step_times) > 1:
-        timings["per_step"] = (step_times[-1] - step_times[0]) / (len(step_times) - 1)
-    results: dict[str, GenerationResult] = {}
-    offset = 0
-    for item in items:
-        count = len(item.request.seeds)
-        results[item.job_id] = GenerationResult(
-            pngs[offset : offset + count], tuple(item.request.seeds), dict(timings), str(device)
-        )
-        offset += count
-    return results
+    gaps = [later - earlier for earlier, later in itertools.pairwise(step_times)]
+    return pngs, len(seeds), gaps
 
 
-_EMBED_NAMES: dict[int, tuple[str, ...]] = {
-    2: ("prompt_embeds", "negative_prompt_embeds"),
-    4: ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds"),
-}
+def _prompt_key(item: BatchItem) -> tuple[str, str]:
+    return item.request.prompt, item.request.negative_prompt
 
 
-def _encode(pipeline: Any, request: GenerationRequest, device: Any, guided: bool) -> tuple[Any, ...]:
-    """Return one prompt's embeddings (SD: 2 tensors; SDXL: 4 with the pooled ones), encoded alone."""
-    import torch
-
-    with torch.inference_mode():
-        return tuple(
-            pipeline.encode_prompt(
-                prompt=request.prompt,
-                device=device,
-                num_images_per_prompt=1,
-                do_classifier_free_guidance=guided,
-                negative_prompt=request.negative_prompt or None,
-            )
-        )
+def _encode(pipeline: Any, request: GenerationRequest, device: Any, guided: bool) -> EncodedPrompt:
+    """Return one prompt's embeddings through compel, encoded alone (the text encoder is not batch-invariant)."""
+    return encode_prompt(pipeline, request.prompt, request.negative_prompt, device, guided)
 
 
 def run_with_oom_split(
@@ -196,17 +252,14 @@ def run_with_oom_split(
         for job_id, result in part.items():
             if job_id in merged:
                 before = merged[job_id]
-                result = GenerationResult(
-                    before.images + result.images, before.seeds + result.seeds, before.timings, before.device
-                )
+                # Both halves encoded the same prompt, so they dropped the same text.
+                result = replace(before, images=before.images + result.images, seeds=before.seeds + result.seeds)
             merged[job_id] = result
     return merged
 
 
 def _split_images(items: list[BatchItem], first_count: int) -> tuple[list[BatchItem], list[BatchItem]]:
     """Return two lists of items holding the first `first_count` images and the rest (a job may span both)."""
-    from dataclasses import replace
-
     left: list[BatchItem] = []
     right: list[BatchItem] = []
     remaining = first_count

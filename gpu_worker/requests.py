@@ -71,6 +71,8 @@ class GenerationResult:
     timings: dict[str, float] = field(default_factory=dict)
     device: str = ""
     journey_gif: bytes | None = field(default=None, repr=False)
+    # The end of the prompt that did not fit the text encoder's windows ("" when all of it fit).
+    dropped_text: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Batches run in one call, and halve themselves when the device runs out of memory."""
+"""Batches run in one call per prompt length, and halve themselves when the device runs out of memory."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from gpu_worker.batch_runner import BatchItem, BatchOutOfMemoryError, run_batch, run_with_oom_split
 from gpu_worker.models import load_pipeline
+from gpu_worker.prompt_encoding import MAX_PROMPT_WINDOWS, encode_prompt
 from gpu_worker.requests import GenerationRequest
 from gpu_worker.worker_process import WorkerContext
 
@@ -45,8 +46,8 @@ def context(models_dir: Path) -> WorkerContext:
 
 
 def item(job_id: str, seeds: tuple[int, ...], **changes: Any) -> BatchItem:
-    values: dict[str, Any] = {"width": 64, "height": 64, "steps": 2, **changes}
-    return BatchItem(job_id, GenerationRequest(kind="txt2img", prompt=job_id, seeds=seeds, **values))
+    values: dict[str, Any] = {"prompt": job_id, "width": 64, "height": 64, "steps": 2, **changes}
+    return BatchItem(job_id, GenerationRequest(kind="txt2img", seeds=seeds, **values))
 
 
 def never_stop(step: int, total: int, latents: Any) -> bool:
@@ -90,3 +91,80 @@ def test_stopping_at_a_step_returns_none(context: WorkerContext) -> None:
 
     assert run_batch(context, [item("a", (1,), steps=20)], 1, stop_at_first) is None
     assert steps[0] == 1
+
+
+# The tiny tokenizer spends a token per letter, 25 on this phrase and one per comma. Compel splits
+# long prompts at commas, two phrases a window: four phrases fill two windows, twelve overflow three.
+PHRASE = "a lighthouse on a cliff at dusk"
+TWO_WINDOWS = ", ".join([PHRASE] * 4)
+TOO_LONG = ", ".join([PHRASE] * 12)
+
+
+def windows_of(context: WorkerContext, prompt: str) -> int:
+    return encode_prompt(context.base, prompt, "", "cpu", guided=True).length // 77
+
+
+def test_long_prompt_batched_with_a_short_one_gives_both_the_same_bytes_as_alone(context: WorkerContext) -> None:
+    assert windows_of(context, TWO_WINDOWS) == 2 and windows_of(context, "b") == 1
+    spy = SmallDevice(context.base, limit=99)
+    together = run_batch(
+        WorkerContext("cpu", spy), [item("long", (1, 2), prompt=TWO_WINDOWS), item("short", (3,))], 4, never_stop
+    )
+    assert together is not None
+    assert spy.calls == [4, 4]  # one call per embedding length, each padded to the usual slots
+    long_alone = run_batch(context, [item("long", (1, 2), prompt=TWO_WINDOWS)], 4, never_stop)
+    short_alone = run_batch(context, [item("short", (3,))], 4, never_stop)
+    assert long_alone is not None and short_alone is not None
+    assert together["long"].images == long_alone["long"].images
+    assert together["short"].images == short_alone["short"].images
+    assert together["long"].seeds == (1, 2) and together["short"].seeds == (3,)
+
+
+def test_jobs_of_the_same_length_share_a_call_and_results_keep_job_order(context: WorkerContext) -> None:
+    spy = SmallDevice(context.base, limit=99)
+    items = [item("a", (1,)), item("long", (2,), prompt=TWO_WINDOWS), item("c", (3, 4))]
+    results = run_batch(WorkerContext("cpu", spy), items, 4, never_stop)
+    assert results is not None
+    assert spy.calls == [4, 4]  # a and c together, then the long one
+    assert list(results) == ["a", "long", "c"]
+    alone = run_batch(context, [item("a", (1,)), item("c", (3, 4))], 4, never_stop)
+    assert alone is not None
+    assert results["a"].images == alone["a"].images and results["c"].images == alone["c"].images
+    assert results["long"].timings["batch_calls"] == 2.0 and results["long"].timings["batch_images"] == 4.0
+
+
+def test_dropped_text_is_reported_per_job(context: WorkerContext) -> None:
+    results = run_batch(context, [item("long", (1,), prompt=TOO_LONG), item("short", (2,))], 2, never_stop)
+    assert results is not None
+    assert windows_of(context, TOO_LONG) == MAX_PROMPT_WINDOWS
+    dropped = results["long"].dropped_text
+    assert dropped and TOO_LONG.endswith(dropped.replace(" ,", ","))
+    assert results["short"].dropped_text == ""
+
+
+def test_several_calls_report_progress_as_one_run_with_every_image(context: WorkerContext) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def record(step: int, total: int, latents: Any) -> bool:
+        seen.append((step, total, latents.shape[0]))
+        return False
+
+    items = [item("short", (1,)), item("long", (2, 3), prompt=TWO_WINDOWS)]
+    assert run_batch(context, items, 4, record) is not None
+    assert seen == [(1, 4, 3), (2, 4, 3), (3, 4, 3), (4, 4, 3)]
+
+
+def test_stopping_in_the_first_call_skips_the_others(context: WorkerContext) -> None:
+    spy = SmallDevice(context.base, limit=99)
+    items = [item("short", (1,)), item("long", (2,), prompt=TWO_WINDOWS)]
+    assert run_batch(WorkerContext("cpu", spy), items, 2, lambda *step: True) is None
+    assert spy.calls == [2]
+
+
+def test_out_of_memory_halving_keeps_the_dropped_text(context: WorkerContext) -> None:
+    small = SmallDevice(context.base, limit=1)
+    results = run_with_oom_split(WorkerContext("cpu", small), [item("long", (1, 2), prompt=TOO_LONG)], 2, never_stop)
+    assert results is not None
+    assert small.calls == [2, 1, 1]
+    assert results["long"].seeds == (1, 2) and len(results["long"].images) == 2
+    assert results["long"].dropped_text
