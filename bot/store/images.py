@@ -51,3 +51,9 @@ async def images_of_job(db: Database, job_id: int) -> list[ImageRecord]:
     """Return a job's images in grid order."""
     rows = await db.fetchall("SELECT * FROM images WHERE job_id = ? ORDER BY idx", (job_id,))
     return [ImageRecord(**row_dict(row)) for row in rows]
+
+
+async def get_image(db: Database, image_id: int) -> ImageRecord | None:
+    """Return the image with this id, or None."""
+    row = await db.fetchone("SELECT * FROM images WHERE id = ?", (image_id,))
+    return ImageRecord(**row_dict(row)) if row else None

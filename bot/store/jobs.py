@@ -10,6 +10,7 @@ from typing import Any
 import aiosqlite
 
 from bot.store.database import Database, row_dict, utc_now
+from bot.store.events import SYSTEM, Actor, append_event
 
 
 class JobState(StrEnum):
@@ -57,6 +58,9 @@ class Job:
     created_at: str
     started_at: str | None
     finished_at: str | None
+    parent_job_id: int | None = None
+    source_image_id: int | None = None
+    deleted_at: str | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:
@@ -78,11 +82,13 @@ async def insert_job(
     kind: str,
     params: dict[str, Any],
     priority: int = 0,
+    parent_job_id: int | None = None,
+    source_image_id: int | None = None,
 ) -> int:
     """Insert a queued job inside the caller's transaction and return its id."""
     cursor = await conn.execute(
         "INSERT INTO jobs (session_id, prompt_id, requester_id, guild_id, channel_id, kind, params,"
-        " priority, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " priority, parent_job_id, source_image_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id,
             prompt_id,
@@ -92,6 +98,8 @@ async def insert_job(
             kind,
             json.dumps(params, sort_keys=True),
             priority,
+            parent_job_id,
+            source_image_id,
             utc_now(),
         ),
     )
@@ -158,3 +166,38 @@ async def count_active_jobs(db: Database, requester_id: str | None = None) -> in
             (requester_id,),
         )
     return int(row[0]) if row else 0
+
+
+async def mark_job_deleted(conn: aiosqlite.Connection, job_id: int) -> None:
+    """Hide a job from galleries and listings; its rows and events stay as history."""
+    await conn.execute("UPDATE jobs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", (utc_now(), job_id))
+
+
+async def active_jobs_of(db: Database, requester_id: str) -> list[Job]:
+    """Return a requester's queued and running jobs, oldest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE state IN ('queued', 'running') AND requester_id = ? ORDER BY id", (requester_id,)
+    )
+    return [Job.from_row(row) for row in rows]
+
+
+async def append_job_event(
+    conn: aiosqlite.Connection,
+    job: Job,
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    actor: Actor = SYSTEM,
+    subject: tuple[str, int | str] | None = None,
+) -> None:
+    """Append an event about a job (or one of its images), placed where the job is: guild, channel, session."""
+    await append_event(
+        conn,
+        actor=actor,
+        kind=kind,
+        guild_id=job.guild_id,
+        channel_id=job.channel_id,
+        session_id=job.session_id,
+        subject=subject or ("job", job.id),
+        payload=payload,
+    )

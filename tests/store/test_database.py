@@ -59,11 +59,12 @@ async def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
 
 
 async def test_failing_migration_rolls_back_whole(tmp_path: Path) -> None:
-    broken = [*bundled_migrations(), (2, "0002_broken.sql", "CREATE TABLE extra (id INTEGER);\nSELECT nope FROM;")]
+    shipped = bundled_migrations()
+    broken = [*shipped, (len(shipped) + 1, "9999_broken.sql", "CREATE TABLE extra (id INTEGER);\nSELECT nope FROM;")]
     database = Database(tmp_path / "salon.db")
     with pytest.raises(sqlite3.OperationalError):
         await database.open(broken)
-    assert await database.schema_version() == 1
+    assert await database.schema_version() == len(shipped)
     assert await database.fetchone("SELECT name FROM sqlite_master WHERE name = 'extra'") is None
     await database.close()
 
