@@ -10,13 +10,14 @@ from discord.ext import commands
 
 from bot.command_tree import SalonCommandTree
 from bot.generation import GenerationDefaults, GenerationService, QueueLimits
+from bot.reactions import ReactionService
 from bot.settings import Settings
 from bot.store import Database, ImageFiles
 from gpu_worker import GenerationPool, ProcessPool
 
 log = logging.getLogger(__name__)
 
-INITIAL_COGS: tuple[str, ...] = ("cogs.imagine",)
+INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes")
 
 PoolFactory = Callable[[Settings], GenerationPool]
 
@@ -70,6 +71,7 @@ class SalonBot(commands.Bot):
         self.files = ImageFiles(settings.images_dir)
         self.pool: GenerationPool | None = None
         self._generation: GenerationService | None = None
+        self.reactions = ReactionService(self.db)
 
     @property
     def generation(self) -> GenerationService:

@@ -43,20 +43,27 @@ async def reply_ephemeral(interaction: discord.Interaction, message: str) -> Non
         log.warning("could not tell user %s about an error", interaction.user.id, exc_info=True)
 
 
+async def report_error(interaction: discord.Interaction, error: Exception, where: str) -> None:
+    """Tell the user about an error: their mistake in words, or a reference to a logged bug."""
+    if isinstance(error, SalonError):
+        message = str(error)
+    else:
+        reference = secrets.token_hex(4)
+        log.error(
+            "unexpected error in %s (ref %s)", where, reference, exc_info=(type(error), error, error.__traceback__)
+        )
+        message = f"Something went wrong on Salon's side. It has been logged as reference `{reference}`."
+    await reply_ephemeral(interaction, message)
+
+
 class SalonCommandTree(app_commands.CommandTree):
     """A command tree whose `on_error` turns errors into replies (RoboDanny's shape)."""
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         message = describe_user_error(error)
-        if message is None:
-            reference = secrets.token_hex(4)
-            command = interaction.command.qualified_name if interaction.command else "?"
-            original = getattr(error, "original", error)
-            log.error(
-                "unexpected error in /%s (ref %s)",
-                command,
-                reference,
-                exc_info=(type(original), original, original.__traceback__),
-            )
-            message = f"Something went wrong on Salon's side. It has been logged as reference `{reference}`."
-        await reply_ephemeral(interaction, message)
+        if message is not None:
+            await reply_ephemeral(interaction, message)
+            return
+        command = interaction.command.qualified_name if interaction.command else "?"
+        original = getattr(error, "original", error)
+        await report_error(interaction, original, f"/{command}")

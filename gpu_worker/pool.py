@@ -12,7 +12,7 @@ import itertools
 import logging
 import multiprocessing
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -96,6 +96,10 @@ class JobHandle:
     async def cancel(self) -> None:
         """Ask for the job to stop: a queued job ends at once, a running one within a step."""
         self._pool.cancel(self.job_id)
+
+    def add_done_callback(self, callback: Callable[[JobHandle], None]) -> None:
+        """Call `callback(handle)` once the job has ended, one way or another."""
+        self._result.add_done_callback(lambda _: callback(self))
 
     def _publish(self, update: Progress) -> None:
         self.last_progress = update

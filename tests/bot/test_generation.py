@@ -42,7 +42,7 @@ async def service(pool: ProcessPool, tmp_path: Path):
 
 async def test_imagine_stores_job_images_files_and_events(service: GenerationService) -> None:
     options = ImagineOptions("a lighthouse at dusk", negative_prompt="fog", seed=40)
-    queued = await service.submit(ALICE, PLACE, service.prepare(ALICE, PLACE, options))
+    queued = await service.submit(ALICE, PLACE, await service.prepare(ALICE, PLACE, options))
     stored = await get_job(service.db, queued.job_id)
     assert stored is not None and stored.state in (JobState.QUEUED, JobState.RUNNING)
     finished = await service.wait(queued)
@@ -74,11 +74,11 @@ async def test_imagine_stores_job_images_files_and_events(service: GenerationSer
 )
 async def test_bad_options_name_the_limit(service: GenerationService, options: ImagineOptions, message: str) -> None:
     with pytest.raises(UserInputError, match=message):
-        service.prepare(ALICE, PLACE, options)
+        await service.prepare(ALICE, PLACE, options)
 
 
 async def test_queue_caps_refuse_and_lose_nothing(service: GenerationService) -> None:
-    request = service.prepare(ALICE, PLACE, ImagineOptions("a cat", count=1))
+    request = await service.prepare(ALICE, PLACE, ImagineOptions("a cat", count=1))
     first = await service.submit(ALICE, PLACE, request)
     second = await service.submit(ALICE, PLACE, request)
     with pytest.raises(QueueFullError, match="You already have 2 generations"):
@@ -92,7 +92,7 @@ async def test_queue_caps_refuse_and_lose_nothing(service: GenerationService) ->
 
 
 async def test_failed_generation_is_recorded(service: GenerationService) -> None:
-    request = service.prepare(ALICE, PLACE, ImagineOptions("a cat", count=1))
+    request = await service.prepare(ALICE, PLACE, ImagineOptions("a cat", count=1))
     queued = await service.submit(ALICE, PLACE, request)
     await queued.handle.cancel()
     with pytest.raises(GenerationFailedError, match="did not finish"):
@@ -108,7 +108,7 @@ async def test_shutdown_requeues_running_job(models_dir: Path, tmp_path: Path) -
     db = Database(tmp_path / "own.db")
     await db.open()
     service = GenerationService(db, ImageFiles(tmp_path / "images"), own_pool, defaults=DEFAULTS)
-    slow = service.prepare(ALICE, PLACE, ImagineOptions("a slow cat", steps=150, count=1))
+    slow = await service.prepare(ALICE, PLACE, ImagineOptions("a slow cat", steps=150, count=1))
     queued = await service.submit(ALICE, PLACE, slow)
     waiting = asyncio.create_task(service.wait(queued))
     async for update in queued.handle.progress():

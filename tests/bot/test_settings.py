@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, SettingsError, load_settings
+from bot.store.database import bundled_migrations
 
 REPO = Path(__file__).resolve().parents[2]
 SETTING_VARS = [name for name in os.environ if name.startswith(("SALON_", "DISCORD_"))]
@@ -112,7 +113,7 @@ def test_cli_migrate_creates_database(tmp_path: Path) -> None:
     result = run_cli("migrate", env={"SALON_DATA_DIR": str(tmp_path / "d")}, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "d" / "salon.db").exists()
-    assert "schema version 1" in result.stdout
+    assert f"schema version {len(bundled_migrations())}" in result.stdout
 
 
 def test_env_example_documents_every_setting() -> None:

@@ -1,0 +1,82 @@
+"""Content images users attach to /imagine: checked before anything is decoded, then normalised.
+
+Discord tells the size and type of an attachment before it is downloaded, so oversized or
+non-image files are refused without reading them; Pillow reads only the header before the pixel
+count is checked, so a decompression bomb is refused before it is decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from bot.errors import UserInputError
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 4096 * 4096
+ALLOWED_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF", "BMP": "BMP"}
+
+
+@dataclass(frozen=True)
+class ContentImage:
+    """An accepted content image: RGB PNG bytes and its size."""
+
+    png: bytes
+    width: int
+    height: int
+
+
+def check_attachment_header(filename: str, size: int, content_type: str | None) -> None:
+    """Raise `UserInputError` if an attachment is too large or announced as something other than an image."""
+    if size > MAX_ATTACHMENT_BYTES:
+        raise UserInputError(
+            f"{filename} is {size / 1024 / 1024:.1f} MB; content images are limited to "
+            f"{MAX_ATTACHMENT_BYTES // 1024 // 1024} MB."
+        )
+    if content_type and not content_type.startswith("image/"):
+        raise UserInputError(f"{filename} is {content_type}, not an image; attach a PNG, JPEG or WebP picture.")
+
+
+def load_content_image(filename: str, data: bytes) -> ContentImage:
+    """Return the attachment as RGB PNG, or raise `UserInputError` saying why it was refused."""
+    check_attachment_header(filename, len(data), None)
+    allowed = ", ".join(ALLOWED_FORMATS.values())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            if image.format not in ALLOWED_FORMATS:
+                raise UserInputError(f"{filename} is a {image.format} file; attach one of {allowed}.")
+            width, height = image.size
+            # Refuse by the header's size, before a single pixel is decoded.
+            if width * height > MAX_PIXELS:
+                raise UserInputError(
+                    f"{filename} is {width}×{height} pixels; content images are limited to "
+                    f"{MAX_PIXELS // 1_000_000} megapixels."
+                )
+            image.seek(0)  # the first frame of an animation
+            rgb = image.convert("RGB")
+    except UserInputError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UserInputError(f"{filename} expands to too many pixels to be a picture; it was refused.") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise UserInputError(f"{filename} is not an image Salon can read; attach one of {allowed}.") from exc
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG")
+    return ContentImage(buffer.getvalue(), rgb.width, rgb.height)
+
+
+def size_like(width: int, height: int, pixels: int, *, step: int = 8, largest: int = 2048) -> tuple[int, int]:
+    """Return a generation size with the picture's aspect ratio and about `pixels` pixels (multiples of `step`)."""
+    ratio = width / height
+    new_height = (pixels / ratio) ** 0.5
+    new_width = new_height * ratio
+
+    def fit(side: float) -> int:
+        return int(min(largest, max(64, round(side / step) * step)))
+
+    return fit(new_width), fit(new_height)

@@ -1,0 +1,58 @@
+"""How a running job is shown: a progress bar, queue position and ETA, edited at a bounded rate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+MIN_EDIT_INTERVAL = 1.5  # seconds between edits of one message: Discord rate-limits message edits
+
+
+class EditThrottle:
+    """Say when a message may be edited again: at most once every `interval` seconds."""
+
+    def __init__(self, interval: float = MIN_EDIT_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last: float | None = None
+
+    def wait_time(self) -> float:
+        """Return how many seconds remain before the next edit is allowed (0 when it is allowed now)."""
+        if self._last is None:
+            return 0.0
+        return max(0.0, self._last + self.interval - self._clock())
+
+    def ready(self) -> bool:
+        """Return whether an edit is allowed now."""
+        return self.wait_time() == 0.0
+
+    def mark(self) -> None:
+        """Record that the message was just edited."""
+        self._last = self._clock()
+
+
+def progress_bar(step: int, total: int, width: int = 20) -> str:
+    """Return a text bar such as `▰▰▰▰▱▱▱▱ 50%` for step `step` of `total`."""
+    total = max(1, total)
+    step = min(max(0, step), total)
+    filled = round(width * step / total)
+    return "▰" * filled + "▱" * (width - filled) + f" {round(100 * step / total)}%"
+
+
+def describe_eta(seconds: float | None) -> str:
+    """Return a short human ETA: `about 12 s`, `about 3 min`, or '' when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 90:
+        return f"about {max(1, round(seconds))} s"
+    return f"about {round(seconds / 60)} min"
+
+
+def progress_text(job_id: int, *, position: int | None, eta: float | None, step: int | None, total: int | None) -> str:
+    """Return the text of a job's message while it waits or runs."""
+    eta_text = describe_eta(eta)
+    suffix = f" · {eta_text} left" if eta_text else ""
+    if step is None or total is None:
+        ahead = f", {position} ahead of it" if position else ""
+        return f"⏳ Job #{job_id} is queued{ahead}{suffix}"
+    return f"🎨 Job #{job_id}: step {step}/{total} {progress_bar(step, total)}{suffix}"

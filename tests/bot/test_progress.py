@@ -1,0 +1,33 @@
+"""How a job's message reads while it waits and runs, and how often it may be edited."""
+
+from __future__ import annotations
+
+from bot.progress import EditThrottle, progress_bar, progress_text
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_edits_are_at_least_one_and_a_half_seconds_apart() -> None:
+    clock = FakeClock()
+    throttle = EditThrottle(clock=clock)
+    assert throttle.ready()
+    throttle.mark()
+    clock.now += 1.0
+    assert not throttle.ready() and abs(throttle.wait_time() - 0.5) < 1e-9
+    clock.now += 0.5
+    assert throttle.ready()
+
+
+def test_bar_and_text() -> None:
+    assert progress_bar(5, 10, width=10) == "▰▰▰▰▰▱▱▱▱▱ 50%"
+    assert (
+        progress_text(7, position=3, eta=42.0, step=None, total=None)
+        == "⏳ Job #7 is queued, 3 ahead of it · about 42 s left"
+    )
+    assert progress_text(7, position=None, eta=None, step=10, total=20).startswith("🎨 Job #7: step 10/20 ")
