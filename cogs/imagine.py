@@ -1,88 +1,45 @@
-"""/imagine: turn a prompt into a grid of images, posted in the channel."""
+"""/imagine and /queue, reactions on results, and jobs resumed after a restart. A thin cog: it
+parses interactions, calls the generation service, and leaves showing jobs to `job_display`."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
-import re
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.client import SalonBot
-from bot.errors import GenerationFailedError, ServiceStoppingError
-from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, ImagineOptions, Place, QueuedGeneration
+from bot.content_images import check_attachment_header, load_content_image
+from bot.errors import SalonError
+from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, QueuedGeneration
+from bot.nearest import nearest_names
+from bot.progress import describe_eta
+from bot.prompt_composer import ASPECT_RATIOS, MAX_STEPS, ImagineOptions, Place
 from bot.store import Actor
-from bot.store.images import ImageRecord
-from bot.store.jobs import Job
+from cogs.generation_views import PERSISTENT_ITEMS, actor_of, place_of
+from cogs.job_display import ChannelTarget, InteractionTarget, follow_job
 
 log = logging.getLogger(__name__)
 
-# Discord answers 401/50027 (or 404/10015) once an interaction token's 15 minutes are over.
-EXPIRED_TOKEN_CODES = frozenset({50027, 10015})
-
-
-def actor_of(interaction: discord.Interaction) -> Actor:
-    """Return the store's view of who sent an interaction."""
-    return Actor(str(interaction.user.id), interaction.user.display_name)
-
-
-def place_of(interaction: discord.Interaction) -> Place:
-    """Return where an interaction happened."""
-    guild_id = str(interaction.guild_id) if interaction.guild_id else None
-    return Place(guild_id=guild_id, channel_id=str(interaction.channel_id))
-
-
-def describe_result(job: Job, images: list[ImageRecord], requester_mention: str) -> str:
-    """Return the text posted with a grid: the prompt, who asked, and the seed of each cell."""
-    params = job.params
-    seeds = ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images))
-    text = f"**{discord.utils.escape_markdown(params['prompt'])}** — {requester_mention}"
-    if params.get("negative_prompt"):
-        text += f"\nwithout: {discord.utils.escape_markdown(params['negative_prompt'])}"
-    text += f"\n{params['width']}×{params['height']}, {params['steps']} steps, guidance {params['guidance']}"
-    text += f", {params['scheduler']}, model `{params['model']}`\nseeds {seeds}"
-    return text[:2000]
-
-
-class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:info:(?P<job_id>[0-9]+)"):
-    """An ℹ️ button under a grid that shows anyone its parameters; its state lives in its custom_id,
-    so it keeps working after a restart."""
-
-    def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(
-                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=f"salon:info:{job_id}"
-            )
-        )
-        self.job_id = job_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> JobInfoButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        bot = interaction.client
-        assert isinstance(bot, SalonBot)
-        job, images = await bot.generation.job_with_images(self.job_id)
-        await interaction.response.send_message(
-            describe_result(job, images, f"<@{job.requester_id}>"),
-            ephemeral=True,
-            allowed_mentions=discord.AllowedMentions.none(),
-        )
-
 
 class ImagineCog(commands.Cog):
-    """Slash commands that generate images in a channel."""
+    """Slash commands that generate images in a channel, and the reactions on their results."""
 
     def __init__(self, bot: SalonBot) -> None:
         self.bot = bot
         self._resumed = False
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cog_unload(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
 
     @commands.Cog.listener()
     async def on_ready(self) -> None:
@@ -91,36 +48,36 @@ class ImagineCog(commands.Cog):
             return
         self._resumed = True
         for queued in await self.bot.generation.resume_pending():
-            task = asyncio.create_task(self._finish_resumed(queued))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._finish_resumed(queued))
 
     async def _finish_resumed(self, queued: QueuedGeneration) -> None:
-        """Post a job resumed after a restart in its channel: its interaction token may be long gone."""
+        """Show a job resumed after a restart in its channel: its interaction token may be long gone."""
         job, _ = await self.bot.generation.job_with_images(queued.job_id)
         channel = self.bot.get_channel(int(job.channel_id))
         if not isinstance(channel, discord.abc.Messageable):
             log.warning("channel %s of resumed job %s is gone", job.channel_id, job.id)
             return
-        try:
-            finished = await self.bot.generation.wait(queued)
-        except (GenerationFailedError, ServiceStoppingError) as exc:
-            await channel.send(f"❌ job #{job.id} for <@{job.requester_id}>: {exc}")
-            return
-        grid = discord.File(io.BytesIO(finished.grid_png), filename=f"salon-{job.id}.png")
-        view = discord.ui.View(timeout=None)
-        view.add_item(JobInfoButton(job.id))
-        text = describe_result(finished.job, finished.images, f"<@{job.requester_id}>")
-        message = await channel.send(f"(resumed after a restart) {text}"[:2000], file=grid, view=view)
-        await self.bot.generation.record_reply(job.id, str(message.id))
+        await follow_job(
+            self.bot, queued, ChannelTarget(channel), f"<@{job.requester_id}>", prefix="(resumed after a restart) "
+        )
 
     @app_commands.command(name="imagine", description="Generate images from a prompt")
     @app_commands.describe(
-        prompt="What to picture",
+        prompt="What to picture; inline flags work too: --no <words> --seed N --ar 16:9 --steps N",
         negative="What to keep out of the picture",
         seed=f"Seed of the first image (0 to {MAX_SEED}); the others follow it",
         count="How many images (1 to 9)",
+        aspect="Aspect ratio (instead of width and height)",
+        width="Width in pixels (multiple of 8, 64 to 2048)",
+        height="Height in pixels (multiple of 8, 64 to 2048)",
+        steps=f"Denoising steps (1 to {MAX_STEPS})",
+        guidance="How closely to follow the prompt (0 to 30)",
+        style="A style preset (oil, watercolor, pencil, ...)",
+        model="Which model to use",
+        image="A content image to start from (image-to-image)",
+        strength="With an image: how much to change it (0.05 keeps it, 1 ignores it)",
     )
+    @app_commands.choices(aspect=[app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECT_RATIOS])
     async def imagine(
         self,
         interaction: discord.Interaction,
@@ -128,56 +85,92 @@ class ImagineCog(commands.Cog):
         negative: app_commands.Range[str, 0, MAX_PROMPT_CHARS] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 9] | None = None,
+        aspect: str | None = None,
+        width: app_commands.Range[int, 64, 2048] | None = None,
+        height: app_commands.Range[int, 64, 2048] | None = None,
+        steps: app_commands.Range[int, 1, MAX_STEPS] | None = None,
+        guidance: app_commands.Range[float, 0.0, 30.0] | None = None,
+        style: str | None = None,
+        model: str | None = None,
+        image: discord.Attachment | None = None,
+        strength: app_commands.Range[float, 0.05, 1.0] | None = None,
     ) -> None:
         actor, place = actor_of(interaction), place_of(interaction)
         service = self.bot.generation
-        # Checking input is pure and instant, so a mistake is refused privately before the public defer.
-        request = service.prepare(actor, place, ImagineOptions(prompt, negative or "", seed, count))
-        await interaction.response.defer(thinking=True)
-        queued = await service.submit(actor, place, request)
-        position = self.bot.pool.position(str(queued.job_id)) if self.bot.pool else None
-        waiting = f" (position {position + 1} in the queue)" if position else ""
-        progress_message = await interaction.edit_original_response(content=f"Queued job #{queued.job_id}{waiting}…")
-        await service.record_reply(queued.job_id, str(progress_message.id))
-        try:
-            finished = await service.wait(queued)
-        except GenerationFailedError as exc:
-            await self._deliver(interaction, queued.job_id, f"❌ {exc}", None, None)
-            return
-        except ServiceStoppingError as exc:
-            await self._deliver(interaction, queued.job_id, f"⏸️ {exc}", None, None)
-            return
-        grid = discord.File(io.BytesIO(finished.grid_png), filename=f"salon-{queued.job_id}.png")
-        text = describe_result(finished.job, finished.images, interaction.user.mention)
-        view = discord.ui.View(timeout=None)
-        view.add_item(JobInfoButton(queued.job_id))
-        await self._deliver(interaction, queued.job_id, text, grid, view)
+        options = ImagineOptions(
+            prompt, negative or "", seed, count, width, height, steps, guidance, aspect, style, model, strength
+        )
+        content = None
+        if image is None:
+            # Checking input is quick, so a mistake is refused privately before the public defer.
+            prepared = await service.prepare(actor, place, options)
+            await interaction.response.defer(thinking=True)
+        else:
+            check_attachment_header(image.filename, image.size, image.content_type)
+            await service.prepare(actor, place, options)  # the prompt's mistakes, before anything is downloaded
+            await interaction.response.defer(thinking=True)
+            content = load_content_image(image.filename, await image.read())
+            prepared = await service.prepare(actor, place, options, content=content)
+        queued = await service.submit(actor, place, prepared)
+        await follow_job(self.bot, queued, InteractionTarget(interaction), interaction.user.mention)
 
-    async def _deliver(
-        self,
-        interaction: discord.Interaction,
-        job_id: int,
-        content: str,
-        file: discord.File | None,
-        view: discord.ui.View | None,
-    ) -> None:
-        """Show the outcome in the original response, or in the channel once its token has expired."""
-        attachments = [file] if file else []
+    @imagine.autocomplete("style")
+    async def _style_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        styles = self.bot.generation.composer.styles
+        return [app_commands.Choice(name=label[:100], value=name) for name, label in styles.autocomplete(current)]
+
+    @imagine.autocomplete("model")
+    async def _model_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        models = self.bot.generation.defaults.known_models
+        ranked = [m for m in models if current.casefold() in m.casefold()] or nearest_names(current, models)
+        return [app_commands.Choice(name=m[:100], value=m[:100]) for m in ranked[:25]]
+
+    @app_commands.command(name="queue", description="Show your generations in the queue and how long the queue is")
+    async def queue(self, interaction: discord.Interaction) -> None:
+        status = await self.bot.generation.queue_status(actor_of(interaction))
+        lines = [f"{status.queue_length} generations waiting, {status.active_total} queued or running in all."]
+        if not status.jobs:
+            lines.append("You have nothing in the queue.")
+        for job, position, eta in status.jobs:
+            where = "running" if job.state.value == "running" else f"queued, {position or 0} ahead"
+            eta_text = describe_eta(eta)
+            lines.append(
+                f"• #{job.id} {where}{f', {eta_text} left' if eta_text else ''}: "
+                f"{discord.utils.escape_markdown(job.params['prompt'])[:80]}"
+            )
+        await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, added=True)
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        await self._reaction(payload, added=False)
+
+    async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+        if self.bot.user is not None and payload.user_id == self.bot.user.id:
+            return
+        name = payload.member.display_name if payload.member else ""
+        actor = Actor(str(payload.user_id), name)
+        outcome = await self.bot.reactions.react(actor, str(payload.message_id), str(payload.emoji), added=added)
+        if outcome.action != "reroll" or outcome.job_id is None:
+            return
+        channel = self.bot.get_channel(payload.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        place = Place(str(payload.guild_id) if payload.guild_id else None, str(payload.channel_id))
         try:
-            await interaction.edit_original_response(content=content, attachments=attachments, view=view)
-        except discord.HTTPException as exc:
-            if exc.code not in EXPIRED_TOKEN_CODES or interaction.channel is None:
-                raise
-            log.info("interaction token of job %s expired; posting to the channel", job_id)
-            if file is not None:
-                file.reset()
-            channel = interaction.channel
-            assert isinstance(channel, discord.abc.Messageable)
-            message = await channel.send(content=content, files=attachments, view=view or discord.utils.MISSING)
-            await self.bot.generation.record_reply(job_id, str(message.id))
+            prepared = await self.bot.generation.reroll(actor, place, outcome.job_id)
+            queued = await self.bot.generation.submit(actor, place, prepared)
+        except SalonError as exc:
+            # A reaction has no private reply: tell the person in the channel, briefly.
+            await channel.send(f"<@{payload.user_id}> {exc}", delete_after=60)
+            return
+        self._spawn(follow_job(self.bot, queued, ChannelTarget(channel), f"<@{payload.user_id}>"))
 
 
 async def setup(bot: SalonBot) -> None:
     """Load the cog and register its buttons that survive restarts (discord.py extension entry point)."""
-    bot.add_dynamic_items(JobInfoButton)
+    bot.add_dynamic_items(*PERSISTENT_ITEMS)
     await bot.add_cog(ImagineCog(bot))

@@ -16,6 +16,12 @@ from bot.settings import Settings, load_settings
 BOT_TOKEN = "loopback-bot-token.salon"
 
 
+def shows_grid(message: object) -> bool:
+    """Return whether a loopback message shows a finished grid (not a progress preview)."""
+    attachments = getattr(message, "attachments", None) or []
+    return any(attachment.filename.startswith("salon-") for attachment in attachments)
+
+
 @dataclass
 class World:
     """A loopback Discord with one guild, one channel and three members."""

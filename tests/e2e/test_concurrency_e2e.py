@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.store.jobs import JobState, jobs_in_states
-from tests.e2e.conftest import RunningSalon, World
+from tests.e2e.conftest import RunningSalon, World, shows_grid
 
 
 async def test_fifty_concurrent_imagines_from_ten_users(world: World, salon: RunningSalon) -> None:
@@ -23,7 +23,7 @@ async def test_fifty_concurrent_imagines_from_ten_users(world: World, salon: Run
     )
 
     def all_delivered() -> bool:
-        return all(i.original is not None and i.original.attachments for i in interactions)
+        return all(i.original is not None and shows_grid(i.original) for i in interactions)
 
     await server.wait_for(all_delivered, timeout=280)
     assert [i.refused for i in interactions] == [[]] * 50, "no callback was refused by the 3-second rule"

@@ -9,7 +9,12 @@ from PIL import Image
 from bot.store import list_events
 from bot.store.images import images_of_job
 from bot.store.jobs import JobState, jobs_in_states
-from tests.e2e.conftest import RunningSalon, World
+from tests.e2e.conftest import RunningSalon, World, shows_grid
+
+
+def message_job(ids: list[str]) -> str:
+    """Return the job id named by a result's Info button."""
+    return next(i for i in ids if i.startswith("salon:info:")).rsplit(":", 1)[1]
 
 
 def grid_of(world: World, message) -> Image.Image:
@@ -23,13 +28,16 @@ async def test_imagine_defers_generates_posts_grid_and_records(world: World, sal
     await world.server.wait_for(lambda: interaction.acknowledged or interaction.refused, timeout=10)
     assert interaction.callback_type == 5 and not interaction.refused  # deferred, within 3 s
     message = await world.server.wait_for(
-        lambda: interaction.original if interaction.original and interaction.original.attachments else None,
+        lambda: interaction.original if shows_grid(interaction.original) else None,
         timeout=120,
     )
     assert "a lighthouse at dusk" in message.content and "`7`" in message.content
     grid = grid_of(world, message)
     assert grid.size == (128, 128)
-    assert message.components and message.components[0]["components"][0]["custom_id"].startswith("salon:info:")
+    ids = [c["custom_id"] for row in message.components for c in row["components"]]
+    assert ids[:4] == [f"salon:u:{message_job(ids)}:{i}" for i in range(4)] and any(
+        i.startswith("salon:info:") for i in ids
+    )
 
     db = salon.bot.generation.db
     [job] = await jobs_in_states(db, (JobState.DONE,))
@@ -60,10 +68,15 @@ async def test_info_button_works_for_another_user_after_restart(
     alice = world.server.driver(world.users["alice"])
     interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "a red kite", "count": 2})
     message = await world.server.wait_for(
-        lambda: interaction.original if interaction.original and interaction.original.attachments else None,
+        lambda: interaction.original if shows_grid(interaction.original) else None,
         timeout=120,
     )
-    custom_id = message.components[0]["components"][0]["custom_id"]
+    custom_id = next(
+        c["custom_id"]
+        for row in message.components
+        for c in row["components"]
+        if c["custom_id"].startswith("salon:info")
+    )
     await salon.stop()
     restarted = RunningSalon(salon.settings)
     await restarted.start()
@@ -72,7 +85,7 @@ async def test_info_button_works_for_another_user_after_restart(
         click = await bob.click(message, custom_id)
         await world.server.wait_for(lambda: click.acknowledged, timeout=10)
         assert click.original is not None and click.original.ephemeral
-        assert "a red kite" in click.original.content and "seeds 1:" in click.original.content
+        assert "a red kite" in click.original.content and "Seeds: 1:" in click.original.content
     finally:
         await restarted.stop()
 
@@ -83,9 +96,7 @@ async def test_job_unfinished_at_shutdown_is_resumed_and_posted_after_restart(wo
     await first.start()
     alice = world.server.driver(world.users["alice"])
     interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "resume me", "count": 1})
-    await world.server.wait_for(
-        lambda: interaction.original and interaction.original.content.startswith("Queued job"), timeout=30
-    )
+    await world.server.wait_for(lambda: interaction.original and "Job #" in interaction.original.content, timeout=30)
     await first.stop()
     second = RunningSalon(settings)
     await second.start()
@@ -96,7 +107,7 @@ async def test_job_unfinished_at_shutdown_is_resumed_and_posted_after_restart(wo
                 (
                     m
                     for m in world.server.channel_messages(world.channel_id)
-                    if m.content.startswith("(resumed after a restart)") and m.attachments
+                    if m.content.startswith("(resumed after a restart)") and shows_grid(m)
                 ),
                 None,
             )

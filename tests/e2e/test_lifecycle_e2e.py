@@ -15,7 +15,7 @@ import pytest
 
 from bot.settings import Settings
 from bot.store import Database
-from tests.e2e.conftest import BOT_TOKEN, RunningSalon, World
+from tests.e2e.conftest import BOT_TOKEN, RunningSalon, World, shows_grid
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ async def test_broken_cog_is_logged_and_the_rest_load(
         interaction = await world.server.driver(world.users["alice"]).slash(
             world.channel_id, "imagine", {"prompt": "still works", "count": 1}
         )
-        await world.server.wait_for(lambda: interaction.original and interaction.original.attachments, timeout=120)
+        await world.server.wait_for(lambda: shows_grid(interaction.original), timeout=120)
     finally:
         await running.stop()
 
@@ -80,7 +80,7 @@ async def test_sigterm_stops_the_bot_cleanly(world: World, tmp_path: Path, model
         interaction = await world.server.driver(world.users["carol"]).slash(
             world.channel_id, "imagine", {"prompt": "before the stop", "count": 1}
         )
-        await world.server.wait_for(lambda: interaction.original and interaction.original.attachments, timeout=120)
+        await world.server.wait_for(lambda: shows_grid(interaction.original), timeout=120)
         process.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(process.communicate(), 60)
     finally:

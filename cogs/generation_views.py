@@ -1,0 +1,332 @@
+"""Buttons and modals under Salon's results, usable by everyone in the channel.
+
+Every button is a `DynamicItem`: its state (job id, image number) lives in its custom_id, so it
+keeps working after a restart. Callbacks parse the click, call the generation service and render
+the reply; errors become ephemeral messages through `report_error`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Awaitable, Callable
+
+import discord
+
+from bot.command_tree import report_error
+from bot.errors import UserInputError
+from bot.generation import MAX_PROMPT_CHARS, GenerationService
+from bot.prompt_composer import ImagineOptions, Place, PreparedGeneration
+from bot.store import Actor
+from bot.store.images import ImageRecord
+from bot.store.jobs import Job
+
+MAX_BUTTON_IMAGES = 9
+
+
+def actor_of(interaction: discord.Interaction) -> Actor:
+    """Return the store's view of who sent an interaction."""
+    return Actor(str(interaction.user.id), interaction.user.display_name)
+
+
+def place_of(interaction: discord.Interaction) -> Place:
+    """Return where an interaction happened."""
+    guild_id = str(interaction.guild_id) if interaction.guild_id else None
+    return Place(guild_id=guild_id, channel_id=str(interaction.channel_id))
+
+
+def may_moderate(interaction: discord.Interaction) -> bool:
+    """Return whether the user may remove others' results here (manage messages)."""
+    return interaction.guild_id is not None and interaction.permissions.manage_messages
+
+
+def service_of(interaction: discord.Interaction) -> GenerationService:
+    """Return the generation service of the bot that received the interaction."""
+    generation = getattr(interaction.client, "generation", None)
+    if not isinstance(generation, GenerationService):
+        raise RuntimeError("the interaction reached a client without Salon's generation service")
+    return generation
+
+
+async def guarded(interaction: discord.Interaction, where: str, action: Callable[[], Awaitable[None]]) -> None:
+    """Run a component's action; a mistake or a bug becomes an ephemeral reply, never silence."""
+    try:
+        await action()
+    except Exception as exc:
+        await report_error(interaction, exc, where)
+
+
+async def start_generation(interaction: discord.Interaction, prepared: PreparedGeneration) -> None:
+    """Defer publicly, queue `prepared` and follow it to its grid in the deferred message."""
+    from cogs.job_display import InteractionTarget, follow_job
+
+    if not interaction.response.is_done():
+        await interaction.response.defer(thinking=True)
+    service = service_of(interaction)
+    queued = await service.submit(actor_of(interaction), place_of(interaction), prepared)
+    await follow_job(interaction.client, queued, InteractionTarget(interaction), interaction.user.mention)
+
+
+class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:u:(?P<job_id>[0-9]+):(?P<idx>[0-9]+)"):
+    """U1..Un: post one image of the grid at full size."""
+
+    def __init__(self, job_id: int, idx: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"U{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=f"salon:u:{job_id}:{idx}"
+            )
+        )
+        self.job_id, self.idx = job_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> PickButton:
+        return cls(int(match["job_id"]), int(match["idx"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def pick() -> None:
+            service = service_of(interaction)
+            job, image, png = await service.pick(actor_of(interaction), self.job_id, self.idx)
+            file = discord.File(io.BytesIO(png), filename=f"salon-{job.id}-{self.idx + 1}.png")
+            view = discord.ui.View(timeout=None)
+            view.add_item(VaryButton(job.id, self.idx))
+            view.add_item(JobInfoButton(job.id))
+            text = (
+                f"Image {self.idx + 1} of job #{job.id} (seed `{image.seed}`), picked by {interaction.user.mention}"
+                f" — {image.width}×{image.height}"
+            )
+            await interaction.response.send_message(
+                text, file=file, view=view, allowed_mentions=discord.AllowedMentions.none()
+            )
+            message = await interaction.original_response()
+            await service.record_post(job.id, str(message.id), str(interaction.channel_id), "image", image.id)
+
+        await guarded(interaction, "the U button", pick)
+
+
+class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:v:(?P<job_id>[0-9]+):(?P<idx>[0-9]+)"):
+    """V1..Vn: new seeds around the chosen image (image-to-image at low strength)."""
+
+    def __init__(self, job_id: int, idx: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"V{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=f"salon:v:{job_id}:{idx}"
+            )
+        )
+        self.job_id, self.idx = job_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> VaryButton:
+        return cls(int(match["job_id"]), int(match["idx"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def vary() -> None:
+            service = service_of(interaction)
+            prepared = await service.vary(actor_of(interaction), place_of(interaction), self.job_id, self.idx)
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the V button", vary)
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:reroll:(?P<job_id>[0-9]+)"):
+    """🔁: the same prompt and options with new seeds."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(emoji="🔁", style=discord.ButtonStyle.secondary, custom_id=f"salon:reroll:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RerollButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def reroll() -> None:
+            service = service_of(interaction)
+            prepared = await service.reroll(actor_of(interaction), place_of(interaction), self.job_id)
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the reroll button", reroll)
+
+
+class RemixModal(discord.ui.Modal):
+    """Edit the prompt and negative prompt of a job, then generate with new seeds."""
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(title=f"Remix job #{job.id}", timeout=15 * 60)
+        self.job_id = job.id
+        options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
+        self.prompt = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=options.prompt[:MAX_PROMPT_CHARS],
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.negative = discord.ui.TextInput(
+            label="Negative prompt",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            default=options.negative_prompt[:MAX_PROMPT_CHARS] or None,
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.negative)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        async def remix() -> None:
+            service = service_of(interaction)
+            prepared = await service.reroll(
+                actor_of(interaction),
+                place_of(interaction),
+                self.job_id,
+                prompt=self.prompt.value,
+                negative_prompt=self.negative.value or "",
+            )
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the remix form", remix)
+
+
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:remix:(?P<job_id>[0-9]+)"):
+    """🎛️ Remix: open a form with the prompt and negative prompt to edit before rerolling."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Remix", emoji="🎛️", style=discord.ButtonStyle.secondary, custom_id=f"salon:remix:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RemixButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def open_form() -> None:
+            job, _ = await service_of(interaction).job_with_images(self.job_id)
+            if job.deleted_at is not None:
+                raise UserInputError(f"Job #{job.id} was deleted.")
+            await interaction.response.send_modal(RemixModal(job))
+
+        await guarded(interaction, "the remix button", open_form)
+
+
+class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:info:(?P<job_id>[0-9]+)"):
+    """ℹ️ Info: every parameter, the seed of each image and a command that reproduces the grid."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=f"salon:info:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> JobInfoButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def info() -> None:
+            from cogs.job_display import describe_info
+
+            job, images = await service_of(interaction).job_with_images(self.job_id)
+            await interaction.response.send_message(
+                describe_info(job, images), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+
+        await guarded(interaction, "the info button", info)
+
+
+class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:delete:(?P<job_id>[0-9]+)"):
+    """🗑️ Delete: the requester or a moderator removes the grid (its history stays in the store)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=f"salon:delete:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> DeleteButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def delete() -> None:
+            service = service_of(interaction)
+            await service.delete(actor_of(interaction), self.job_id, may_moderate=may_moderate(interaction))
+            await interaction.response.send_message(f"Job #{self.job_id} deleted.", ephemeral=True)
+            if interaction.message is not None:
+                await interaction.message.delete()
+
+        await guarded(interaction, "the delete button", delete)
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:cancel:(?P<job_id>[0-9]+)"):
+    """✖️ Cancel, under a running job: the requester or a moderator stops it within a step."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=f"salon:cancel:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> CancelButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def cancel() -> None:
+            service = service_of(interaction)
+            stopped = await service.cancel(actor_of(interaction), self.job_id, may_moderate=may_moderate(interaction))
+            text = f"Stopping job #{self.job_id}…" if stopped else f"Job #{self.job_id} has already ended."
+            await interaction.response.send_message(text, ephemeral=True)
+
+        await guarded(interaction, "the cancel button", cancel)
+
+
+PERSISTENT_ITEMS = (PickButton, VaryButton, RerollButton, RemixButton, JobInfoButton, DeleteButton, CancelButton)
+
+
+def result_view(job: Job, images: list[ImageRecord]) -> discord.ui.View:
+    """Return the buttons under a grid: U and V per image (up to 9), then reroll, remix, info, delete."""
+    view = discord.ui.View(timeout=None)
+    shown = images[:MAX_BUTTON_IMAGES]
+    # Rows of at most 5: U buttons, then V buttons, then the actions (Discord allows 5 rows).
+    per_row = 5 if len(shown) > 4 else len(shown)
+    row = 0
+    for make in (PickButton, VaryButton):
+        for start in range(0, len(shown), per_row or 1):
+            for image in shown[start : start + per_row]:
+                item = make(job.id, image.idx)
+                item.row = row
+                view.add_item(item)
+            row += 1
+    for item in (RerollButton(job.id), RemixButton(job.id), JobInfoButton(job.id), DeleteButton(job.id)):
+        item.row = min(row, 4)
+        view.add_item(item)
+    return view
+
+
+def progress_view(job_id: int) -> discord.ui.View:
+    """Return the buttons under a job that is queued or running: cancel."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
