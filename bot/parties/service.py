@@ -1,0 +1,859 @@
+"""Parties: facilitated group sessions with a topic, roles, associations, prompt versions, rounds and votes.
+
+Plain async Python without Discord types. The store is the source of truth for every step (and
+every step is an event), so a restart loses no vote, timer or prompt version, and the gallery and
+blog export need nothing else. The rules themselves live in `bot.parties.rules`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.errors import UserInputError
+from bot.generation import GenerationService
+from bot.parties.rules import (
+    TIE_BREAK_TEXT,
+    Member,
+    PartyRuleError,
+    Phase,
+    Role,
+    RoundOutcome,
+    TieBreak,
+    VoteMode,
+    next_phase,
+    normalize_association,
+    prompt_diff,
+    require_art_expert,
+    require_member,
+    require_phase,
+    require_prompt_master,
+    require_steer,
+    tally_round,
+)
+from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration
+from bot.store import SYSTEM, Actor, Database, append_event, utc_now
+from bot.store.images import ImageRecord, get_image, images_of_job
+from bot.store.parties import (
+    AssociationRow,
+    FragmentRow,
+    MemberRow,
+    PartyRow,
+    ProposalRow,
+    RoundRow,
+    VersionRow,
+    add_star,
+    associations_of,
+    fragments_of,
+    get_party,
+    get_proposal,
+    get_round,
+    insert_association,
+    insert_fragment,
+    insert_party,
+    insert_proposal,
+    insert_round,
+    insert_version,
+    members_of,
+    party_in_thread,
+    proposals_of,
+    replace_votes,
+    rounds_of,
+    set_brief_message,
+    set_party_phase,
+    set_proposal_status,
+    stars_of,
+    update_round,
+    upsert_member,
+    versions_of,
+    votes_of_round,
+)
+from bot.store.prompts import insert_prompt
+
+log = logging.getLogger(__name__)
+
+PARTY_PRIORITY = 10  # party rounds run before everyday channel generations
+ROUND_STRENGTH = 0.6  # later rounds start from the winner: keep its composition, refine the rest
+MAX_TOPIC_CHARS = 200
+MAX_ASSOCIATION_CHARS = 100
+MAX_PARTY_PROMPT_CHARS = 1000
+ASSOCIATION_KINDS = ("word", "style", "artist")
+
+
+@dataclass(frozen=True)
+class PartySettings:
+    """How a party votes: single choice or approval, quorum, tie-break, and how long a vote lasts."""
+
+    vote_mode: VoteMode = VoteMode.SINGLE
+    tie_break: TieBreak = TieBreak.EARLIEST
+    quorum: int = 0
+    vote_minutes: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quorum <= 100:
+            raise UserInputError("The quorum is a number of votes from 0 (none needed) to 100.")
+        if not 0.05 <= self.vote_minutes <= 7 * 24 * 60:
+            raise UserInputError("A vote lasts from 0.05 minutes (3 seconds) to 7 days (10080 minutes).")
+
+
+@dataclass(frozen=True)
+class AssociationTally:
+    """One association with how many people brought it up, and who."""
+
+    text: str
+    kind: str
+    count: int
+    authors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PartyState:
+    """Everything about a party, read in one go for rendering and rules."""
+
+    party: PartyRow
+    members: dict[str, MemberRow]
+    associations: list[AssociationRow]
+    fragments: list[FragmentRow]
+    versions: list[VersionRow]
+    proposals: list[ProposalRow]
+    rounds: list[RoundRow]
+    stars: list[tuple[int, str]]
+
+    @property
+    def phase(self) -> Phase:
+        """Return the party's phase."""
+        return Phase(self.party.phase)
+
+    @property
+    def rule_members(self) -> dict[str, Member]:
+        """Return the members as the rules see them."""
+        return {
+            user_id: Member(user_id, frozenset(Role(role) for role in row.roles), row.active)
+            for user_id, row in self.members.items()
+        }
+
+    @property
+    def current_version(self) -> VersionRow | None:
+        """Return the latest prompt version."""
+        return self.versions[-1] if self.versions else None
+
+    def holders(self, role: Role) -> list[str]:
+        """Return the ids of active members holding a role."""
+        return [m.user_id for m in self.members.values() if m.active and role.value in m.roles]
+
+    def tallied_associations(self) -> list[AssociationTally]:
+        """Return associations aggregated by their normalised text, most mentioned first."""
+        groups: dict[str, list[AssociationRow]] = defaultdict(list)
+        for row in self.associations:
+            groups[row.normalized].append(row)
+        tallies = [
+            AssociationTally(
+                text=rows[0].text,
+                kind=Counter(r.kind for r in rows).most_common(1)[0][0],
+                count=len({r.author_id for r in rows}),
+                authors=tuple(dict.fromkeys(r.author_id for r in rows)),
+            )
+            for rows in groups.values()
+        ]
+        return sorted(tallies, key=lambda t: (-t.count, t.text.casefold()))
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """A closed round: its outcome, and the winning image (None without a winner)."""
+
+    round: RoundRow
+    outcome: RoundOutcome
+    winner: ImageRecord | None
+
+
+class PartyService:
+    """Return and change parties, keeping every step in the store and the event log."""
+
+    def __init__(self, db: Database, generation: GenerationService) -> None:
+        self.db = db
+        self.generation = generation
+
+    # --- reading --------------------------------------------------------------------------------
+
+    async def party_in(self, thread_id: str) -> PartyRow:
+        """Return the party held in a thread, or raise saying how to start one."""
+        party = await party_in_thread(self.db, thread_id)
+        if party is None:
+            raise PartyRuleError("There is no party in this thread. Start one with `/party start topic:`.")
+        return party
+
+    async def state(self, party_id: int) -> PartyState:
+        """Return everything about a party."""
+        party = await get_party(self.db, party_id)
+        if party is None:
+            raise PartyRuleError(f"Party #{party_id} does not exist.")
+        return PartyState(
+            party=party,
+            members={m.user_id: m for m in await members_of(self.db, party_id)},
+            associations=await associations_of(self.db, party_id),
+            fragments=await fragments_of(self.db, party_id),
+            versions=await versions_of(self.db, party_id),
+            proposals=await proposals_of(self.db, party_id),
+            rounds=await rounds_of(self.db, party_id),
+            stars=await stars_of(self.db, party_id),
+        )
+
+    async def state_in(self, thread_id: str) -> PartyState:
+        """Return everything about the party in a thread."""
+        return await self.state((await self.party_in(thread_id)).id)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        actor: Actor,
+        *,
+        guild_id: str | None,
+        channel_id: str,
+        thread_id: str,
+        topic: str,
+        settings: PartySettings,
+    ) -> PartyState:
+        """Start a party in a new thread with the caller as facilitator; the topic is prompt version 1."""
+        topic = " ".join(topic.split())
+        if not 1 <= len(topic) <= MAX_TOPIC_CHARS:
+            raise UserInputError(f"A party's topic is 1 to {MAX_TOPIC_CHARS} characters, such as `loneliness`.")
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO sessions (kind, guild_id, channel_id, thread_id, title, topic, created_by, created_at)"
+                " VALUES ('party', ?, ?, ?, ?, ?, ?, ?)",
+                (guild_id, channel_id, thread_id, topic, topic, actor.id, utc_now()),
+            )
+            session_id = cursor.lastrowid
+            assert session_id is not None
+            party_id = await insert_party(
+                conn,
+                session_id=session_id,
+                guild_id=guild_id,
+                channel_id=channel_id,
+                thread_id=thread_id,
+                topic=topic,
+                vote_mode=settings.vote_mode.value,
+                tie_break=settings.tie_break.value,
+                quorum=settings.quorum,
+                vote_minutes=settings.vote_minutes,
+                created_by=actor.id,
+            )
+            await upsert_member(
+                conn,
+                party_id=party_id,
+                user_id=actor.id,
+                user_name=actor.name,
+                roles=(Role.FACILITATOR.value,),
+                active=True,
+            )
+            # "Start the generation with a very simple prompt": the topic itself.
+            prompt_id = await insert_prompt(conn, session_id=session_id, author_id=actor.id, text=topic)
+            await insert_version(
+                conn,
+                party_id=party_id,
+                text=topic,
+                negative="",
+                author_id=actor.id,
+                committed_by=actor.id,
+                diff=f"+{topic}",
+                prompt_id=prompt_id,
+            )
+            await self._log_at(
+                conn,
+                party_id,
+                session_id,
+                guild_id,
+                thread_id,
+                actor,
+                "party.started",
+                {
+                    "topic": topic,
+                    "vote_mode": settings.vote_mode.value,
+                    "tie_break": settings.tie_break.value,
+                    "quorum": settings.quorum,
+                    "vote_minutes": settings.vote_minutes,
+                    "parent_channel_id": channel_id,
+                },
+            )
+        return await self.state(party_id)
+
+    async def record_brief(self, party_id: int, message_id: str) -> None:
+        """Remember the pinned brief message."""
+        async with self.db.transaction() as conn:
+            await set_brief_message(conn, party_id, message_id)
+
+    async def join(self, actor: Actor, thread_id: str) -> PartyState:
+        """Add the caller as a participant (again, if they had left)."""
+        state = await self.state_in(thread_id)
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS, Phase.FINAL_VOTE), "join")
+        existing = state.members.get(actor.id)
+        if existing is not None and existing.active:
+            raise PartyRuleError("You are already in this party.")
+        roles = existing.roles if existing else ()
+        await self._set_member(state, actor.id, actor.name, roles, True, actor, "party.joined")
+        return await self.state(state.party.id)
+
+    async def leave(self, actor: Actor, thread_id: str) -> PartyState:
+        """Remove the caller from the party; their votes and contributions stay in the history."""
+        state = await self.state_in(thread_id)
+        member = state.members.get(actor.id)
+        if member is None or not member.active:
+            raise PartyRuleError("You are not in this party.")
+        await self._set_member(state, actor.id, actor.name, member.roles, False, actor, "party.left")
+        return await self.state(state.party.id)
+
+    async def assign_role(
+        self, actor: Actor, thread_id: str, target: Actor, role: Role, *, is_admin: bool
+    ) -> PartyState:
+        """Give a member a role (facilitator, Prompt Master, Art Expert); only the facilitator or an admin may."""
+        state = await self.state_in(thread_id)
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="hand out roles")
+        if role is Role.PARTICIPANT:
+            raise UserInputError("Everyone who joins is a participant; give facilitator, prompt-master or art-expert.")
+        member = state.members.get(target.id)
+        roles = set(member.roles if member else ())
+        roles.add(role.value)
+        await self._set_member(
+            state,
+            target.id,
+            target.name,
+            tuple(sorted(roles)),
+            True,
+            actor,
+            "party.role_assigned",
+            {"member_id": target.id, "role": role.value},
+        )
+        return await self.state(state.party.id)
+
+    async def advance(self, actor: Actor, thread_id: str, *, is_admin: bool) -> PartyState:
+        """Move the party to its next phase (facilitator or admin only)."""
+        state = await self.state_in(thread_id)
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="move the party to its next phase")
+        return await self._move_to(state, next_phase(state.phase), actor)
+
+    async def end(self, actor: Actor, thread_id: str, *, is_admin: bool) -> PartyState:
+        """End the party (facilitator or admin only); its whole history stays in the store."""
+        state = await self.state_in(thread_id)
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="end the party")
+        if state.phase is Phase.ENDED:
+            raise PartyRuleError("This party has already ended.")
+        return await self._move_to(state, Phase.ENDED, actor)
+
+    async def _move_to(self, state: PartyState, phase: Phase, actor: Actor) -> PartyState:
+        async with self.db.transaction() as conn:
+            await set_party_phase(conn, state.party.id, phase.value)
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.ended" if phase is Phase.ENDED else "party.phase",
+                {"from": state.phase.value, "to": phase.value},
+            )
+        return await self.state(state.party.id)
+
+    # --- associations and fragments -------------------------------------------------------------
+
+    async def associate(self, actor: Actor, thread_id: str, text: str, kind: str = "word") -> PartyState:
+        """Record an association (a word, a style or an artist) a member has with the topic."""
+        state = await self.state_in(thread_id)
+        require_member(state.rule_members, actor.id, "post associations")
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "post associations")
+        cleaned = " ".join(text.split())
+        if not 1 <= len(cleaned) <= MAX_ASSOCIATION_CHARS:
+            raise UserInputError(f"An association is 1 to {MAX_ASSOCIATION_CHARS} characters: a word or short phrase.")
+        if kind not in ASSOCIATION_KINDS:
+            raise UserInputError(f"An association is one of: {', '.join(ASSOCIATION_KINDS)}.")
+        normalized = normalize_association(cleaned)
+        async with self.db.transaction() as conn:
+            association_id = await insert_association(
+                conn,
+                party_id=state.party.id,
+                author_id=actor.id,
+                author_name=actor.name,
+                text=cleaned,
+                normalized=normalized,
+                kind=kind,
+            )
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.associated",
+                {"association_id": association_id, "text": cleaned, "kind": kind},
+            )
+        return await self.state(state.party.id)
+
+    async def make_fragment(
+        self, actor: Actor, thread_id: str, text: str, *, from_associations: list[str], is_admin: bool
+    ) -> FragmentRow:
+        """Turn associations into a prompt fragment (Prompt Master or facilitator), crediting their authors."""
+        state = await self.state_in(thread_id)
+        require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
+        cleaned = " ".join(text.split())
+        if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
+            raise UserInputError(f"A fragment is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")
+        wanted = {normalize_association(a) for a in from_associations if a.strip()}
+        known = {row.normalized for row in state.associations}
+        missing = sorted(wanted - known)
+        if missing:
+            raise UserInputError(f"These are not associations of this party: {', '.join(missing)}.")
+        contributors = list(dict.fromkeys(r.author_id for r in state.associations if r.normalized in wanted))
+        async with self.db.transaction() as conn:
+            fragment_id = await insert_fragment(
+                conn, party_id=state.party.id, text=cleaned, made_by=actor.id, contributors=contributors
+            )
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.fragment",
+                {
+                    "fragment_id": fragment_id,
+                    "text": cleaned,
+                    "associations": sorted(wanted),
+                    "contributors": contributors,
+                },
+            )
+        return next(f for f in await fragments_of(self.db, state.party.id) if f.id == fragment_id)
+
+    # --- the shared prompt ----------------------------------------------------------------------
+
+    async def propose(self, actor: Actor, thread_id: str, text: str, negative: str = "") -> ProposalRow:
+        """Propose an edit of the shared prompt (any member); the Prompt Master commits it or not."""
+        state = await self.state_in(thread_id)
+        require_member(state.rule_members, actor.id, "propose prompt edits")
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "propose prompt edits")
+        text, negative = _checked_prompt(text), " ".join(negative.split())
+        async with self.db.transaction() as conn:
+            proposal_id = await insert_proposal(
+                conn, party_id=state.party.id, author_id=actor.id, text=text, negative=negative
+            )
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.proposed",
+                {"proposal_id": proposal_id, "text": text, "negative": negative},
+            )
+        proposal = await get_proposal(self.db, state.party.id, proposal_id)
+        assert proposal is not None
+        return proposal
+
+    async def commit(
+        self,
+        actor: Actor,
+        thread_id: str,
+        *,
+        proposal_id: int | None = None,
+        text: str | None = None,
+        negative: str | None = None,
+        is_admin: bool = False,
+    ) -> VersionRow:
+        """Commit a proposal (or text of one's own) as the next prompt version (Prompt Master or facilitator)."""
+        state = await self.state_in(thread_id)
+        require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "commit prompt versions")
+        author = actor.id
+        proposal = None
+        if proposal_id is not None:
+            proposal = await get_proposal(self.db, state.party.id, proposal_id)
+            if proposal is None or proposal.status != "open":
+                open_ids = ", ".join(f"#{p.id}" for p in state.proposals if p.status == "open") or "none"
+                raise UserInputError(f"Proposal #{proposal_id} is not open in this party (open: {open_ids}).")
+            text, negative, author = proposal.text, proposal.negative, proposal.author_id
+        if text is None:
+            raise UserInputError("Give the proposal number to commit, or the new prompt text.")
+        current = state.current_version
+        new_negative = (current.negative if current else "") if negative is None else " ".join(negative.split())
+        return await self._add_version(state, actor, _checked_prompt(text), new_negative, author, proposal)
+
+    async def revert(self, actor: Actor, thread_id: str, version: int, *, is_admin: bool) -> VersionRow:
+        """Make an earlier version current again, as a new version that says where it came from."""
+        state = await self.state_in(thread_id)
+        require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "revert the prompt")
+        target = next((v for v in state.versions if v.version == version), None)
+        if target is None:
+            raise UserInputError(f"There is no version {version}; this party has versions 1 to {len(state.versions)}.")
+        return await self._add_version(state, actor, target.text, target.negative, target.author_id, None, version)
+
+    async def _add_version(
+        self,
+        state: PartyState,
+        actor: Actor,
+        text: str,
+        negative: str,
+        author: str,
+        proposal: ProposalRow | None,
+        reverted_from: int | None = None,
+    ) -> VersionRow:
+        current = state.current_version
+        async with self.db.transaction() as conn:
+            prompt_id = await insert_prompt(
+                conn,
+                session_id=state.party.session_id,
+                author_id=author,
+                text=text,
+                negative_text=negative,
+                parent_id=current.prompt_id if current else None,
+            )
+            number = await insert_version(
+                conn,
+                party_id=state.party.id,
+                text=text,
+                negative=negative,
+                author_id=author,
+                committed_by=actor.id,
+                diff=prompt_diff(current.text if current else "", text),
+                prompt_id=prompt_id,
+                proposal_id=proposal.id if proposal else None,
+                reverted_from=reverted_from,
+            )
+            if proposal is not None:
+                await set_proposal_status(conn, proposal.id, "committed")
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.prompt_committed",
+                {
+                    "version": number,
+                    "text": text,
+                    "negative": negative,
+                    "author_id": author,
+                    "proposal_id": proposal.id if proposal else None,
+                    "reverted_from": reverted_from,
+                },
+            )
+        return next(v for v in await versions_of(self.db, state.party.id) if v.version == number)
+
+    # --- rounds and votes -----------------------------------------------------------------------
+
+    async def prepare_round(
+        self, actor: Actor, thread_id: str, *, is_admin: bool, count: int | None = None
+    ) -> tuple[RoundRow, PreparedGeneration]:
+        """Return a new round and its generation: the current prompt, from the last winner when there is one."""
+        state = await self.state_in(thread_id)
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="start a round")
+        require_phase(state.phase, (Phase.ROUNDS,), "start a round (move on with `/party next` first)")
+        if any(r.status in ("generating", "voting") for r in state.rounds if r.kind == "round"):
+            raise PartyRuleError("A round is still generating or voting; close its vote before starting the next.")
+        version = state.current_version
+        assert version is not None  # version 1 is written at start
+        winners = [r for r in state.rounds if r.kind == "round" and r.winner_image_id is not None]
+        base = await get_image(self.db, winners[-1].winner_image_id) if winners else None
+        place = Place(state.party.guild_id, state.party.thread_id)
+        prepared = await self.generation.prepare(
+            actor, place, ImagineOptions(version.text, version.negative, count=count)
+        )
+        if base is not None:
+            # The winner carries forward: its image is the start, its seed the first seed.
+            seeds = tuple(base.seed + i for i in range(len(prepared.request.seeds)))
+            request = replace(
+                prepared.request,
+                kind="img2img",
+                init_image=self.generation.files.read(base.sha256),
+                strength=ROUND_STRENGTH,
+                seeds=seeds,
+                width=base.width,
+                height=base.height,
+            )
+            lineage = Lineage("party-round", base.job_id, base.prompt_id, base.id)
+            prepared = replace(prepared, request=request, init_image_sha256=base.sha256, lineage=lineage)
+        prepared = replace(
+            prepared,
+            request=replace(prepared.request, priority=PARTY_PRIORITY, session=f"party:{state.party.id}"),
+            session_id=state.party.session_id,
+            extra={"party_id": state.party.id, "prompt_version": version.version},
+        )
+        async with self.db.transaction() as conn:
+            round_id = await insert_round(
+                conn,
+                party_id=state.party.id,
+                kind="round",
+                prompt_version=version.version,
+                base_image_id=base.id if base else None,
+            )
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.round_started",
+                {"round_id": round_id, "prompt_version": version.version, "base_image_id": base.id if base else None},
+            )
+        round_row = await get_round(self.db, round_id)
+        assert round_row is not None
+        return round_row, prepared
+
+    async def prepare_final(
+        self, actor: Actor, thread_id: str, *, is_admin: bool
+    ) -> tuple[RoundRow, list[ImageRecord]]:
+        """Return the final vote over every round's winner and the Art Expert's stars."""
+        state = await self.state_in(thread_id)
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="open the final vote")
+        require_phase(state.phase, (Phase.FINAL_VOTE,), "open the final vote")
+        if any(r.kind == "final" for r in state.rounds):
+            raise PartyRuleError("The final vote has already been opened.")
+        candidate_ids = [r.winner_image_id for r in state.rounds if r.kind == "round" and r.winner_image_id]
+        candidate_ids += [image_id for image_id, _ in state.stars]
+        candidate_ids = list(dict.fromkeys(candidate_ids))[:9]
+        if not candidate_ids:
+            raise PartyRuleError("There is nothing to vote on: no round has a winner and nothing was starred.")
+        images = [image for image_id in candidate_ids if (image := await get_image(self.db, image_id))]
+        async with self.db.transaction() as conn:
+            round_id = await insert_round(
+                conn, party_id=state.party.id, kind="final", prompt_version=None, base_image_id=None
+            )
+            await update_round(conn, round_id, outcome={"candidates": [i.id for i in images]})
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.final_vote_opened",
+                {"round_id": round_id, "candidates": [i.id for i in images]},
+            )
+        round_row = await get_round(self.db, round_id)
+        assert round_row is not None
+        return round_row, images
+
+    async def round_generated(self, round_id: int, job_id: int | None) -> RoundRow:
+        """Open a round's vote once its grid is posted, with its deadline; return the round."""
+        round_row = await self._round(round_id)
+        party = await get_party(self.db, round_row.party_id)
+        assert party is not None
+        deadline = datetime.now(UTC) + timedelta(minutes=party.vote_minutes)
+        async with self.db.transaction() as conn:
+            await update_round(
+                conn,
+                round_id,
+                job_id=job_id,
+                status="voting",
+                deadline_at=deadline.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            )
+            await self._log_in(
+                conn,
+                party,
+                SYSTEM,
+                "party.vote_opened",
+                {"round_id": round_id, "job_id": job_id, "deadline_at": deadline.isoformat()},
+            )
+        return await self._round(round_id)
+
+    async def round_failed(self, round_id: int, reason: str) -> None:
+        """Mark a round whose generation failed, so the facilitator can start another."""
+        round_row = await self._round(round_id)
+        party = await get_party(self.db, round_row.party_id)
+        assert party is not None
+        async with self.db.transaction() as conn:
+            await update_round(conn, round_id, status="failed", closed_at=utc_now())
+            await self._log_in(
+                conn,
+                party,
+                SYSTEM,
+                "party.round_failed",
+                {"round_id": round_id, "reason": reason},
+            )
+
+    async def record_vote_message(self, round_id: int, message_id: str) -> None:
+        """Remember the message that carries a round's vote buttons."""
+        async with self.db.transaction() as conn:
+            await update_round(conn, round_id, vote_message_id=message_id)
+
+    async def candidates(self, round_row: RoundRow) -> list[ImageRecord]:
+        """Return the images a round votes on, in button order."""
+        if round_row.kind == "final":
+            ids = round_row.outcome.get("candidates", [])
+            return [image for image_id in ids if (image := await get_image(self.db, int(image_id)))]
+        return await images_of_job(self.db, round_row.job_id) if round_row.job_id else []
+
+    async def vote(self, actor: Actor, round_id: int, idx: int) -> list[int]:
+        """Record a member's vote for image `idx` (0-based) and return their choices as indexes.
+
+        Single choice: a second click moves the vote. Approval: a click toggles that image.
+        """
+        round_row = await self._round(round_id)
+        state = await self.state(round_row.party_id)
+        require_member(state.rule_members, actor.id, "vote")
+        if round_row.status != "voting":
+            raise PartyRuleError(f"Voting on this {'final vote' if round_row.kind == 'final' else 'round'} is closed.")
+        images = await self.candidates(round_row)
+        if not 0 <= idx < len(images):
+            raise UserInputError(f"Choose an image from 1 to {len(images)}.")
+        chosen = images[idx].id
+        ballots = await votes_of_round(self.db, round_id)
+        mine = ballots.get(actor.id, [])
+        if VoteMode(state.party.vote_mode) is VoteMode.SINGLE:
+            new = [chosen]
+        else:
+            new = [i for i in mine if i != chosen] if chosen in mine else [*mine, chosen]
+        async with self.db.transaction() as conn:
+            await replace_votes(conn, round_id, actor.id, new)
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.voted",
+                {"round_id": round_id, "image_ids": new, "changed_from": mine},
+            )
+        positions = {image.id: n for n, image in enumerate(images)}
+        return sorted(positions[i] for i in new)
+
+    async def close_round(self, round_id: int, actor: Actor = SYSTEM, *, is_admin: bool = False) -> RoundResult:
+        """Close a round's vote (at its deadline, or early by the facilitator) and return the outcome."""
+        round_row = await self._round(round_id)
+        state = await self.state(round_row.party_id)
+        if actor is not SYSTEM:
+            require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="close a vote")
+        if round_row.status != "voting":
+            raise PartyRuleError("This vote is already closed.")
+        images = await self.candidates(round_row)
+        index_of = {image.id: n for n, image in enumerate(images)}
+        ballots = {
+            voter: [index_of[i] for i in choices if i in index_of]
+            for voter, choices in (await votes_of_round(self.db, round_id)).items()
+        }
+        art_experts = state.holders(Role.ART_EXPERT)
+        facilitators = state.holders(Role.FACILITATOR)
+        starred = {image_id for image_id, _ in state.stars}
+        outcome = tally_round(
+            ballots,
+            len(images),
+            quorum=state.party.quorum,
+            tie_break=TieBreak(state.party.tie_break),
+            art_expert_picks=[
+                *(i for voter in art_experts for i in ballots.get(voter, [])),
+                *(index_of[i] for i in starred if i in index_of),
+            ],
+            facilitator_picks=[i for voter in facilitators for i in ballots.get(voter, [])],
+        )
+        winner = images[outcome.winner] if outcome.winner is not None else None
+        async with self.db.transaction() as conn:
+            await update_round(
+                conn,
+                round_id,
+                status="closed",
+                closed_at=utc_now(),
+                winner_image_id=winner.id if winner else None,
+                outcome={
+                    **round_row.outcome,
+                    "counts": {str(images[k].id): v for k, v in outcome.counts.items()},
+                    "reason": outcome.reason,
+                    "quorum_met": outcome.quorum_met,
+                    "tied": [images[k].id for k in outcome.tied],
+                },
+            )
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                "party.vote_closed",
+                {
+                    "round_id": round_id,
+                    "kind": round_row.kind,
+                    "winner_image_id": winner.id if winner else None,
+                    "reason": outcome.reason,
+                    "counts": {str(images[k].id): v for k, v in outcome.counts.items()},
+                },
+            )
+        return RoundResult(await self._round(round_id), outcome, winner)
+
+    async def star(self, actor: Actor, image_id: int) -> bool:
+        """Star an image of the party for the final selection (Art Expert only); False if already starred."""
+        image = await get_image(self.db, image_id)
+        if image is None:
+            raise UserInputError(f"There is no image #{image_id}.")
+        party_row = await self.db.fetchone("SELECT id FROM parties WHERE session_id = ?", (image.session_id,))
+        if party_row is None:
+            raise PartyRuleError("Only images made in a party can be starred for its final selection.")
+        state = await self.state(int(party_row[0]))
+        require_art_expert(state.rule_members, actor.id)
+        async with self.db.transaction() as conn:
+            added = await add_star(conn, party_id=state.party.id, image_id=image_id, starred_by=actor.id)
+            if added:
+                await self._log_in(
+                    conn,
+                    state.party,
+                    actor,
+                    "party.starred",
+                    {"image_id": image_id},
+                )
+        return added
+
+    async def get_round(self, round_id: int) -> RoundRow | None:
+        """Return a round by id, or None."""
+        return await get_round(self.db, round_id)
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    async def _round(self, round_id: int) -> RoundRow:
+        round_row = await get_round(self.db, round_id)
+        if round_row is None:
+            raise UserInputError(f"There is no round #{round_id}.")
+        return round_row
+
+    async def _set_member(
+        self,
+        state: PartyState,
+        user_id: str,
+        name: str,
+        roles: tuple[str, ...],
+        active: bool,
+        actor: Actor,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await upsert_member(
+                conn, party_id=state.party.id, user_id=user_id, user_name=name, roles=roles, active=active
+            )
+            await self._log_in(
+                conn,
+                state.party,
+                actor,
+                kind,
+                payload or {"member_id": user_id},
+            )
+
+    @classmethod
+    async def _log_in(cls, conn: Any, party: PartyRow, actor: Actor, kind: str, payload: dict[str, Any]) -> None:
+        """Append an event about a party, placed in its thread and session."""
+        await cls._log_at(conn, party.id, party.session_id, party.guild_id, party.thread_id, actor, kind, payload)
+
+    @staticmethod
+    async def _log_at(
+        conn: Any,
+        party_id: int,
+        session_id: int,
+        guild_id: str | None,
+        thread_id: str,
+        actor: Actor,
+        kind: str,
+        payload: dict[str, Any],
+    ) -> None:
+        await append_event(
+            conn,
+            actor=actor,
+            kind=kind,
+            guild_id=guild_id,
+            channel_id=thread_id,
+            session_id=session_id,
+            subject=("party", party_id),
+            payload=payload,
+        )
+
+
+def _checked_prompt(text: str) -> str:
+    cleaned = " ".join(text.split())
+    if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
+        raise UserInputError(f"A party prompt is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")
+    return cleaned
+
+
+def describe_tie_break(tie_break: str) -> str:
+    """Return the tie-break rule in words, for the brief."""
+    return TIE_BREAK_TEXT[TieBreak(tie_break)]

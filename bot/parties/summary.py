@@ -1,0 +1,76 @@
+"""The wrap-up of a party: a text summary and a best-of collage, built only from the store."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.parties.rules import Role
+from bot.parties.service import PartyService, PartyState
+from bot.store.images import get_image
+from bot.store.parties import votes_of_round
+from gpu_worker.grid import make_grid
+
+MAX_COLLAGE = 9
+
+
+async def best_of(service: PartyService, state: PartyState) -> list[int]:
+    """Return the image ids of the best-of: the final pick, each round's winner, then the stars."""
+    finals = [r for r in state.rounds if r.kind == "final" and r.winner_image_id]
+    winners = [r.winner_image_id for r in state.rounds if r.kind == "round" and r.winner_image_id]
+    ids = [*(r.winner_image_id for r in finals), *winners, *(image_id for image_id, _ in state.stars)]
+    return [int(i) for i in dict.fromkeys(ids) if i is not None][:MAX_COLLAGE]
+
+
+async def party_collage(service: PartyService, state: PartyState) -> bytes | None:
+    """Return a numbered PNG collage of the party's best images, or None when it made none."""
+    pictures = []
+    for image_id in await best_of(service, state):
+        image = await get_image(service.db, image_id)
+        if image is not None:
+            pictures.append(Image.open(io.BytesIO(service.generation.files.read(image.sha256))).convert("RGB"))
+    if not pictures:
+        return None
+    buffer = io.BytesIO()
+    make_grid(pictures).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def party_summary(service: PartyService, state: PartyState) -> str:
+    """Return the summary posted at the end: topic, people and roles, associations, prompt, rounds, picks, counts."""
+    party = state.party
+    lines = [f"# 🎬 {party.topic} — the party in review"]
+    roles = []
+    for role in (Role.FACILITATOR, Role.PROMPT_MASTER, Role.ART_EXPERT):
+        holders = state.holders(role)
+        if holders:
+            roles.append(f"{role.value}: " + ", ".join(f"<@{h}>" for h in holders))
+    people = [f"<@{m.user_id}>" for m in state.members.values()]
+    lines.append(f"**People** ({len(people)}): " + ", ".join(people))
+    if roles:
+        lines.append("**Roles**: " + "; ".join(roles))
+    tallies = state.tallied_associations()
+    if tallies:
+        lines.append("**Associations**: " + ", ".join(f"{t.text} ×{t.count}" for t in tallies[:25]))
+    lines.append("**The prompt's evolution**:")
+    for version in state.versions[-8:]:
+        lines.append(f"v{version.version} by <@{version.author_id}>: `{version.text}`")
+    vote_count = 0
+    for round_row in state.rounds:
+        ballots = await votes_of_round(service.db, round_row.id)
+        vote_count += len(ballots)
+        what = "Final vote" if round_row.kind == "final" else f"Round {round_row.number}"
+        reason = round_row.outcome.get("reason", round_row.status)
+        winner = f"image #{round_row.winner_image_id}" if round_row.winner_image_id else "no winner"
+        lines.append(f"**{what}** (prompt v{round_row.prompt_version or '–'}): {winner} — {reason}")
+    if state.stars:
+        lines.append("**Art Expert's picks**: " + ", ".join(f"image #{i}" for i, _ in state.stars))
+    rounds = sum(1 for r in state.rounds if r.kind == "round")
+    lines.append(
+        f"**Counts**: {len(people)} people, {len(state.associations)} associations, {len(state.versions)} prompt "
+        f"versions, {len(state.proposals)} proposals, {rounds} rounds, {vote_count} ballots, {len(state.stars)} stars."
+    )
+    if await best_of(service, state):
+        lines.append("The collage shows the best of the party (final pick first).")
+    return "\n".join(lines)

@@ -1,0 +1,85 @@
+"""Vote deadlines: APScheduler wakes at each round's deadline; the store says which rounds are due.
+
+The scheduler keeps nothing of its own: the deadlines are rows in `rounds`, and `rebuild()` at
+start-up re-adds one job per open vote (`replace_existing=True`), so a restart loses no timer. A
+deadline that passed while Salon was down closes at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.store.parties import RoundRow
+
+log = logging.getLogger(__name__)
+
+
+def parse_utc(text: str) -> datetime:
+    """Return the aware datetime of a stored ISO-8601 UTC time ('...Z')."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+class VoteTimers:
+    """Close each open vote at its deadline by calling `on_due(round_id)`."""
+
+    def __init__(self, on_due: Callable[[int], Awaitable[None]]) -> None:
+        self._on_due = on_due
+        self.scheduler = AsyncIOScheduler(timezone=UTC)
+
+    def start(self) -> None:
+        """Start the scheduler on the running event loop."""
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop the scheduler; the deadlines stay in the store for the next start."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+
+    def schedule(self, round_id: int, deadline: datetime) -> None:
+        """Close round `round_id` at `deadline` (at once if it has passed), replacing any earlier timer."""
+        run_at = max(deadline, datetime.now(UTC))
+        self.scheduler.add_job(
+            self._fire,
+            "date",
+            run_date=run_at,
+            args=[round_id],
+            id=f"round-{round_id}",
+            replace_existing=True,
+            misfire_grace_time=None,  # a late wake-up still closes the vote
+        )
+
+    def cancel(self, round_id: int) -> None:
+        """Forget a round's timer (its vote was closed early)."""
+        try:
+            self.scheduler.remove_job(f"round-{round_id}")
+        except JobLookupError:
+            pass
+
+    def scheduled(self) -> dict[int, datetime]:
+        """Return the round ids with a pending timer and when they fire."""
+        return {
+            int(job.id.removeprefix("round-")): job.next_run_time
+            for job in self.scheduler.get_jobs()
+            if job.id.startswith("round-")
+        }
+
+    def rebuild(self, rounds: Iterable[RoundRow]) -> int:
+        """Re-add a timer for every open vote in `rounds`; return how many."""
+        count = 0
+        for round_row in rounds:
+            if round_row.status == "voting" and round_row.deadline_at:
+                self.schedule(round_row.id, parse_utc(round_row.deadline_at))
+                count += 1
+        return count
+
+    async def _fire(self, round_id: int) -> None:
+        try:
+            await self._on_due(round_id)
+        except Exception:
+            log.exception("closing the vote of round %s failed", round_id)
