@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import discord
 from discord.ext import commands
 
 from bot.command_tree import SalonCommandTree
 from bot.generation import GenerationDefaults, GenerationService, QueueLimits
+from bot.parties.service import PartyService
+from bot.parties.suggestions import PromptSuggester
 from bot.reactions import ReactionService
 from bot.settings import Settings
 from bot.store import Database, ImageFiles
@@ -17,7 +20,7 @@ from gpu_worker import GenerationPool, ProcessPool
 
 log = logging.getLogger(__name__)
 
-INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes")
+INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes", "cogs.parties")
 
 PoolFactory = Callable[[Settings], GenerationPool]
 
@@ -72,6 +75,10 @@ class SalonBot(commands.Bot):
         self.pool: GenerationPool | None = None
         self._generation: GenerationService | None = None
         self.reactions = ReactionService(self.db)
+        self.parties: PartyService | None = None
+        self.prompt_suggester = PromptSuggester(settings.suggest_model or None)
+        # Set by the parties cog: the APScheduler timers that close votes at their deadlines.
+        self.vote_timers: Any = None
 
     @property
     def generation(self) -> GenerationService:
@@ -100,6 +107,7 @@ class SalonBot(commands.Bot):
             ),
             limits=QueueLimits(per_user=self.settings.max_jobs_per_user, total=self.settings.max_queued_jobs),
         )
+        self.parties = PartyService(self.db, self._generation)
         # Each cog loads on its own: a broken one is logged and the others still serve.
         for name in self._cog_names:
             try:

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     guidance: float = Field(default=7.0, ge=0.0, le=30.0)
     images_per_prompt: int = Field(default=4, ge=1, le=9)
     scheduler: str = "euler"
+    suggest_model: str | None = None
 
     log_level: LogLevel = "INFO"
 

@@ -157,6 +157,7 @@ Target = MessageTarget | ChannelTarget | InteractionTarget
 
 
 ViewFor = Callable[[FinishedGeneration], discord.ui.View]
+OnFinished = Callable[[FinishedGeneration], Awaitable[None]]
 OnShown = Callable[[FinishedGeneration, discord.Message], Awaitable[None]]
 OnFailed = Callable[[Exception], Awaitable[None]]
 
@@ -169,13 +170,15 @@ async def follow_job(
     prefix: str = "",
     *,
     view_for: ViewFor | None = None,
+    on_finished: OnFinished | None = None,
     on_shown: OnShown | None = None,
     on_failed: OnFailed | None = None,
 ) -> None:
     """Show a job's queue position and progress in its message, then its grid with buttons.
 
-    `view_for` replaces the everyday buttons (a party round shows vote buttons); `on_shown` runs once
-    the grid is posted, `on_failed` when the job did not finish.
+    `view_for` replaces the everyday buttons (a party round shows vote buttons). `on_finished` runs
+    before the grid is shown (so its buttons work the moment anyone sees them), `on_shown` after,
+    with the message; `on_failed` when the job did not finish.
     """
     service: GenerationService = client.generation
     pool = client.pool
@@ -234,6 +237,8 @@ async def follow_job(
             if on_failed is not None:
                 await on_failed(exc)
             return
+        if on_finished is not None:
+            await on_finished(finished)
         message = await show_result(service, finished, target, requester_mention, prefix, view_for)
         if on_shown is not None:
             await on_shown(finished, message)

@@ -1,0 +1,381 @@
+"""/party: facilitated group sessions in a thread. A thin cog over `bot.parties.service`."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from PIL import Image
+
+from bot.client import SalonBot
+from bot.errors import UserInputError
+from bot.parties.rules import Phase, Role, TieBreak, VoteMode
+from bot.parties.service import PartySettings, PartyState, describe_tie_break
+from bot.parties.summary import party_collage, party_summary
+from bot.parties.timers import VoteTimers, parse_utc
+from bot.prompt_composer import Place
+from bot.store import Actor
+from bot.store.parties import voting_rounds
+from cogs.generation_views import actor_of
+from cogs.job_display import InteractionTarget, follow_job
+from cogs.party_views import PARTY_ITEMS, announce_result, is_admin, round_view
+from gpu_worker.grid import make_grid
+
+log = logging.getLogger(__name__)
+
+ROLE_CHOICES = [app_commands.Choice(name=role.value, value=role.value) for role in Role if role is not Role.PARTICIPANT]
+
+
+def brief_text(state: PartyState) -> str:
+    """Return the pinned brief: topic, rules, roles and how to take part."""
+    party = state.party
+    facilitators = ", ".join(f"<@{u}>" for u in state.holders(Role.FACILITATOR)) or "nobody yet"
+    mode = "one image per member" if party.vote_mode == VoteMode.SINGLE else "as many images as you like"
+    quorum = f", at least {party.quorum} votes" if party.quorum else ""
+    return (
+        f"# 🎉 Neurogenerative party: {discord.utils.escape_markdown(party.topic)}\n"
+        f"Facilitator: {facilitators}\n"
+        "**How it goes**: we collect word associations, styles and artists the topic brings to mind, start "
+        "from a simple prompt and refine it together round by round. Each round makes a grid; members vote; "
+        "the winner is the base of the next round. A final vote picks the party's image.\n"
+        "**Roles**: the *facilitator* moves the party on; the *Prompt Master* commits prompt versions; the "
+        "*Art Expert* knows styles, judges results and stars images for the final selection.\n"
+        f"**Votes**: {mode}{quorum}, {party.vote_minutes:g} min per round; {describe_tie_break(party.tie_break)}.\n"
+        "**Take part**: `/party join`, then `/party associate`, `/party propose`, and vote on the grids."
+    )
+
+
+def status_text(state: PartyState) -> str:
+    """Return the party's phase, members, associations, prompt and rounds, for `/party status`."""
+    party = state.party
+    lines = [f"**{discord.utils.escape_markdown(party.topic)}** — phase: {state.phase.value.replace('_', ' ')}"]
+    members = []
+    for member in state.members.values():
+        if member.active:
+            roles = [r for r in member.roles if r != Role.PARTICIPANT.value]
+            members.append(f"<@{member.user_id}>" + (f" ({', '.join(roles)})" if roles else ""))
+    lines.append("Members: " + (", ".join(members) or "none"))
+    tallies = state.tallied_associations()
+    if tallies:
+        lines.append(
+            "Associations: " + ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:30])
+        )
+    version = state.current_version
+    if version:
+        lines.append(f"Prompt v{version.version}: `{version.text}`")
+    open_proposals = [p for p in state.proposals if p.status == "open"]
+    for proposal in open_proposals[:10]:
+        lines.append(f"Proposal #{proposal.id} by <@{proposal.author_id}>: `{proposal.text}`")
+    rounds = [r for r in state.rounds if r.kind == "round"]
+    if rounds:
+        lines.append(f"Rounds: {len(rounds)} (last: {rounds[-1].status})")
+    return "\n".join(lines)[:2000]
+
+
+class PartyCog(commands.Cog):
+    """Parties in threads: lifecycle, associations, the shared prompt, rounds and votes."""
+
+    party = app_commands.Group(name="party", description="Facilitated group sessions on a topic", guild_only=True)
+
+    def __init__(self, bot: SalonBot) -> None:
+        self.bot = bot
+        self.timers = VoteTimers(self._vote_due)
+        bot.vote_timers = self.timers
+
+    async def cog_load(self) -> None:
+        # Timers are rows in the store: rebuild them as the cog loads, before Salon reports ready.
+        self.timers.start()
+        count = self.timers.rebuild(await voting_rounds(self.bot.db))
+        log.info("rebuilt %d vote timers", count)
+
+    async def cog_unload(self) -> None:
+        self.timers.shutdown()
+
+    async def _vote_due(self, round_id: int) -> None:
+        # A deadline that passed while Salon was down fires at once: wait until the threads are known.
+        await self.bot.wait_until_ready()
+        round_row = await self.bot.parties.get_round(round_id)
+        if round_row is None or round_row.status != "voting":
+            return
+        result = await self.bot.parties.close_round(round_id)
+        await announce_result(self.bot, result)
+
+    def _thread_id(self, interaction: discord.Interaction) -> str:
+        return str(interaction.channel_id)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    @party.command(name="start", description="Start a party on a topic in a new thread; you facilitate it")
+    @app_commands.describe(
+        topic="What the party explores, e.g. loneliness, love, the meaning of life",
+        vote_mode="single: one image per member; approval: any number",
+        tie_break="How a tied vote is decided",
+        quorum="Votes needed for a round to have a winner (0: none)",
+        vote_minutes="How long each vote lasts, in minutes",
+    )
+    @app_commands.choices(
+        vote_mode=[app_commands.Choice(name=m.value, value=m.value) for m in VoteMode],
+        tie_break=[app_commands.Choice(name=t.value, value=t.value) for t in TieBreak],
+    )
+    async def start(
+        self,
+        interaction: discord.Interaction,
+        topic: app_commands.Range[str, 1, 200],
+        vote_mode: str = VoteMode.SINGLE.value,
+        tie_break: str = TieBreak.EARLIEST.value,
+        quorum: app_commands.Range[int, 0, 100] = 0,
+        vote_minutes: app_commands.Range[float, 0.05, 10080.0] = 5.0,
+    ) -> None:
+        settings = PartySettings(VoteMode(vote_mode), TieBreak(tie_break), quorum, vote_minutes)
+        channel = interaction.channel
+        if not isinstance(channel, discord.TextChannel):
+            raise UserInputError("Start a party in a text channel; Salon opens a thread for it there.")
+        await interaction.response.defer(thinking=True)
+        thread = await channel.create_thread(
+            name=f"Party: {topic}"[:100], type=discord.ChannelType.public_thread, auto_archive_duration=1440
+        )
+        state = await self.bot.parties.start(
+            actor_of(interaction),
+            guild_id=str(interaction.guild_id),
+            channel_id=str(channel.id),
+            thread_id=str(thread.id),
+            topic=topic,
+            settings=settings,
+        )
+        await thread.add_user(interaction.user)
+        brief = await thread.send(brief_text(state), allowed_mentions=discord.AllowedMentions.none())
+        await brief.pin()
+        await self.bot.parties.record_brief(state.party.id, str(brief.id))
+        await interaction.edit_original_response(
+            content=f"🎉 {interaction.user.mention} started a party on **{discord.utils.escape_markdown(topic)}** "
+            f"in {thread.mention}. Join with `/party join` there."
+        )
+
+    @party.command(name="join", description="Join the party in this thread")
+    async def join(self, interaction: discord.Interaction) -> None:
+        await self.bot.parties.join(actor_of(interaction), self._thread_id(interaction))
+        await interaction.response.send_message(f"👋 {interaction.user.mention} joined the party.")
+
+    @party.command(name="leave", description="Leave the party in this thread")
+    async def leave(self, interaction: discord.Interaction) -> None:
+        await self.bot.parties.leave(actor_of(interaction), self._thread_id(interaction))
+        await interaction.response.send_message(f"{interaction.user.mention} left the party.")
+
+    @party.command(name="role", description="Give a member a party role (facilitator only)")
+    @app_commands.choices(role=ROLE_CHOICES)
+    async def role(self, interaction: discord.Interaction, member: discord.Member, role: str) -> None:
+        target = Actor(str(member.id), member.display_name)
+        await self.bot.parties.assign_role(
+            actor_of(interaction), self._thread_id(interaction), target, Role(role), is_admin=is_admin(interaction)
+        )
+        await interaction.response.send_message(
+            f"{member.mention} is now {role} of this party.", allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @party.command(name="status", description="Show the party's phase, members, associations and prompt")
+    async def status(self, interaction: discord.Interaction) -> None:
+        state = await self.bot.parties.state_in(self._thread_id(interaction))
+        await interaction.response.send_message(
+            status_text(state), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @party.command(name="next", description="Move the party to its next phase (facilitator only)")
+    async def next_phase(self, interaction: discord.Interaction) -> None:
+        state = await self.bot.parties.advance(
+            actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
+        )
+        hints = {
+            Phase.ROUNDS: "Rounds begin: the facilitator starts each with `/party round`.",
+            Phase.FINAL_VOTE: "Final vote: the facilitator opens it with `/party final`.",
+            Phase.ENDED: "The party has ended.",
+        }
+        await interaction.response.send_message(f"➡️ {hints.get(state.phase, state.phase.value)}")
+        if state.phase is Phase.ENDED:
+            await self._post_summary(interaction, state)
+
+    @party.command(name="end", description="End the party and post its summary (facilitator only)")
+    async def end(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        state = await self.bot.parties.end(
+            actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
+        )
+        await interaction.edit_original_response(content="🎬 The party has ended. Its summary follows.")
+        await self._post_summary(interaction, state)
+
+    async def _post_summary(self, interaction: discord.Interaction, state: PartyState) -> None:
+        summary = await party_summary(self.bot.parties, state)
+        collage = await party_collage(self.bot.parties, state)
+        files = [discord.File(io.BytesIO(collage), filename=f"salon-party-{state.party.id}.png")] if collage else []
+        channel = interaction.channel
+        assert isinstance(channel, discord.abc.Messageable)
+        await channel.send(summary[:2000], files=files, allowed_mentions=discord.AllowedMentions.none())
+
+    # --- associations and the prompt ------------------------------------------------------------
+
+    @party.command(name="associate", description="Add a word, style or artist the topic brings to mind")
+    @app_commands.choices(kind=[app_commands.Choice(name=k, value=k) for k in ("word", "style", "artist")])
+    async def associate(
+        self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 100], kind: str = "word"
+    ) -> None:
+        state = await self.bot.parties.associate(actor_of(interaction), self._thread_id(interaction), text, kind)
+        tallies = state.tallied_associations()
+        listing = ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:40])
+        added = discord.utils.escape_markdown(text)
+        await interaction.response.send_message(
+            f"💭 {interaction.user.mention} added *{added}*. Associations so far: {listing}"[:2000],
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @party.command(name="fragment", description="Turn associations into a prompt fragment (Prompt Master)")
+    @app_commands.describe(text="The fragment", associations="Comma-separated associations it comes from")
+    async def fragment(
+        self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 1000], associations: str = ""
+    ) -> None:
+        fragment = await self.bot.parties.make_fragment(
+            actor_of(interaction),
+            self._thread_id(interaction),
+            text,
+            from_associations=[a for a in associations.split(",") if a.strip()],
+            is_admin=is_admin(interaction),
+        )
+        credits = ", ".join(f"<@{c}>" for c in fragment.contributors) or "the Prompt Master"
+        await interaction.response.send_message(
+            f"🧩 Fragment `{fragment.text}` — from ideas by {credits}", allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    @party.command(name="suggest", description="Suggest candidate prompts from the topic and associations")
+    async def suggest(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        suggestions = await self.bot.prompt_suggester.suggest(
+            await self.bot.parties.state_in(self._thread_id(interaction))
+        )
+        lines = [f"{n}. `{text}`" for n, text in enumerate(suggestions, start=1)]
+        await interaction.edit_original_response(
+            content="💡 Candidate prompts (propose one with `/party propose`):\n" + "\n".join(lines)
+        )
+
+    @party.command(name="propose", description="Propose an edit of the shared prompt")
+    async def propose(
+        self,
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, 1000],
+        negative: app_commands.Range[str, 0, 1000] = "",
+    ) -> None:
+        proposal = await self.bot.parties.propose(actor_of(interaction), self._thread_id(interaction), text, negative)
+        await interaction.response.send_message(
+            f"✏️ Proposal #{proposal.id} by {interaction.user.mention}: `{proposal.text}` — "
+            f"the Prompt Master commits it with `/party commit proposal:{proposal.id}`.",
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @party.command(name="commit", description="Commit a proposal or your own text as the next prompt version")
+    async def commit(
+        self,
+        interaction: discord.Interaction,
+        proposal: int | None = None,
+        text: app_commands.Range[str, 1, 1000] | None = None,
+        negative: app_commands.Range[str, 0, 1000] | None = None,
+    ) -> None:
+        version = await self.bot.parties.commit(
+            actor_of(interaction),
+            self._thread_id(interaction),
+            proposal_id=proposal,
+            text=text,
+            negative=negative,
+            is_admin=is_admin(interaction),
+        )
+        await interaction.response.send_message(
+            f"✅ Prompt v{version.version} by <@{version.author_id}>: `{version.text}` (changes: `{version.diff}`)",
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+
+    @party.command(name="revert", description="Make an earlier prompt version current again (Prompt Master)")
+    async def revert(self, interaction: discord.Interaction, version: app_commands.Range[int, 1, 10000]) -> None:
+        row = await self.bot.parties.revert(
+            actor_of(interaction), self._thread_id(interaction), version, is_admin=is_admin(interaction)
+        )
+        await interaction.response.send_message(f"↩️ Prompt v{row.version} is v{version} again: `{row.text}`")
+
+    @party.command(name="prompt", description="Show how the shared prompt evolved")
+    async def prompt(self, interaction: discord.Interaction) -> None:
+        state = await self.bot.parties.state_in(self._thread_id(interaction))
+        lines = [
+            f"v{v.version} by <@{v.author_id}>"
+            + (f" (revert of v{v.reverted_from})" if v.reverted_from else "")
+            + f": `{v.text}`"
+            for v in state.versions
+        ]
+        await interaction.response.send_message(
+            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
+    # --- rounds ---------------------------------------------------------------------------------
+
+    @party.command(name="round", description="Generate the next round from the current prompt (facilitator)")
+    async def round(self, interaction: discord.Interaction) -> None:
+        actor = actor_of(interaction)
+        round_row, prepared = await self.bot.parties.prepare_round(
+            actor, self._thread_id(interaction), is_admin=is_admin(interaction)
+        )
+        await interaction.response.defer(thinking=True)
+        place = Place(str(interaction.guild_id), self._thread_id(interaction))
+        try:
+            queued = await self.bot.generation.submit(actor, place, prepared)
+        except Exception as exc:
+            await self.bot.parties.round_failed(round_row.id, str(exc))
+            raise
+
+        def view_for(finished):
+            return round_view(round_row, finished.images)
+
+        async def on_finished(finished) -> None:
+            # The vote opens before anyone sees the grid, so the first click already counts.
+            opened = await self.bot.parties.round_generated(round_row.id, finished.job.id)
+            assert opened.deadline_at is not None
+            self.timers.schedule(round_row.id, parse_utc(opened.deadline_at))
+
+        async def on_shown(finished, message: discord.Message) -> None:
+            await self.bot.parties.record_vote_message(round_row.id, str(message.id))
+
+        async def on_failed(exc: Exception) -> None:
+            await self.bot.parties.round_failed(round_row.id, str(exc))
+
+        await follow_job(
+            self.bot,
+            queued,
+            InteractionTarget(interaction),
+            f"round {round_row.number}",
+            prefix=f"**Round {round_row.number}** — vote below.\n",
+            view_for=view_for,
+            on_finished=on_finished,
+            on_shown=on_shown,
+            on_failed=on_failed,
+        )
+
+    @party.command(name="final", description="Open the final vote over the rounds' winners and stars (facilitator)")
+    async def final(self, interaction: discord.Interaction) -> None:
+        round_row, images = await self.bot.parties.prepare_final(
+            actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
+        )
+        await interaction.response.defer(thinking=True)
+        pictures = [Image.open(io.BytesIO(self.bot.files.read(image.sha256))).convert("RGB") for image in images]
+        buffer = io.BytesIO()
+        make_grid(pictures).save(buffer, format="PNG")
+        opened = await self.bot.parties.round_generated(round_row.id, None)
+        assert opened.deadline_at is not None
+        self.timers.schedule(round_row.id, parse_utc(opened.deadline_at))
+        message = await interaction.edit_original_response(
+            content=f"🗳️ **Final vote**: {len(images)} candidates (each round's winner and the Art Expert's stars).",
+            attachments=[discord.File(io.BytesIO(buffer.getvalue()), filename=f"salon-final-{round_row.id}.png")],
+            view=round_view(round_row, images),
+        )
+        await self.bot.parties.record_vote_message(round_row.id, str(message.id))
+
+
+async def setup(bot: SalonBot) -> None:
+    """Load the cog and register its buttons that survive restarts (discord.py extension entry point)."""
+    bot.add_dynamic_items(*PARTY_ITEMS)
+    await bot.add_cog(PartyCog(bot))

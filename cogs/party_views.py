@@ -1,0 +1,178 @@
+"""Buttons under party rounds (vote, star, close) and the messages that tell how a vote ended.
+
+Each button is a `DynamicItem` whose custom_id holds its state, so votes keep working after a
+restart. Callbacks turn the party's rule errors into ephemeral replies.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import discord
+
+from bot.parties.service import PartyService, RoundResult
+from bot.store.images import ImageRecord
+from bot.store.parties import RoundRow
+from cogs.generation_views import actor_of, guarded
+
+MAX_CANDIDATES = 9
+
+
+def parties_of(interaction: discord.Interaction) -> PartyService:
+    """Return the party service of the bot that received the interaction."""
+    service = getattr(interaction.client, "parties", None)
+    if not isinstance(service, PartyService):
+        raise RuntimeError("the interaction reached a client without Salon's party service")
+    return service
+
+
+def is_admin(interaction: discord.Interaction) -> bool:
+    """Return whether the user administers the guild (and so may steer any party)."""
+    return interaction.guild_id is not None and interaction.permissions.administrator
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pvote:(?P<round_id>[0-9]+):(?P<idx>[0-9]+)"
+):
+    """Vote for image n of a round (a second click moves a single-choice vote, or toggles an approval)."""
+
+    def __init__(self, round_id: int, idx: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Vote {idx + 1}", style=discord.ButtonStyle.primary, custom_id=f"salon:pvote:{round_id}:{idx}"
+            )
+        )
+        self.round_id, self.idx = round_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> VoteButton:
+        return cls(int(match["round_id"]), int(match["idx"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def vote() -> None:
+            chosen = await parties_of(interaction).vote(actor_of(interaction), self.round_id, self.idx)
+            if chosen:
+                text = "Your vote: image " + ", ".join(str(i + 1) for i in chosen) + ". Click again to change it."
+            else:
+                text = "You have no vote in this round now."
+            await interaction.response.send_message(text, ephemeral=True)
+
+        await guarded(interaction, "a party vote", vote)
+
+
+class StarButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pstar:(?P<image_id>[0-9]+):(?P<n>[0-9]+)"):
+    """⭐n: the Art Expert stars image n for the final selection."""
+
+    def __init__(self, image_id: int, n: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"⭐{n}", style=discord.ButtonStyle.secondary, custom_id=f"salon:pstar:{image_id}:{n}"
+            )
+        )
+        self.image_id, self.n = image_id, n
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> StarButton:
+        return cls(int(match["image_id"]), int(match["n"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def star() -> None:
+            added = await parties_of(interaction).star(actor_of(interaction), self.image_id)
+            if added:
+                await interaction.response.send_message(
+                    f"⭐ {interaction.user.mention} starred image {self.n} for the final selection.",
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            else:
+                await interaction.response.send_message(f"Image {self.n} is already starred.", ephemeral=True)
+
+        await guarded(interaction, "a star", star)
+
+
+class CloseVoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pclose:(?P<round_id>[0-9]+)"):
+    """The facilitator closes a vote before its deadline."""
+
+    def __init__(self, round_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Close vote", emoji="🏁", style=discord.ButtonStyle.danger, custom_id=f"salon:pclose:{round_id}"
+            )
+        )
+        self.round_id = round_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> CloseVoteButton:
+        return cls(int(match["round_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def close() -> None:
+            service = parties_of(interaction)
+            result = await service.close_round(self.round_id, actor_of(interaction), is_admin=is_admin(interaction))
+            timers = getattr(interaction.client, "vote_timers", None)
+            if timers is not None:
+                timers.cancel(self.round_id)
+            await interaction.response.send_message("Vote closed.", ephemeral=True)
+            await announce_result(interaction.client, result)
+
+        await guarded(interaction, "closing a vote", close)
+
+
+PARTY_ITEMS = (VoteButton, StarButton, CloseVoteButton)
+
+
+def round_view(round_row: RoundRow, images: list[ImageRecord]) -> discord.ui.View:
+    """Return the buttons under a round's grid: a vote per image, a star per image, and close."""
+    view = discord.ui.View(timeout=None)
+    shown = images[:MAX_CANDIDATES]
+    per_row = 5 if len(shown) > 4 else max(1, len(shown))
+    row = 0
+    for start in range(0, len(shown), per_row):
+        for n in range(start, min(start + per_row, len(shown))):
+            item = VoteButton(round_row.id, n)
+            item.row = row
+            view.add_item(item)
+        row += 1
+    if round_row.kind == "round":
+        for start in range(0, len(shown), per_row):
+            for n, image in enumerate(shown[start : start + per_row], start=start):
+                star = StarButton(image.id, n + 1)
+                star.row = row
+                view.add_item(star)
+            row += 1
+    close = CloseVoteButton(round_row.id)
+    close.row = min(row, 4)
+    view.add_item(close)
+    return view
+
+
+async def announce_result(client: Any, result: RoundResult) -> None:
+    """Post how a vote ended in the party's thread, with the winning image, and retire its vote buttons."""
+    service: PartyService = client.parties
+    state = await service.state(result.round.party_id)
+    thread = client.get_channel(int(state.party.thread_id))
+    if not isinstance(thread, discord.abc.Messageable):
+        return
+    what = "The final vote" if result.round.kind == "final" else f"Round {result.round.number}"
+    counts = ", ".join(f"{n + 1}: {v}" for n, v in sorted(result.outcome.counts.items()))
+    if result.winner is None:
+        text = f"🏁 {what} closed without a winner: {result.outcome.reason}. (votes {counts})"
+        await thread.send(text)
+    else:
+        next_step = "This is the party's pick." if result.round.kind == "final" else "It is the base of the next round."
+        text = f"🏆 {what}: {result.outcome.reason}. (votes {counts}) {next_step}"
+        png = service.generation.files.read(result.winner.sha256)
+        await thread.send(text, file=discord.File(io.BytesIO(png), filename=f"salon-winner-{result.winner.id}.png"))
+    if result.round.vote_message_id:
+        try:
+            message = await thread.fetch_message(int(result.round.vote_message_id))
+            await message.edit(view=None)
+        except discord.HTTPException:
+            pass

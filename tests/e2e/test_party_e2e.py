@@ -1,0 +1,256 @@
+"""Parties end to end: a facilitated session in a thread, with roles, associations, prompt versions,
+rounds, votes, stars, a final vote and a summary; and a restart in the middle of a round."""
+
+from __future__ import annotations
+
+from bot.loopback import Message
+from bot.store import list_events
+from bot.store.images import get_image, images_of_job
+from bot.store.jobs import get_job
+from bot.store.parties import party_in_thread, rounds_of, versions_of, votes_of_round
+from tests.e2e.conftest import RunningSalon, World
+
+
+def custom_ids(message: Message) -> list[str]:
+    return [component["custom_id"] for row in message.components for component in row.get("components", [])]
+
+
+def button(message: Message, prefix: str) -> str:
+    return next(cid for cid in custom_ids(message) if cid.startswith(prefix))
+
+
+async def answer(interaction, timeout: float = 60) -> Message:
+    """Return the bot's reply to an interaction once it says something (public or private)."""
+    return await interaction.wait_for_original(lambda m: m.content and not m.loading, timeout=timeout)
+
+
+async def private_reply(world: World, interaction) -> str:
+    message = await world.server.wait_for(
+        lambda: next((m for m in interaction.messages if m.ephemeral and m.content), None), timeout=30
+    )
+    return message.content
+
+
+async def start_party(world: World, user: str, topic: str, **options) -> int:
+    """Start a party from the channel and return its thread's id."""
+    started = await world.server.driver(world.users[user]).slash(
+        world.channel_id, "party start", {"topic": topic, **options}
+    )
+    reply = await answer(started)
+    assert "started a party" in reply.content
+    thread = await world.server.wait_for(
+        lambda: next((c for c in world.server.channels.values() if c.is_thread and topic in c.name), None)
+    )
+    return thread.id
+
+
+async def round_grid(world: World, interaction) -> Message:
+    return await world.server.wait_for(
+        lambda: (
+            interaction.original
+            if interaction.original and any(c.startswith("salon:pvote:") for c in custom_ids(interaction.original))
+            else None
+        ),
+        timeout=120,
+    )
+
+
+async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> None:
+    server, db = world.server, salon.bot.db
+    dave = server.create_user("dave")
+    server.add_member(world.guild_id, dave.id)
+    thread_id = await start_party(world, "alice", "loneliness", vote_minutes=60.0)
+    alice, bob, carol = (server.driver(world.users[n]) for n in ("alice", "bob", "carol"))
+    outsider = server.driver(dave.id)
+
+    thread = server.channels[thread_id]
+    await server.wait_for(lambda: thread.pins, timeout=30)
+    brief = next(m for m in server.channel_messages(thread_id) if m.id in thread.pins)
+    assert "loneliness" in brief.content and "Prompt Master" in brief.content and "tie" in brief.content
+
+    for member in (bob, carol):
+        assert "joined the party" in (await answer(await member.slash(thread_id, "party join"))).content
+    denied = await bob.slash(thread_id, "party role", {"member": world.users["carol"], "role": "art-expert"})
+    assert "Only the facilitator" in await private_reply(world, denied)
+    await answer(await alice.slash(thread_id, "party role", {"member": world.users["bob"], "role": "prompt-master"}))
+    await answer(await alice.slash(thread_id, "party role", {"member": world.users["carol"], "role": "art-expert"}))
+
+    # Associations: counted by who brought them up, shown as a live list.
+    await answer(await bob.slash(thread_id, "party associate", {"text": "empty chair"}))
+    await answer(await carol.slash(thread_id, "party associate", {"text": "Empty  Chair"}))
+    listed = await answer(await carol.slash(thread_id, "party associate", {"text": "Edvard Munch", "kind": "artist"}))
+    assert "empty chair ×2" in listed.content and "Edvard Munch ×1" in listed.content
+    outside = await outsider.slash(thread_id, "party associate", {"text": "noise"})
+    assert "Only party members" in await private_reply(world, outside)
+    fragment = await answer(
+        await bob.slash(
+            thread_id, "party fragment", {"text": "an empty chair by the window", "associations": "empty chair"}
+        )
+    )
+    assert f"<@{world.users['bob']}>" in fragment.content and f"<@{world.users['carol']}>" in fragment.content
+    suggested = await answer(await alice.slash(thread_id, "party suggest"))
+    assert "loneliness" in suggested.content and "1." in suggested.content
+
+    # The shared prompt: proposed by anyone, committed by the Prompt Master, versioned and revertible.
+    proposed = await answer(
+        await carol.slash(thread_id, "party propose", {"text": "two old people looking away from each other"})
+    )
+    proposal_id = int(proposed.content.split("#")[1].split()[0])
+    refused = await carol.slash(thread_id, "party commit", {"proposal": proposal_id})
+    assert "Only the Prompt Master" in await private_reply(world, refused)
+    committed = await answer(await bob.slash(thread_id, "party commit", {"proposal": proposal_id}))
+    assert "Prompt v2" in committed.content and "+two old people" in committed.content
+    await answer(await bob.slash(thread_id, "party revert", {"version": 1}))
+    await answer(await bob.slash(thread_id, "party commit", {"text": "two old people looking away, rain"}))
+    party = await party_in_thread(db, str(thread_id))
+    assert party is not None
+    versions = await versions_of(db, party.id)
+    assert [(v.version, v.reverted_from) for v in versions] == [(1, None), (2, None), (3, 1), (4, None)]
+    assert versions[1].author_id == str(world.users["carol"]) and versions[1].committed_by == str(world.users["bob"])
+
+    # Rounds: only the facilitator moves on; a round votes with buttons; members only; a second click moves a vote.
+    assert "Only the facilitator" in await private_reply(world, await bob.slash(thread_id, "party next"))
+    assert "Rounds begin" in (await answer(await alice.slash(thread_id, "party next"))).content
+    first = await alice.slash(thread_id, "party round")
+    grid = await round_grid(world, first)
+    [round_one] = await rounds_of(db, party.id)
+    assert salon.bot.vote_timers.scheduled().get(round_one.id), "the vote's timer is set before the grid shows"
+    job = await get_job(db, (await rounds_of(db, party.id))[0].job_id)
+    assert job is not None and job.priority == 10 and job.session_id == party.session_id
+    assert job.params["prompt"] == "two old people looking away, rain"
+
+    assert (
+        "Your vote: image 2"
+        in (await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_one.id}:1")))).content
+    )
+    await answer(await carol.click(grid, button(grid, f"salon:pvote:{round_one.id}:0")))
+    moved = await answer(await carol.click(grid, button(grid, f"salon:pvote:{round_one.id}:1")))
+    assert "Your vote: image 2" in moved.content
+    stranger = await outsider.click(grid, button(grid, f"salon:pvote:{round_one.id}:0"))
+    assert "Only party members" in await private_reply(world, stranger)
+    images = await images_of_job(db, job.id)
+    assert await votes_of_round(db, round_one.id) == {
+        str(world.users["bob"]): [images[1].id],
+        str(world.users["carol"]): [images[1].id],
+    }
+    # The Art Expert stars; nobody else may.
+    assert "Only the Art Expert" in await private_reply(world, await bob.click(grid, button(grid, "salon:pstar:")))
+    starred = await carol.click(grid, button(grid, f"salon:pstar:{images[3].id}:"))
+    assert "starred image 4" in (await answer(starred)).content
+
+    closing = await alice.click(grid, button(grid, "salon:pclose:"))
+    await answer(closing)
+
+    def announcement(text: str) -> Message | None:
+        return next((m for m in server.channel_messages(thread_id) if text in m.content), None)
+
+    won = await server.wait_for(lambda: announcement("🏆 Round 1"), timeout=30)
+    assert "image 2 has the most votes (2)" in won.content and won.attachments
+    assert salon.bot.vote_timers.scheduled().get(round_one.id) is None
+
+    # The winner carries forward: round 2 starts from its image and seed.
+    second = await alice.slash(thread_id, "party round")
+    await round_grid(world, second)
+    rounds = await rounds_of(db, party.id)
+    assert rounds[0].winner_image_id == images[1].id and rounds[1].base_image_id == images[1].id
+    job_two = await get_job(db, rounds[1].job_id)
+    assert job_two is not None and job_two.kind == "img2img" and job_two.params["seeds"][0] == images[1].seed
+    assert job_two.parent_job_id == job.id and job_two.source_image_id == images[1].id
+    grid_two = second.original
+    await answer(await alice.click(grid_two, button(grid_two, "salon:pclose:")))
+    await server.wait_for(lambda: announcement("Round 2 closed without a winner"), timeout=30)
+
+    # Final vote over the winners and the stars, then the wrap-up.
+    await answer(await alice.slash(thread_id, "party next"))
+    final = await alice.slash(thread_id, "party final")
+    ballot = await round_grid(world, final)
+    final_round = (await rounds_of(db, party.id))[-1]
+    assert final_round.kind == "final" and final_round.outcome["candidates"] == [images[1].id, images[3].id]
+    await answer(await bob.click(ballot, button(ballot, f"salon:pvote:{final_round.id}:1")))
+    await answer(await alice.click(ballot, button(ballot, "salon:pclose:")))
+    await server.wait_for(lambda: announcement("🏆 The final vote"), timeout=30)
+
+    await answer(await alice.slash(thread_id, "party end"), timeout=60)
+    summary = await server.wait_for(lambda: announcement("the party in review"), timeout=30)
+    for part in ("loneliness", "empty chair ×2", "v4", "Round 1", "Final vote", "Art Expert's picks", "Counts"):
+        assert part in summary.content, part
+    assert summary.attachments  # the best-of collage
+    kinds = {event.kind for event in await list_events(db, session_id=party.session_id)}
+    assert {
+        "party.started",
+        "party.joined",
+        "party.role_assigned",
+        "party.associated",
+        "party.fragment",
+        "party.proposed",
+        "party.prompt_committed",
+        "party.round_started",
+        "party.vote_opened",
+        "party.voted",
+        "party.starred",
+        "party.vote_closed",
+        "party.final_vote_opened",
+        "party.ended",
+    } <= kinds
+    final_pick = await get_image(db, (await rounds_of(db, party.id))[-1].winner_image_id)
+    assert final_pick is not None and final_pick.id == images[3].id
+
+
+async def test_parties_in_two_threads_are_isolated(world: World, salon: RunningSalon) -> None:
+    first = await start_party(world, "alice", "love")
+    second = await start_party(world, "bob", "the meaning of life")
+    alice = world.server.driver(world.users["alice"])
+    await answer(await alice.slash(first, "party associate", {"text": "red"}))
+    other = await answer(
+        await world.server.driver(world.users["bob"]).slash(second, "party associate", {"text": "sea"})
+    )
+    assert "sea ×1" in other.content and "red" not in other.content
+    # Alice facilitates the first party only.
+    assert "Only the facilitator" in await private_reply(world, await alice.slash(second, "party next"))
+    nowhere = await alice.slash(world.channel_id, "party join")
+    assert "There is no party in this thread" in await private_reply(world, nowhere)
+
+
+async def test_a_restart_mid_round_keeps_votes_timer_and_prompt(world: World, salon: RunningSalon) -> None:
+    thread_id = await start_party(world, "alice", "rain", vote_minutes=60.0, vote_mode="approval")
+    alice, bob = world.server.driver(world.users["alice"]), world.server.driver(world.users["bob"])
+    await answer(await bob.slash(thread_id, "party join"))
+    await answer(await alice.slash(thread_id, "party commit", {"text": "rain on a window"}))
+    await answer(await alice.slash(thread_id, "party next"))
+    grid = await round_grid(world, await alice.slash(thread_id, "party round"))
+    db = salon.bot.db
+    party = await party_in_thread(db, str(thread_id))
+    assert party is not None
+    [round_row] = await rounds_of(db, party.id)
+    deadline = salon.bot.vote_timers.scheduled()[round_row.id]
+    await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_row.id}:0")))
+    both = await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_row.id}:2")))
+    assert "image 1, 3" in both.content  # approval: votes add up
+
+    await salon.stop()
+    restarted = RunningSalon(salon.settings)
+    await restarted.start()
+    try:
+        # Timers are rebuilt in on_ready, before Salon counts as ready.
+        assert restarted.bot.vote_timers.scheduled()[round_row.id] == deadline
+        db = restarted.bot.db
+        assert len((await votes_of_round(db, round_row.id))[str(world.users["bob"])]) == 2
+        assert [v.text for v in await versions_of(db, party.id)] == ["rain", "rain on a window"]
+        # The buttons still work: a toggle takes a vote back.
+        back = await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_row.id}:0")))
+        assert "image 3" in back.content and "1," not in back.content
+    finally:
+        await restarted.stop()
+
+
+async def test_a_vote_closes_itself_at_its_deadline(world: World, salon: RunningSalon) -> None:
+    thread_id = await start_party(world, "alice", "dawn", vote_minutes=0.05)
+    alice = world.server.driver(world.users["alice"])
+    await answer(await alice.slash(thread_id, "party next"))
+    grid = await round_grid(world, await alice.slash(thread_id, "party round"))
+    await answer(await alice.click(grid, button(grid, "salon:pvote:")))
+    closed = await world.server.wait_for(
+        lambda: next((m for m in world.server.channel_messages(thread_id) if "🏆 Round 1" in m.content), None),
+        timeout=60,
+    )
+    assert "image 1 has the most votes (1)" in closed.content
