@@ -21,7 +21,7 @@ from bot.store import Actor
 from bot.store.parties import voting_rounds
 from cogs.generation_views import actor_of
 from cogs.job_display import InteractionTarget, follow_job
-from cogs.party_views import PARTY_ITEMS, announce_result, is_admin, round_view
+from cogs.party_views import PARTY_ITEMS, announce_result, close_vote, is_admin, post_poll, round_view
 from gpu_worker.grid import make_grid
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ class PartyCog(commands.Cog):
         round_row = await self.bot.parties.get_round(round_id)
         if round_row is None or round_row.status != "voting":
             return
-        result = await self.bot.parties.close_round(round_id)
+        result = await close_vote(self.bot, round_id)
         await announce_result(self.bot, result)
 
     def _thread_id(self, interaction: discord.Interaction) -> str:
@@ -115,6 +115,7 @@ class PartyCog(commands.Cog):
         tie_break="How a tied vote is decided",
         quorum="Votes needed for a round to have a winner (0: none)",
         vote_minutes="How long each vote lasts, in minutes",
+        native_poll="Also run each vote as a native Discord poll (votes of 60 minutes or more)",
     )
     @app_commands.choices(
         vote_mode=[app_commands.Choice(name=m.value, value=m.value) for m in VoteMode],
@@ -128,8 +129,9 @@ class PartyCog(commands.Cog):
         tie_break: str = TieBreak.EARLIEST.value,
         quorum: app_commands.Range[int, 0, 100] = 0,
         vote_minutes: app_commands.Range[float, 0.05, 10080.0] = 5.0,
+        native_poll: bool = False,
     ) -> None:
-        settings = PartySettings(VoteMode(vote_mode), TieBreak(tie_break), quorum, vote_minutes)
+        settings = PartySettings(VoteMode(vote_mode), TieBreak(tie_break), quorum, vote_minutes, native_poll)
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
             raise UserInputError("Start a party in a text channel; Salon opens a thread for it there.")
@@ -339,6 +341,9 @@ class PartyCog(commands.Cog):
 
         async def on_shown(finished, message: discord.Message) -> None:
             await self.bot.parties.record_vote_message(round_row.id, str(message.id))
+            party = await self.bot.parties.party_in(self._thread_id(interaction))
+            if party.native_poll and isinstance(interaction.channel, discord.abc.Messageable):
+                await post_poll(self.bot, interaction.channel, round_row, finished.images)
 
         async def on_failed(exc: Exception) -> None:
             await self.bot.parties.round_failed(round_row.id, str(exc))
@@ -373,6 +378,9 @@ class PartyCog(commands.Cog):
             view=round_view(round_row, images),
         )
         await self.bot.parties.record_vote_message(round_row.id, str(message.id))
+        party = await self.bot.parties.party_in(self._thread_id(interaction))
+        if party.native_poll and isinstance(interaction.channel, discord.abc.Messageable):
+            await post_poll(self.bot, interaction.channel, round_row, images)
 
 
 async def setup(bot: SalonBot) -> None:

@@ -7,12 +7,15 @@ restart. Callbacks turn the party's rule errors into ephemeral replies.
 from __future__ import annotations
 
 import io
+import math
 import re
+from datetime import timedelta
 from typing import Any
 
 import discord
 
 from bot.parties.service import PartyService, RoundResult
+from bot.store import SYSTEM, Actor
 from bot.store.images import ImageRecord
 from bot.store.parties import RoundRow
 from cogs.generation_views import actor_of, guarded
@@ -114,18 +117,63 @@ class CloseVoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salo
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def close() -> None:
-            service = parties_of(interaction)
-            result = await service.close_round(self.round_id, actor_of(interaction), is_admin=is_admin(interaction))
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            result = await close_vote(
+                interaction.client, self.round_id, actor_of(interaction), is_admin=is_admin(interaction)
+            )
             timers = getattr(interaction.client, "vote_timers", None)
             if timers is not None:
                 timers.cancel(self.round_id)
-            await interaction.response.send_message("Vote closed.", ephemeral=True)
+            await interaction.edit_original_response(content="Vote closed.")
             await announce_result(interaction.client, result)
 
         await guarded(interaction, "closing a vote", close)
 
 
 PARTY_ITEMS = (VoteButton, StarButton, CloseVoteButton)
+
+
+async def post_poll(
+    client: Any, thread: discord.abc.Messageable, round_row: RoundRow, images: list[ImageRecord]
+) -> None:
+    """Post a native poll beside a round's buttons, for votes that last hours, and remember it."""
+    service: PartyService = client.parties
+    state = await service.state(round_row.party_id)
+    what = "the final vote" if round_row.kind == "final" else f"round {round_row.number}"
+    poll = discord.Poll(
+        question=f"{state.party.topic[:200]}: which image wins {what}?",
+        duration=timedelta(hours=max(1, math.ceil(state.party.vote_minutes / 60))),
+        multiple=state.party.vote_mode == "approval",
+    )
+    for n in range(1, min(len(images), 10) + 1):
+        poll.add_answer(text=f"Image {n}")
+    message = await thread.send(poll=poll)
+    await service.record_poll_message(round_row.id, str(message.id))
+
+
+async def close_vote(client: Any, round_id: int, actor: Actor = SYSTEM, *, is_admin: bool = False) -> RoundResult:
+    """Close a vote: fold in its native poll's votes (members only), tally, and end the poll."""
+    service: PartyService = client.parties
+    round_row = await service.get_round(round_id)
+    poll_message = None
+    if round_row is not None and round_row.poll_message_id and round_row.status == "voting":
+        state = await service.state(round_row.party_id)
+        thread = client.get_channel(int(state.party.thread_id))
+        if isinstance(thread, discord.abc.Messageable):
+            poll_message = await thread.fetch_message(int(round_row.poll_message_id))
+            if poll_message.poll is not None:
+                votes = {
+                    idx: [str(user.id) async for user in answer.voters()]
+                    for idx, answer in enumerate(poll_message.poll.answers)
+                }
+                await service.count_poll_votes(round_id, votes)
+    result = await service.close_round(round_id, actor, is_admin=is_admin)
+    if poll_message is not None and poll_message.poll is not None and not poll_message.poll.is_finalised():
+        try:
+            await poll_message.end_poll()
+        except discord.HTTPException:
+            pass
+    return result
 
 
 def round_view(round_row: RoundRow, images: list[ImageRecord]) -> discord.ui.View:

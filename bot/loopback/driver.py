@@ -263,6 +263,10 @@ class UserDriver:
         """Add this user's reaction to a message (MESSAGE_REACTION_ADD to the bot)."""
         self.server.set_reaction(self._visible_message(message), self.user, emoji, added=True)
 
+    async def vote_poll(self, message: MessageRef, answer_ids: list[int]) -> None:
+        """Make `answer_ids` this user's votes on a message's poll (MESSAGE_POLL_VOTE_ADD/REMOVE to the bot)."""
+        self.server.set_poll_votes(self._visible_message(message), self.user, answer_ids)
+
     async def unreact(self, message: MessageRef, emoji: str) -> None:
         """Remove this user's reaction from a message (MESSAGE_REACTION_REMOVE to the bot)."""
         self.server.set_reaction(self._visible_message(message), self.user, emoji, added=False)

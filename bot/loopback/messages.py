@@ -5,6 +5,7 @@ reacting and pinning (each telling the bot over the gateway).
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.loopback import errors
@@ -386,6 +387,67 @@ class MessageActions:
         if "content" in payload or not editing:
             guild = self.guilds.get(message.channel.guild_id) if message.channel.guild_id else None
             message.set_mentions(guild, payload.get("allowed_mentions"))
+        if not editing and payload.get("poll"):
+            message.poll = self._checked_poll(payload["poll"])
+
+    def _checked_poll(self, poll: dict[str, Any]) -> dict[str, Any]:
+        """Return a poll as Discord stores it (answer ids from 1, an expiry), or raise as Discord would."""
+        answers = poll.get("answers") or []
+        if not 1 <= len(answers) <= 10:
+            raise invalid_form("poll.answers", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 10 in length.")
+        duration = int(poll.get("duration", 24))
+        if not 1 <= duration <= 768:
+            raise invalid_form("poll.duration", "NUMBER_TYPE_MAX", "int value should be between 1 and 768.")
+        expiry = self.clock.utcnow() + timedelta(hours=duration)
+        return {
+            "question": {"text": str((poll.get("question") or {}).get("text", ""))[:300]},
+            "answers": [
+                {"answer_id": n, "poll_media": {"text": str(a.get("poll_media", {}).get("text", ""))[:55]}}
+                for n, a in enumerate(answers, start=1)
+            ],
+            "expiry": expiry.isoformat(),
+            "allow_multiselect": bool(poll.get("allow_multiselect", False)),
+            "layout_type": int(poll.get("layout_type", 1)),
+        }
+
+    def set_poll_votes(self, message: Message, user: User, answer_ids: list[int]) -> None:
+        """Make `answer_ids` the user's votes on a poll (MESSAGE_POLL_VOTE_ADD/REMOVE to the bot)."""
+        if message.poll is None:
+            raise ValueError("the message has no poll")
+        if message.poll_finalized:
+            raise ValueError("the poll has ended")
+        known = {answer["answer_id"] for answer in message.poll["answers"]}
+        if not set(answer_ids) <= known or (len(answer_ids) > 1 and not message.poll["allow_multiselect"]):
+            raise ValueError(f"answers must be among {sorted(known)}, one unless the poll allows several")
+        for answer_id in sorted(known):
+            voters = message.poll_votes.setdefault(answer_id, [])
+            wanted = answer_id in answer_ids
+            if wanted == (user.id in voters):
+                continue
+            if wanted:
+                voters.append(user.id)
+            else:
+                voters.remove(user.id)
+            data = {
+                "user_id": str(user.id),
+                "channel_id": str(message.channel.id),
+                "message_id": str(message.id),
+                "answer_id": answer_id,
+            }
+            if message.channel.guild_id:
+                data["guild_id"] = str(message.channel.guild_id)
+            self.dispatch("MESSAGE_POLL_VOTE_ADD" if wanted else "MESSAGE_POLL_VOTE_REMOVE", data)
+        self.changed.notify()
+
+    def end_poll(self, message: Message) -> None:
+        """Close a poll now (its results become final) and tell the bot the message changed."""
+        if message.poll is None:
+            raise DiscordHTTPError(400, 520001, "This message has no poll")
+        message.poll_finalized = True
+        message.poll["expiry"] = self.clock.utcnow().isoformat()
+        message.edited_at = self.clock.iso()
+        self.dispatch("MESSAGE_UPDATE", self.message_event(message))
+        self.changed.notify()
 
     def _reference(
         self, channel: Channel, reference: dict[str, Any] | None

@@ -135,6 +135,8 @@ class RestAPI:
             ("PUT", reactions + "/{emoji}/@me", self.add_own_reaction),
             ("DELETE", reactions + "/{emoji}/@me", self.remove_own_reaction),
             ("DELETE", reactions + "/{emoji}/{user_id}", self.remove_user_reaction),
+            ("GET", "/channels/{channel_id}/polls/{message_id}/answers/{answer_id}", self.poll_answer_voters),
+            ("POST", "/channels/{channel_id}/polls/{message_id}/expire", self.expire_poll),
             ("POST", message + "/threads", self.thread_from_message),
             ("POST", "/channels/{channel_id}/threads", self.thread_without_message),
             ("GET", "/channels/{channel_id}/threads/archived/public", self.archived_threads),
@@ -766,6 +768,31 @@ class RestAPI:
         burst = request.query.get("type") == "1"  # super reactions: the loopback has none
         reactors = [] if burst else sorted(u for u in message.reactions.get(key, []) if u > after)
         return json_response([self.server.users[u].payload() for u in reactors[:limit]])
+
+    async def poll_answer_voters(self, request: web.Request) -> web.Response:
+        """GET .../polls/{message_id}/answers/{answer_id}: who voted for an answer, by id, after `after`."""
+        bot = self._bot(request)
+        message = self._message(request, self._channel(request, bot))
+        if message.poll is None:
+            raise DiscordHTTPError(400, 520001, "This message has no poll")
+        answer_id = self._snowflake(request, "answer_id")
+        if answer_id not in {answer["answer_id"] for answer in message.poll["answers"]}:
+            raise DiscordHTTPError(404, 10018, "Unknown Poll Answer")
+        limit = int(request.query.get("limit", 25))
+        if not 1 <= limit <= 100:
+            raise invalid_form("limit", "NUMBER_TYPE_MAX", "int value should be between 1 and 100.")
+        after = int(request.query.get("after", 0))
+        voters = sorted(u for u in message.poll_votes.get(answer_id, []) if u > after)
+        return json_response({"users": [self.server.users[u].payload() for u in voters[:limit]]})
+
+    async def expire_poll(self, request: web.Request) -> web.Response:
+        """POST .../polls/{message_id}/expire: end a poll the bot posted now."""
+        bot = self._bot(request)
+        message = self._message(request, self._channel(request, bot))
+        if message.author is not bot:
+            raise DiscordHTTPError(403, 50005, "Cannot execute action on a message authored by another user")
+        self.server.end_poll(message)
+        return self._message_json(message, bot)
 
     async def clear_emoji(self, request: web.Request) -> web.Response:
         """DELETE .../reactions/{emoji}: every reaction with this emoji."""

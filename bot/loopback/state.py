@@ -435,6 +435,10 @@ class Message:
     visible_to: int | None = None  # ephemeral messages: the only user who sees them
     thread: Channel | None = None  # the thread started from this message
     deleted: bool = False
+    # A native poll: its question, answers, expiry and layout as Discord shows them; votes by answer id.
+    poll: dict[str, Any] | None = None
+    poll_votes: dict[int, list[int]] = field(default_factory=dict)
+    poll_finalized: bool = False
 
     @property
     def ephemeral(self) -> bool:
@@ -475,6 +479,21 @@ class Message:
             "flags": self.flags | (HAS_THREAD if self.thread else 0),
             "components": self.components,
         }
+        if self.poll is not None:
+            data["poll"] = {
+                **self.poll,
+                "results": {
+                    "is_finalized": self.poll_finalized,
+                    "answer_counts": [
+                        {
+                            "id": answer["answer_id"],
+                            "count": len(self.poll_votes.get(answer["answer_id"], [])),
+                            "me_voted": viewer_id in self.poll_votes.get(answer["answer_id"], []),
+                        }
+                        for answer in self.poll["answers"]
+                    ],
+                },
+            }
         if self.nonce is not None:
             data["nonce"] = self.nonce
         if self.reactions:

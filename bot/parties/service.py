@@ -91,8 +91,14 @@ class PartySettings:
     tie_break: TieBreak = TieBreak.EARLIEST
     quorum: int = 0
     vote_minutes: float = 5.0
+    # Long votes (hours) can also run as a native Discord poll beside the buttons.
+    native_poll: bool = False
 
     def __post_init__(self) -> None:
+        if self.native_poll and self.vote_minutes < 60:
+            raise UserInputError(
+                "A native poll lasts whole hours: use vote_minutes of 60 or more, or the buttons for shorter votes."
+            )
         if not 0 <= self.quorum <= 100:
             raise UserInputError("The quorum is a number of votes from 0 (none needed) to 100.")
         if not 0.05 <= self.vote_minutes <= 7 * 24 * 60:
@@ -242,6 +248,7 @@ class PartyService:
                 quorum=settings.quorum,
                 vote_minutes=settings.vote_minutes,
                 created_by=actor.id,
+                native_poll=settings.native_poll,
             )
             await upsert_member(
                 conn,
@@ -663,6 +670,44 @@ class PartyService:
         """Remember the message that carries a round's vote buttons."""
         async with self.db.transaction() as conn:
             await update_round(conn, round_id, vote_message_id=message_id)
+
+    async def record_poll_message(self, round_id: int, message_id: str) -> None:
+        """Remember the native poll that runs beside a round's vote buttons."""
+        async with self.db.transaction() as conn:
+            await update_round(conn, round_id, poll_message_id=message_id)
+
+    async def count_poll_votes(self, round_id: int, poll_votes: dict[int, list[str]]) -> int:
+        """Fold a native poll's votes (image index → voter ids) into the round's ballots; return how many counted.
+
+        Only party members count, as with the buttons. A member who voted in the poll has their
+        ballot set to their poll choices (single choice: the poll allows only one).
+        """
+        round_row = await self._round(round_id)
+        state = await self.state(round_row.party_id)
+        images = await self.candidates(round_row)
+        by_voter: dict[str, list[int]] = defaultdict(list)
+        for idx, voters in poll_votes.items():
+            if 0 <= idx < len(images):
+                for voter in voters:
+                    by_voter[voter].append(images[idx].id)
+        counted = {
+            voter: ids
+            for voter, ids in by_voter.items()
+            if voter in state.rule_members and state.rule_members[voter].active
+        }
+        if not counted:
+            return 0
+        async with self.db.transaction() as conn:
+            for voter, image_ids in counted.items():
+                await replace_votes(conn, round_id, voter, list(dict.fromkeys(image_ids)))
+            await self._log_in(
+                conn,
+                state.party,
+                SYSTEM,
+                "party.poll_counted",
+                {"round_id": round_id, "voters": sorted(counted), "ignored": sorted(set(by_voter) - set(counted))},
+            )
+        return len(counted)
 
     async def candidates(self, round_row: RoundRow) -> list[ImageRecord]:
         """Return the images a round votes on, in button order."""

@@ -26,6 +26,7 @@ class PartyRow:
     tie_break: str
     quorum: int
     vote_minutes: float
+    native_poll: int
     brief_message_id: str | None
     created_by: str
     created_at: str
@@ -113,6 +114,7 @@ class RoundRow:
     base_image_id: int | None
     status: str
     vote_message_id: str | None
+    poll_message_id: str | None
     deadline_at: str | None
     winner_image_id: int | None
     outcome: dict[str, Any]
@@ -136,11 +138,12 @@ async def insert_party(
     quorum: int,
     vote_minutes: float,
     created_by: str,
+    native_poll: bool = False,
 ) -> int:
     """Insert a party and return its id."""
     cursor = await conn.execute(
         "INSERT INTO parties (session_id, guild_id, channel_id, thread_id, topic, vote_mode, tie_break, quorum,"
-        " vote_minutes, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " vote_minutes, native_poll, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id,
             guild_id,
@@ -151,6 +154,7 @@ async def insert_party(
             tie_break,
             quorum,
             vote_minutes,
+            int(native_poll),
             created_by,
             utc_now(),
         ),
@@ -406,7 +410,16 @@ async def voting_rounds(db: Database) -> list[RoundRow]:
 
 async def update_round(conn: aiosqlite.Connection, round_id: int, **changes: Any) -> None:
     """Set columns of a round (names come from code, never from users)."""
-    allowed = {"job_id", "status", "vote_message_id", "deadline_at", "winner_image_id", "outcome", "closed_at"}
+    allowed = {
+        "job_id",
+        "status",
+        "vote_message_id",
+        "poll_message_id",
+        "deadline_at",
+        "winner_image_id",
+        "outcome",
+        "closed_at",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"rounds has no updatable columns {sorted(unknown)}")

@@ -254,3 +254,38 @@ async def test_a_vote_closes_itself_at_its_deadline(world: World, salon: Running
         timeout=60,
     )
     assert "image 1 has the most votes (1)" in closed.content
+
+
+async def test_a_long_vote_also_runs_as_a_native_poll(world: World, salon: RunningSalon) -> None:
+    server = world.server
+    alice, bob, carol = (server.driver(world.users[n]) for n in ("alice", "bob", "carol"))
+    short = await alice.slash(world.channel_id, "party start", {"topic": "haste", "native_poll": True})
+    assert "60 or more" in await private_reply(world, short)
+
+    thread_id = await start_party(world, "alice", "patience", vote_minutes=120.0, native_poll=True)
+    for member in (bob, carol):
+        await answer(await member.slash(thread_id, "party join"))
+    dave = server.create_user("dave")
+    server.add_member(world.guild_id, dave.id)
+    await answer(await alice.slash(thread_id, "party next"))
+    grid = await round_grid(world, await alice.slash(thread_id, "party round"))
+    poll = await server.wait_for(
+        lambda: next((m for m in server.channel_messages(thread_id) if m.poll is not None), None), timeout=30
+    )
+    assert [a["poll_media"]["text"] for a in poll.poll["answers"]] == ["Image 1", "Image 2", "Image 3", "Image 4"]
+    assert not poll.poll["allow_multiselect"]
+    await alice.vote_poll(poll, [3])
+    await carol.vote_poll(poll, [3])
+    await server.driver(dave.id).vote_poll(poll, [1])  # not a member: does not count
+    second_vote = [cid for cid in custom_ids(grid) if cid.startswith("salon:pvote:")][1]
+    await answer(await bob.click(grid, second_vote))
+    await answer(await alice.click(grid, button(grid, "salon:pclose:")))
+    won = await server.wait_for(
+        lambda: next((m for m in server.channel_messages(thread_id) if "🏆 Round 1" in m.content), None), timeout=30
+    )
+    assert "image 3 has the most votes (2)" in won.content
+    assert server.messages[poll.id].poll_finalized
+    party = await party_in_thread(salon.bot.db, str(thread_id))
+    assert party is not None
+    [event] = await list_events(salon.bot.db, kinds=("party.poll_counted",))
+    assert event.payload["ignored"] == [str(dave.id)] and len(event.payload["voters"]) == 2

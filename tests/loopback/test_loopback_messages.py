@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 
 import discord
@@ -151,3 +152,23 @@ async def test_guild_member_channel_and_user_lookups(probe: Probe) -> None:
     assert created.name == "party-room", "Discord lower-cases and dashes text channel names"
     assert probe.client.get_channel(created.id) is not None or await probe.client.fetch_channel(created.id)
     assert (await probe.client.fetch_guild(probe.guild_id)).name == "Probe guild"
+
+
+async def test_native_poll_votes_voters_and_expiry(probe: Probe) -> None:
+    poll = discord.Poll(question="Which image?", duration=datetime.timedelta(hours=2), multiple=True)
+    for n in (1, 2, 3):
+        poll.add_answer(text=f"Image {n}")
+    sent = await probe.channel.send(poll=poll)
+    alice, bob = probe.server.driver(probe.alice), probe.server.driver(probe.bob)
+    await alice.vote_poll(sent.id, [1, 3])
+    await bob.vote_poll(sent.id, [3])
+    fetched = await probe.channel.fetch_message(sent.id)
+    assert fetched.poll is not None and fetched.poll.multiple
+    assert [(a.text, a.vote_count) for a in fetched.poll.answers] == [("Image 1", 1), ("Image 2", 0), ("Image 3", 2)]
+    assert {u.id async for u in fetched.poll.answers[2].voters()} == {probe.alice, probe.bob}
+    await alice.vote_poll(sent.id, [2])  # a changed vote replaces the old one
+    assert probe.server.messages[sent.id].poll_votes == {1: [], 2: [probe.alice], 3: [probe.bob]}
+    ended = await fetched.end_poll()
+    assert ended.poll is not None and ended.poll.is_finalised()
+    with pytest.raises(ValueError, match="has ended"):
+        await bob.vote_poll(sent.id, [1])

@@ -4,6 +4,7 @@ Discord's OpenAPI document, recorded while an unmodified discord.py client drive
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import re
@@ -169,6 +170,13 @@ async def drive_everything(probe: Probe) -> None:
     [m async for m in channel.history(limit=5)]
     reply = await channel.send("reply", reference=sent)
     await reply.delete()
+    poll = discord.Poll(question="Which?", duration=datetime.timedelta(hours=1))
+    poll.add_answer(text="one")
+    poll.add_answer(text="two")
+    polled = await channel.send(poll=poll)
+    await alice.vote_poll(polled, [2])
+    await client.http.get_poll_answer_voters(probe.channel_id, polled.id, 2)
+    await client.http.end_poll(probe.channel_id, polled.id)
     await client.application_info()
     await client.http.get_bot_gateway()
     await client.http.request(discord.http.Route("GET", "/gateway"))

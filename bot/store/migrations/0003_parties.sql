@@ -14,6 +14,8 @@ CREATE TABLE parties (
     tie_break       TEXT NOT NULL DEFAULT 'earliest' CHECK (tie_break IN ('earliest', 'art-expert', 'facilitator')),
     quorum          INTEGER NOT NULL DEFAULT 0 CHECK (quorum >= 0),
     vote_minutes    REAL NOT NULL DEFAULT 5 CHECK (vote_minutes > 0),
+    -- Long votes can also run as a native Discord poll beside the buttons.
+    native_poll     INTEGER NOT NULL DEFAULT 0 CHECK (native_poll IN (0, 1)),
     brief_message_id TEXT,
     created_by      TEXT NOT NULL,
     created_at      TEXT NOT NULL,
@@ -89,6 +91,7 @@ CREATE TABLE rounds (
     status      TEXT NOT NULL DEFAULT 'generating'
                 CHECK (status IN ('generating', 'voting', 'closed', 'failed')),
     vote_message_id TEXT,
+    poll_message_id TEXT,
     deadline_at TEXT,
     winner_image_id INTEGER REFERENCES images (id),
     outcome     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(outcome)),
