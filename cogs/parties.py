@@ -14,14 +14,13 @@ from bot.client import SalonBot
 from bot.errors import UserInputError
 from bot.parties.rules import Phase, Role, TieBreak, VoteMode
 from bot.parties.service import PartySettings, PartyState, describe_tie_break
-from bot.parties.summary import party_collage, party_summary
-from bot.parties.timers import VoteTimers, parse_utc
+from bot.parties.timers import PartyTimers, parse_utc
 from bot.prompt_composer import Place
 from bot.store import Actor
-from bot.store.parties import voting_rounds
+from bot.store.parties import parties_with_phase_timers, voting_rounds
 from cogs.generation_views import actor_of
 from cogs.job_display import InteractionTarget, follow_job
-from cogs.party_views import PARTY_ITEMS, announce_result, close_vote, is_admin, post_poll, round_view
+from cogs.party_views import PARTY_ITEMS, announce_result, close_vote, is_admin, post_poll, post_summary, round_view
 from gpu_worker.grid import make_grid
 
 log = logging.getLogger(__name__)
@@ -82,13 +81,13 @@ class PartyCog(commands.Cog):
 
     def __init__(self, bot: SalonBot) -> None:
         self.bot = bot
-        self.timers = VoteTimers(self._vote_due)
+        self.timers = PartyTimers(self._vote_due, self._phase_due)
         bot.vote_timers = self.timers
 
     async def cog_load(self) -> None:
         # Timers are rows in the store: rebuild them as the cog loads, before Salon reports ready.
         self.timers.start()
-        count = self.timers.rebuild(await voting_rounds(self.bot.db))
+        count = self.timers.rebuild(await voting_rounds(self.bot.db), await parties_with_phase_timers(self.bot.db))
         log.info("rebuilt %d vote timers", count)
 
     async def cog_unload(self) -> None:
@@ -103,6 +102,17 @@ class PartyCog(commands.Cog):
         result = await close_vote(self.bot, round_id)
         await announce_result(self.bot, result)
 
+    async def _phase_due(self, party_id: int) -> None:
+        await self.bot.wait_until_ready()
+        state = await self.bot.parties.advance_on_timer(party_id)
+        if state is None:
+            return
+        thread = self.bot.get_channel(int(state.party.thread_id))
+        if isinstance(thread, discord.abc.Messageable):
+            await thread.send(
+                "⏰ Time is up for associations. Rounds begin: the facilitator starts each with `/party round`."
+            )
+
     def _thread_id(self, interaction: discord.Interaction) -> str:
         return str(interaction.channel_id)
 
@@ -116,6 +126,7 @@ class PartyCog(commands.Cog):
         quorum="Votes needed for a round to have a winner (0: none)",
         vote_minutes="How long each vote lasts, in minutes",
         native_poll="Also run each vote as a native Discord poll (votes of 60 minutes or more)",
+        associations_minutes="Move on from associations to rounds after this many minutes (0: the facilitator does)",
     )
     @app_commands.choices(
         vote_mode=[app_commands.Choice(name=m.value, value=m.value) for m in VoteMode],
@@ -130,8 +141,11 @@ class PartyCog(commands.Cog):
         quorum: app_commands.Range[int, 0, 100] = 0,
         vote_minutes: app_commands.Range[float, 0.05, 10080.0] = 5.0,
         native_poll: bool = False,
+        associations_minutes: app_commands.Range[float, 0.0, 10080.0] = 0.0,
     ) -> None:
-        settings = PartySettings(VoteMode(vote_mode), TieBreak(tie_break), quorum, vote_minutes, native_poll)
+        settings = PartySettings(
+            VoteMode(vote_mode), TieBreak(tie_break), quorum, vote_minutes, native_poll, associations_minutes
+        )
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
             raise UserInputError("Start a party in a text channel; Salon opens a thread for it there.")
@@ -151,6 +165,8 @@ class PartyCog(commands.Cog):
         brief = await thread.send(brief_text(state), allowed_mentions=discord.AllowedMentions.none())
         await brief.pin()
         await self.bot.parties.record_brief(state.party.id, str(brief.id))
+        if state.party.phase_deadline_at:
+            self.timers.schedule_phase(state.party.id, parse_utc(state.party.phase_deadline_at))
         await interaction.edit_original_response(
             content=f"🎉 {interaction.user.mention} started a party on **{discord.utils.escape_markdown(topic)}** "
             f"in {thread.mention}. Join with `/party join` there."
@@ -196,7 +212,7 @@ class PartyCog(commands.Cog):
         }
         await interaction.response.send_message(f"➡️ {hints.get(state.phase, state.phase.value)}")
         if state.phase is Phase.ENDED:
-            await self._post_summary(interaction, state)
+            await post_summary(self.bot, interaction.channel, state)
 
     @party.command(name="end", description="End the party and post its summary (facilitator only)")
     async def end(self, interaction: discord.Interaction) -> None:
@@ -205,15 +221,7 @@ class PartyCog(commands.Cog):
             actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
         )
         await interaction.edit_original_response(content="🎬 The party has ended. Its summary follows.")
-        await self._post_summary(interaction, state)
-
-    async def _post_summary(self, interaction: discord.Interaction, state: PartyState) -> None:
-        summary = await party_summary(self.bot.parties, state)
-        collage = await party_collage(self.bot.parties, state)
-        files = [discord.File(io.BytesIO(collage), filename=f"salon-party-{state.party.id}.png")] if collage else []
-        channel = interaction.channel
-        assert isinstance(channel, discord.abc.Messageable)
-        await channel.send(summary[:2000], files=files, allowed_mentions=discord.AllowedMentions.none())
+        await post_summary(self.bot, interaction.channel, state)
 
     # --- associations and the prompt ------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import discord
 
-from bot.parties.service import PartyService, RoundResult
+from bot.parties.service import PartyService, PartyState, RoundResult
+from bot.parties.summary import party_collage, party_summary
 from bot.store import SYSTEM, Actor
 from bot.store.images import ImageRecord
 from bot.store.parties import RoundRow
@@ -201,6 +202,16 @@ def round_view(round_row: RoundRow, images: list[ImageRecord]) -> discord.ui.Vie
     return view
 
 
+async def post_summary(client: Any, channel: Any, state: PartyState) -> None:
+    """Post a party's wrap-up in its thread: the summary text and the best-of collage."""
+    if not isinstance(channel, discord.abc.Messageable):
+        return
+    summary = await party_summary(client.parties, state)
+    collage = await party_collage(client.parties, state)
+    files = [discord.File(io.BytesIO(collage), filename=f"salon-party-{state.party.id}.png")] if collage else []
+    await channel.send(summary[:2000], files=files, allowed_mentions=discord.AllowedMentions.none())
+
+
 async def announce_result(client: Any, result: RoundResult) -> None:
     """Post how a vote ended in the party's thread, with the winning image, and retire its vote buttons."""
     service: PartyService = client.parties
@@ -224,3 +235,6 @@ async def announce_result(client: Any, result: RoundResult) -> None:
             await message.edit(view=None)
         except discord.HTTPException:
             pass
+    if result.round.kind == "final":
+        # The final vote is the last step: the party wraps up on its own.
+        await post_summary(client, thread, await service.wrap_up(state.party.id))

@@ -93,6 +93,8 @@ class PartySettings:
     vote_minutes: float = 5.0
     # Long votes (hours) can also run as a native Discord poll beside the buttons.
     native_poll: bool = False
+    # When above 0, a timer moves the party from associations to rounds after this many minutes.
+    associations_minutes: float = 0.0
 
     def __post_init__(self) -> None:
         if self.native_poll and self.vote_minutes < 60:
@@ -101,6 +103,8 @@ class PartySettings:
             )
         if not 0 <= self.quorum <= 100:
             raise UserInputError("The quorum is a number of votes from 0 (none needed) to 100.")
+        if not 0 <= self.associations_minutes <= 7 * 24 * 60:
+            raise UserInputError("The associations phase lasts from 0 (the facilitator moves on) to 10080 minutes.")
         if not 0.05 <= self.vote_minutes <= 7 * 24 * 60:
             raise UserInputError("A vote lasts from 0.05 minutes (3 seconds) to 7 days (10080 minutes).")
 
@@ -249,6 +253,9 @@ class PartyService:
                 vote_minutes=settings.vote_minutes,
                 created_by=actor.id,
                 native_poll=settings.native_poll,
+                phase_deadline_at=_utc_text(datetime.now(UTC) + timedelta(minutes=settings.associations_minutes))
+                if settings.associations_minutes
+                else None,
             )
             await upsert_member(
                 conn,
@@ -350,6 +357,20 @@ class PartyService:
         if state.phase is Phase.ENDED:
             raise PartyRuleError("This party has already ended.")
         return await self._move_to(state, Phase.ENDED, actor)
+
+    async def advance_on_timer(self, party_id: int) -> PartyState | None:
+        """Move a party from associations to rounds when its timer fires; None if it had moved on already."""
+        state = await self.state(party_id)
+        if state.phase is not Phase.ASSOCIATIONS:
+            return None
+        return await self._move_to(state, Phase.ROUNDS, SYSTEM)
+
+    async def wrap_up(self, party_id: int) -> PartyState:
+        """End a party once its final vote has closed (the wrap-up); its history stays in the store."""
+        state = await self.state(party_id)
+        if state.phase is Phase.ENDED:
+            return state
+        return await self._move_to(state, Phase.ENDED, SYSTEM)
 
     async def _move_to(self, state: PartyState, phase: Phase, actor: Actor) -> PartyState:
         async with self.db.transaction() as conn:
@@ -635,13 +656,7 @@ class PartyService:
         assert party is not None
         deadline = datetime.now(UTC) + timedelta(minutes=party.vote_minutes)
         async with self.db.transaction() as conn:
-            await update_round(
-                conn,
-                round_id,
-                job_id=job_id,
-                status="voting",
-                deadline_at=deadline.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            )
+            await update_round(conn, round_id, job_id=job_id, status="voting", deadline_at=_utc_text(deadline))
             await self._log_in(
                 conn,
                 party,
@@ -890,6 +905,11 @@ class PartyService:
             subject=("party", party_id),
             payload=payload,
         )
+
+
+def _utc_text(moment: datetime) -> str:
+    """Return a time as the store keeps it: ISO-8601 UTC with milliseconds and a 'Z'."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _checked_prompt(text: str) -> str:

@@ -27,6 +27,7 @@ class PartyRow:
     quorum: int
     vote_minutes: float
     native_poll: int
+    phase_deadline_at: str | None
     brief_message_id: str | None
     created_by: str
     created_at: str
@@ -139,11 +140,13 @@ async def insert_party(
     vote_minutes: float,
     created_by: str,
     native_poll: bool = False,
+    phase_deadline_at: str | None = None,
 ) -> int:
     """Insert a party and return its id."""
     cursor = await conn.execute(
         "INSERT INTO parties (session_id, guild_id, channel_id, thread_id, topic, vote_mode, tie_break, quorum,"
-        " vote_minutes, native_poll, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " vote_minutes, native_poll, phase_deadline_at, created_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id,
             guild_id,
@@ -155,6 +158,7 @@ async def insert_party(
             quorum,
             vote_minutes,
             int(native_poll),
+            phase_deadline_at,
             created_by,
             utc_now(),
         ),
@@ -178,6 +182,7 @@ async def party_in_thread(db: Database, thread_id: str) -> PartyRow | None:
 async def set_party_phase(conn: aiosqlite.Connection, party_id: int, phase: str) -> None:
     """Move a party to a phase (and stamp its end)."""
     ended = utc_now() if phase == "ended" else None
+    await conn.execute("UPDATE parties SET phase_deadline_at = NULL WHERE id = ? AND phase != ?", (party_id, phase))
     await conn.execute(
         "UPDATE parties SET phase = ?, ended_at = COALESCE(?, ended_at) WHERE id = ?", (phase, ended, party_id)
     )
@@ -187,6 +192,14 @@ async def set_party_phase(conn: aiosqlite.Connection, party_id: int, phase: str)
             " WHERE id = (SELECT session_id FROM parties WHERE id = ?)",
             (ended, party_id),
         )
+
+
+async def parties_with_phase_timers(db: Database) -> list[PartyRow]:
+    """Return the parties whose associations phase ends on a timer (to rebuild timers at start-up)."""
+    rows = await db.fetchall(
+        "SELECT * FROM parties WHERE phase = 'associations' AND phase_deadline_at IS NOT NULL ORDER BY id"
+    )
+    return [PartyRow(**row_dict(row)) for row in rows]
 
 
 async def set_brief_message(conn: aiosqlite.Connection, party_id: int, message_id: str) -> None:

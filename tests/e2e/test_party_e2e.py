@@ -170,8 +170,9 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     await answer(await alice.click(ballot, button(ballot, "salon:pclose:")))
     await server.wait_for(lambda: announcement("🏆 The final vote"), timeout=30)
 
-    await answer(await alice.slash(thread_id, "party end"), timeout=60)
+    # The final vote was the last step: the party wraps up on its own, and cannot be ended twice.
     summary = await server.wait_for(lambda: announcement("the party in review"), timeout=30)
+    assert "already ended" in await private_reply(world, await alice.slash(thread_id, "party end"))
     for part in ("loneliness", "empty chair ×2", "v4", "Round 1", "Final vote", "Art Expert's picks", "Counts"):
         assert part in summary.content, part
     assert summary.attachments  # the best-of collage
@@ -289,3 +290,18 @@ async def test_a_long_vote_also_runs_as_a_native_poll(world: World, salon: Runni
     assert party is not None
     [event] = await list_events(salon.bot.db, kinds=("party.poll_counted",))
     assert event.payload["ignored"] == [str(dave.id)] and len(event.payload["voters"]) == 2
+
+
+async def test_the_associations_phase_can_end_on_a_timer(world: World, salon: RunningSalon) -> None:
+    thread_id = await start_party(world, "alice", "twilight", associations_minutes=0.05)
+    party = await party_in_thread(salon.bot.db, str(thread_id))
+    assert party is not None and party.phase_deadline_at is not None
+    moved = await world.server.wait_for(
+        lambda: next((m for m in world.server.channel_messages(thread_id) if "Time is up" in m.content), None),
+        timeout=60,
+    )
+    assert "Rounds begin" in moved.content
+    after = await party_in_thread(salon.bot.db, str(thread_id))
+    assert after is not None and after.phase == "rounds" and after.phase_deadline_at is None
+    [event] = await list_events(salon.bot.db, kinds=("party.phase",))
+    assert event.actor_id == "system" and event.payload == {"from": "associations", "to": "rounds"}

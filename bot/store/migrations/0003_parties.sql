@@ -16,6 +16,8 @@ CREATE TABLE parties (
     vote_minutes    REAL NOT NULL DEFAULT 5 CHECK (vote_minutes > 0),
     -- Long votes can also run as a native Discord poll beside the buttons.
     native_poll     INTEGER NOT NULL DEFAULT 0 CHECK (native_poll IN (0, 1)),
+    -- When set, a timer moves the party on from the associations phase at this time.
+    phase_deadline_at TEXT,
     brief_message_id TEXT,
     created_by      TEXT NOT NULL,
     created_at      TEXT NOT NULL,
