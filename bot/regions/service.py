@@ -1,0 +1,195 @@
+"""Regions: members mark lattice cells of a result as liked or disliked; the marks add up to a heatmap.
+
+Plain async Python without Discord types. Each mark is a row (one per member and cell, so a member
+changes or clears their own) and an event with its author. Edits built from the marks are
+`PreparedGeneration`s for the generation service; an inpaint keeps the unmasked pixels of its
+source exactly (the service composites the result over the source before storing it).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from PIL import Image
+
+from bot.errors import UserInputError
+from bot.generation import GenerationService
+from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration
+from bot.regions.lattice import Cell, Lattice
+from bot.regions.masks import cell_mask, feathered, heatmap_overlay, net_scores
+from bot.store import Actor
+from bot.store.images import ImageRecord, images_of_job
+from bot.store.jobs import Job, append_job_event, get_job
+from bot.store.region_marks import marks_on, set_mark
+from gpu_worker.grid import make_grid
+
+MarkKind = Literal["like", "dislike", "clear"]
+FEATHER_RADIUS_FRACTION = 1 / 32  # of the image's shorter side
+
+
+@dataclass(frozen=True)
+class MarkOutcome:
+    """What a marking step changed: how many cells, and the group's scores afterwards."""
+
+    changed: int
+    scores: dict[Cell, int]
+
+
+class RegionService:
+    """Return and change the marks on a job's images, and prepare edits from them."""
+
+    def __init__(self, generation: GenerationService) -> None:
+        self.generation = generation
+        self.db = generation.db
+
+    async def images(self, job_id: int) -> tuple[Job, list[ImageRecord]]:
+        """Return a job that can be marked and its images, or raise saying why not."""
+        job = await get_job(self.db, job_id)
+        if job is None or job.deleted_at is not None:
+            raise UserInputError(f"Job #{job_id} is gone: its images can no longer be marked.")
+        images = await images_of_job(self.db, job_id)
+        if not images:
+            raise UserInputError(f"Job #{job_id} has no images to mark yet.")
+        return job, images
+
+    async def mark(self, actor: Actor, job_id: int, cells: list[Cell], kind: MarkKind, lattice: Lattice) -> MarkOutcome:
+        """Mark cells liked or disliked (or clear the actor's marks on them) and return the new scores."""
+        if not cells:
+            raise UserInputError("Choose at least one cell to mark.")
+        job, images = await self.images(job_id)
+        for cell in cells:
+            if not 1 <= cell.image <= len(images):
+                raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}; there is no image {cell.image}.")
+        changed = 0
+        async with self.db.transaction() as conn:
+            for cell in cells:
+                image = images[cell.image - 1]
+                previous = await set_mark(
+                    conn,
+                    session_id=job.session_id,
+                    image_id=image.id,
+                    author_id=actor.id,
+                    rows=lattice.rows,
+                    cols=lattice.cols,
+                    row=cell.row,
+                    col=cell.col,
+                    mark=None if kind == "clear" else kind,
+                )
+                changed += previous != (None if kind == "clear" else kind)
+            await append_job_event(
+                conn,
+                job,
+                "region.marked" if kind != "clear" else "region.cleared",
+                {
+                    "mark": kind,
+                    "cells": [cell.name() for cell in cells],
+                    "image_ids": sorted({images[c.image - 1].id for c in cells}),
+                    "lattice": [lattice.rows, lattice.cols],
+                },
+                actor=actor,
+            )
+        return MarkOutcome(changed, await self.scores(job_id, lattice))
+
+    async def mark_text(
+        self, actor: Actor, job_id: int, lattice: Lattice, *, like: str = "", dislike: str = "", clear: str = ""
+    ) -> MarkOutcome:
+        """Mark cells named in text (`A1-B2`, `2:C4`) and return the new scores."""
+        _, images = await self.images(job_id)
+        parsed = {
+            kind: lattice.parse(text, images=len(images))
+            for kind, text in (("like", like), ("dislike", dislike), ("clear", clear))
+            if text.strip()
+        }
+        if not parsed:
+            raise UserInputError("Name cells to mark: like:A1-B2, dislike:2:C4 or clear:B3.")
+        outcome = MarkOutcome(0, {})
+        total = 0
+        for kind, cells in parsed.items():
+            outcome = await self.mark(actor, job_id, cells, kind, lattice)  # type: ignore[arg-type]
+            total += outcome.changed
+        return MarkOutcome(total, outcome.scores)
+
+    async def scores(self, job_id: int, lattice: Lattice) -> dict[Cell, int]:
+        """Return the group's net score per cell (+1 per like, -1 per dislike) over the job's images."""
+        _, images = await self.images(job_id)
+        number = {image.id: n for n, image in enumerate(images, start=1)}
+        marks = await marks_on(self.db, list(number), lattice.rows, lattice.cols)
+        return net_scores((Cell(number[m.image_id], m.row, m.col), 1 if m.mark == "like" else -1) for m in marks)
+
+    async def heatmap_png(self, job_id: int, lattice: Lattice) -> bytes:
+        """Return the job's images with the group's heatmap over each, as one PNG grid."""
+        _, images = await self.images(job_id)
+        scores = await self.scores(job_id, lattice)
+        overlays = [
+            heatmap_overlay(self._picture(image), scores, lattice, image_number=n)
+            for n, image in enumerate(images, start=1)
+        ]
+        buffer = io.BytesIO()
+        make_grid(overlays).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    async def regenerate_disliked(
+        self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice, prompt: str | None = None
+    ) -> PreparedGeneration:
+        """Return an inpaint of the cells the group dislikes on one image; liked and unmarked pixels stay."""
+        job, images = await self.images(job_id)
+        if not 1 <= image_number <= len(images):
+            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        scores = await self.scores(job_id, lattice)
+        disliked = [cell for cell, score in scores.items() if cell.image == image_number and score < 0]
+        if not disliked:
+            raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
+        return await self._inpaint(actor, place, job, images[image_number - 1], disliked, lattice, prompt, "regenerate")
+
+    async def _inpaint(
+        self,
+        actor: Actor,
+        place: Place,
+        job: Job,
+        image: ImageRecord,
+        cells: list[Cell],
+        lattice: Lattice,
+        prompt: str | None,
+        action: str,
+        negative: str | None = None,
+    ) -> PreparedGeneration:
+        source = self._picture(image)
+        radius = max(1.0, min(source.size) * FEATHER_RADIUS_FRACTION)
+        mask = feathered(cell_mask([replace(c, image=1) for c in cells], lattice, source.size), radius)
+        mask_png = _png(mask)
+        options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
+        options = replace(options, seed=None, count=1, width=image.width, height=image.height)
+        if prompt:
+            options = replace(options, prompt=prompt)
+        if negative is not None:
+            options = replace(options, negative_prompt=negative)
+        png = self.generation.files.read(image.sha256)
+        prepared = await self.generation.prepare(actor, place, options)
+        request = replace(
+            prepared.request,
+            kind="inpaint",
+            init_image=png,
+            mask_image=mask_png,
+            strength=1.0,
+            width=image.width,
+            height=image.height,
+        )
+        mask_sha = self.generation.files.write(mask_png)
+        return replace(
+            prepared,
+            request=request,
+            init_image_sha256=image.sha256,
+            lineage=Lineage(action, job.id, job.prompt_id, image.id),
+            extra={"mask_sha256": mask_sha, "keep_unmasked": True, "cells": [c.name() for c in cells]},
+        )
+
+    def _picture(self, image: ImageRecord) -> Image.Image:
+        return Image.open(io.BytesIO(self.generation.files.read(image.sha256))).convert("RGB")
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,71 @@
+"""Rows of region marks: one per member, image and lattice cell (a new mark replaces the old one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiosqlite
+
+from bot.store.database import Database, row_dict, utc_now
+
+
+@dataclass(frozen=True)
+class RegionMark:
+    """One member's mark on one cell of one image."""
+
+    id: int
+    session_id: int
+    image_id: int
+    author_id: str
+    lattice_rows: int
+    lattice_cols: int
+    row: int
+    col: int
+    mark: str
+    created_at: str
+
+
+async def set_mark(
+    conn: aiosqlite.Connection,
+    *,
+    session_id: int,
+    image_id: int,
+    author_id: str,
+    rows: int,
+    cols: int,
+    row: int,
+    col: int,
+    mark: str | None,
+) -> str | None:
+    """Set (or with None clear) a member's mark on a cell; return the mark it had before, or None."""
+    cursor = await conn.execute(
+        "SELECT mark FROM region_marks WHERE image_id = ? AND author_id = ? AND lattice_rows = ? AND lattice_cols = ?"
+        " AND row = ? AND col = ?",
+        (image_id, author_id, rows, cols, row, col),
+    )
+    previous = await cursor.fetchone()
+    await cursor.close()
+    await conn.execute(
+        "DELETE FROM region_marks WHERE image_id = ? AND author_id = ? AND lattice_rows = ? AND lattice_cols = ?"
+        " AND row = ? AND col = ?",
+        (image_id, author_id, rows, cols, row, col),
+    )
+    if mark is not None:
+        await conn.execute(
+            "INSERT INTO region_marks (session_id, image_id, author_id, lattice_rows, lattice_cols, row, col, mark,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (session_id, image_id, author_id, rows, cols, row, col, mark, utc_now()),
+        )
+    return str(previous[0]) if previous else None
+
+
+async def marks_on(db: Database, image_ids: list[int], rows: int, cols: int) -> list[RegionMark]:
+    """Return every mark on these images for a lattice size, oldest first."""
+    if not image_ids:
+        return []
+    marks = ", ".join("?" * len(image_ids))
+    found = await db.fetchall(
+        f"SELECT * FROM region_marks WHERE image_id IN ({marks}) AND lattice_rows = ? AND lattice_cols = ? ORDER BY id",
+        [*image_ids, rows, cols],
+    )
+    return [RegionMark(**row_dict(row)) for row in found]

@@ -1,0 +1,47 @@
+"""Cell names and parsing: `B3`, `2:B3`, ranges, and clear refusals for anything else."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.errors import UserInputError
+from bot.regions.lattice import Cell, Lattice
+
+
+def test_cells_are_named_by_column_letter_and_row_number() -> None:
+    assert Cell(1, 0, 0).name() == "1:A1"
+    assert Cell(2, 2, 1).name(with_image=False) == "B3"
+
+
+def test_parse_single_cells_ranges_and_images() -> None:
+    lattice = Lattice()
+    assert lattice.parse("b3") == [Cell(1, 2, 1)]
+    assert lattice.parse("A1-B2", images=4) == [Cell(1, 0, 0), Cell(1, 0, 1), Cell(1, 1, 0), Cell(1, 1, 1)]
+    assert lattice.parse("2:C4, 2:C4 1:A1", images=4) == [Cell(1, 0, 0), Cell(2, 3, 2)]
+    assert lattice.parse("3:A1-B1", images=4) == [Cell(3, 0, 0), Cell(3, 0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("E1", "outside the lattice: cells go from A1 to D4"),
+        ("A5", "outside the lattice"),
+        ("5:A1", "on images 1 to 4"),
+        ("Z", "is not a cell"),
+        ("", "Name at least one cell"),
+        ("1:A1-2:B2", "spans two images"),
+        ("A1-B2-C3", "write ranges as `A1-B2`"),
+    ],
+)
+def test_bad_cells_say_what_is_allowed(text: str, message: str) -> None:
+    with pytest.raises(UserInputError, match=message):
+        Lattice().parse(text, images=4)
+
+
+def test_lattice_size_is_limited_and_boxes_cover_the_image() -> None:
+    with pytest.raises(UserInputError, match="1 to 5 rows"):
+        Lattice(6, 4)
+    lattice = Lattice(3, 3)
+    boxes = [lattice.box(cell, 100, 60) for cell in lattice.cells()]
+    assert boxes[0] == (0, 0, 33, 20) and boxes[-1] == (67, 40, 100, 60)
+    assert sum((r - left) * (b - t) for left, t, r, b in boxes) == 100 * 60

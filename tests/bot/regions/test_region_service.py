@@ -1,0 +1,99 @@
+"""Region marks through the service on the real tiny pool: marks add up, and an inpaint keeps liked pixels."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from PIL import Image
+
+from bot.errors import UserInputError
+from bot.generation import GenerationDefaults, GenerationService, ImagineOptions, Place
+from bot.regions.lattice import Cell, Lattice
+from bot.regions.masks import differs_only_inside
+from bot.regions.service import RegionService
+from bot.store import Actor, Database, ImageFiles, list_events
+from bot.store.images import images_of_job
+from gpu_worker import ProcessPool
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ALICE, BOB, CAROL = Actor("1", "alice"), Actor("2", "bob"), Actor("3", "carol")
+PLACE = Place("10", "20")
+LATTICE = Lattice(4, 4)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pool(models_dir: Path):
+    started = ProcessPool("tiny", ["cpu"], models_dir, batch_size=2)
+    await started.start()
+    yield started
+    await started.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def regions(pool: ProcessPool, tmp_path: Path):
+    db = Database(tmp_path / "salon.db")
+    await db.open()
+    defaults = GenerationDefaults(model="tiny", width=64, height=64, steps=2, count=2, max_count=2)
+    generation = GenerationService(db, ImageFiles(tmp_path / "images"), pool, defaults=defaults)
+    yield RegionService(generation)
+    await db.close()
+
+
+async def made_grid(regions: RegionService) -> int:
+    generation = regions.generation
+    queued = await generation.submit(ALICE, PLACE, await generation.prepare(ALICE, PLACE, ImagineOptions("a cat")))
+    return (await generation.wait(queued)).job.id
+
+
+async def test_three_members_marks_add_up_and_can_be_changed(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    await regions.mark_text(ALICE, job_id, LATTICE, like="1:A1-B1", dislike="2:D4")
+    await regions.mark(BOB, job_id, [Cell(1, 0, 0), Cell(1, 3, 3)], "dislike", LATTICE)
+    outcome = await regions.mark(CAROL, job_id, [Cell(1, 3, 3)], "dislike", LATTICE)
+    assert outcome.scores[Cell(1, 0, 0)] == 0 and outcome.scores[Cell(1, 0, 1)] == 1
+    assert outcome.scores[Cell(1, 3, 3)] == -2 and outcome.scores[Cell(2, 3, 3)] == -1
+    changed = await regions.mark(BOB, job_id, [Cell(1, 0, 0)], "like", LATTICE)  # a member changes their mark
+    assert changed.changed == 1 and changed.scores[Cell(1, 0, 0)] == 2
+    cleared = await regions.mark(CAROL, job_id, [Cell(1, 3, 3)], "clear", LATTICE)
+    assert cleared.scores[Cell(1, 3, 3)] == -1
+    events = await list_events(regions.db, kinds=("region.marked", "region.cleared"))
+    assert [(e.actor_id, e.payload["mark"]) for e in events][-2:] == [("2", "like"), ("3", "clear")]
+    heatmap = Image.open(io.BytesIO(await regions.heatmap_png(job_id, LATTICE)))
+    assert heatmap.size == (128, 64)
+
+
+async def test_regenerating_disliked_cells_keeps_every_other_pixel(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    await regions.mark(BOB, job_id, [Cell(1, 2, 2), Cell(1, 2, 3)], "dislike", LATTICE)
+    await regions.mark(ALICE, job_id, [Cell(1, 0, 0)], "like", LATTICE)
+    prepared = await regions.regenerate_disliked(CAROL, PLACE, job_id, 1, LATTICE, prompt="a red ball")
+    assert prepared.request.kind == "inpaint" and prepared.lineage is not None
+    queued = await regions.generation.submit(CAROL, PLACE, prepared)
+    finished = await regions.generation.wait(queued)
+    [edited] = finished.images
+    [source, _] = await images_of_job(regions.db, job_id)
+    files = regions.generation.files
+    mask = Image.open(io.BytesIO(files.read(finished.job.params["mask_sha256"])))
+    before = Image.open(io.BytesIO(files.read(source.sha256)))
+    after = Image.open(io.BytesIO(files.read(edited.sha256)))
+    assert differs_only_inside(before, after, mask)
+    assert after.getpixel((2, 2)) == before.getpixel((2, 2))  # the liked cell, untouched
+    assert finished.job.source_image_id == source.id and finished.job.parent_job_id == job_id
+
+
+async def test_bad_region_input_says_what_is_allowed(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    with pytest.raises(UserInputError, match="outside the lattice"):
+        await regions.mark_text(ALICE, job_id, LATTICE, like="E1")
+    with pytest.raises(UserInputError, match="on images 1 to 2"):
+        await regions.mark_text(ALICE, job_id, LATTICE, dislike="3:A1")
+    with pytest.raises(UserInputError, match="Name cells to mark"):
+        await regions.mark_text(ALICE, job_id, LATTICE)
+    with pytest.raises(UserInputError, match="Nobody dislikes"):
+        await regions.regenerate_disliked(ALICE, PLACE, job_id, 1, LATTICE)
+    with pytest.raises(UserInputError, match="is gone"):
+        await regions.mark(ALICE, 9999, [Cell(1, 0, 0)], "like", LATTICE)
