@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import math
 import random
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -364,6 +365,7 @@ class GenerationService:
             init_image=self.files.read(image.sha256),
             mask_image=None,
             strength=VARIATION_STRENGTH,
+            steps=max(parent.steps, math.ceil(1 / VARIATION_STRENGTH)),
             width=image.width,
             height=image.height,
             requester=actor.id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -56,6 +57,10 @@ class GenerationRequest:
             raise ValueError(f"guidance must be from 0 to 30, got {self.guidance}")
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be above 0 and at most 1, got {self.strength}")
+        if self.kind in ("img2img", "inpaint") and int(self.steps * self.strength) < 1:
+            # diffusers runs int(steps × strength) steps from the init image: zero would be no image at all.
+            needed = math.ceil(1 / self.strength)
+            raise ValueError(f"with strength {self.strength}, use at least {needed} steps (got {self.steps})")
         if self.kind in ("img2img", "inpaint") and self.init_image is None:
             raise ValueError(f"{self.kind} needs an init image")
         if self.kind == "inpaint" and self.mask_image is None:

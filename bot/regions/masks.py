@@ -28,12 +28,14 @@ def cell_mask(cells: Iterable[Cell], lattice: Lattice, size: tuple[int, int]) ->
 
 
 def feathered(mask: Image.Image, radius: float) -> Image.Image:
-    """Return the mask with soft edges: grown by `radius` then blurred, so seams blend (0 stays 0 far away)."""
+    """Return the mask with soft inner edges: blurred, then cut to the original cells.
+
+    The soft edge lies inside the marked cells, so every pixel outside them stays exactly 0 and a
+    liked neighbour is never touched, while the seam inside still blends.
+    """
     if radius <= 0:
         return mask.copy()
-    size = max(3, int(radius) * 2 + 1)
-    grown = mask.filter(ImageFilter.MaxFilter(size if size % 2 else size + 1))
-    return grown.filter(ImageFilter.GaussianBlur(radius / 2))
+    return ImageChops.multiply(mask.filter(ImageFilter.GaussianBlur(radius)), mask)
 
 
 def keep_outside(original: Image.Image, edited: Image.Image, mask: Image.Image) -> Image.Image:

@@ -9,16 +9,19 @@ source exactly (the service composites the result over the source before storing
 from __future__ import annotations
 
 import io
+import math
+import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from bot.errors import UserInputError
 from bot.generation import GenerationService
 from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration
 from bot.regions.lattice import Cell, Lattice
-from bot.regions.masks import cell_mask, feathered, heatmap_overlay, net_scores
+from bot.regions.masks import cell_mask, feathered, heatmap_overlay, net_scores, soft_strength
+from bot.regions.masks import combine as combine_cells
 from bot.store import Actor
 from bot.store.images import ImageRecord, images_of_job
 from bot.store.jobs import Job, append_job_event, get_job
@@ -143,6 +146,133 @@ class RegionService:
             raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
         return await self._inpaint(actor, place, job, images[image_number - 1], disliked, lattice, prompt, "regenerate")
 
+    async def add_element(
+        self,
+        actor: Actor,
+        place: Place,
+        job_id: int,
+        image_number: int,
+        cells: list[Cell],
+        lattice: Lattice,
+        element: str,
+    ) -> PreparedGeneration:
+        """Return an inpaint that paints `element` ("a spaceship") into the chosen cells of one image."""
+        job, image = await self._target(job_id, image_number, cells)
+        element = _required_text(element, "what to add, such as `a spaceship`")
+        prompt = f"{element}, {job.params.get('user_prompt', job.params['prompt'])}"
+        return await self._inpaint(actor, place, job, image, cells, lattice, prompt, "add-element")
+
+    async def remove_element(
+        self,
+        actor: Actor,
+        place: Place,
+        job_id: int,
+        image_number: int,
+        cells: list[Cell],
+        lattice: Lattice,
+        element: str,
+        background: str,
+    ) -> PreparedGeneration:
+        """Return an inpaint of the chosen cells with the background described and the element as the negative."""
+        job, image = await self._target(job_id, image_number, cells)
+        element = _required_text(element, "what to remove")
+        background = _required_text(background, "what should be there instead, such as `empty sky`")
+        return await self._inpaint(
+            actor, place, job, image, cells, lattice, background, "remove-element", negative=element
+        )
+
+    async def embolden(
+        self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice, words: list[str]
+    ) -> PreparedGeneration:
+        """Return a variation that keeps the liked cells and redoes the rest, with the good words emphasised."""
+        job, images = await self.images(job_id)
+        if not 1 <= image_number <= len(images):
+            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        scores = await self.scores(job_id, lattice)
+        liked = {cell for cell, score in scores.items() if cell.image == image_number and score > 0}
+        if not liked:
+            raise UserInputError(f"Nobody likes any cell of image {image_number} yet: mark what to keep first.")
+        rest = [cell for cell in lattice.cells(image_number) if cell not in liked]
+        if not rest:
+            raise UserInputError("Every cell is liked: there is nothing left to vary.")
+        prompt = emphasise(str(job.params.get("user_prompt", job.params["prompt"])), words)
+        return await self._inpaint(actor, place, job, images[image_number - 1], rest, lattice, prompt, "embolden")
+
+    async def soft_regenerate(
+        self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice
+    ) -> PreparedGeneration:
+        """Return an inpaint whose change per pixel follows the heatmap: strongest where most people dislike."""
+        job, images = await self.images(job_id)
+        if not 1 <= image_number <= len(images):
+            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        scores = await self.scores(job_id, lattice)
+        if not any(score < 0 for cell, score in scores.items() if cell.image == image_number):
+            raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
+        image = images[image_number - 1]
+        size = (image.width, image.height)
+        strength = soft_strength(scores, lattice, size, image_number)
+        radius = max(1.0, min(size) * FEATHER_RADIUS_FRACTION)
+        soft = strength.filter(ImageFilter.GaussianBlur(radius / 2))
+        cells = [cell for cell, score in scores.items() if cell.image == image_number and score < 0]
+        return await self._inpaint(actor, place, job, image, cells, lattice, None, "soft-regenerate", mask=soft)
+
+    async def combine(
+        self, actor: Actor, place: Place, job_id: int, picks: list[Cell], lattice: Lattice, strength: float = 0.3
+    ) -> PreparedGeneration:
+        """Return one image made of cells picked from several images of a grid, seams harmonised by a light pass.
+
+        The first pick's image is the base; every picked cell is taken from its own image, then an
+        image-to-image pass at low strength blends the seams.
+        """
+        job, images = await self.images(job_id)
+        if not picks:
+            raise UserInputError("Pick cells from the images, such as `2:A1-D2, 3:C3-D4` (sky from 2, cat from 3).")
+        for cell in picks:
+            if not 1 <= cell.image <= len(images):
+                raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}; there is no image {cell.image}.")
+        if len({cell.image for cell in picks}) < 2:
+            raise UserInputError("Combining takes cells from at least two images.")
+        pictures = {n: self._picture(image) for n, image in enumerate(images, start=1)}
+        base_number = picks[0].image
+        radius = max(1.0, min(pictures[base_number].size) * FEATHER_RADIUS_FRACTION)
+        composite = combine_cells(
+            pictures[base_number], {cell: pictures[cell.image] for cell in picks}, lattice, feather=radius
+        )
+        composite_png = _png(composite)
+        base = images[base_number - 1]
+        options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
+        options = replace(options, seed=None, count=1, width=base.width, height=base.height, strength=strength)
+        prepared = await self.generation.prepare(actor, place, options)
+        sha = self.generation.files.write(composite_png)
+        request = replace(
+            prepared.request,
+            kind="img2img",
+            init_image=composite_png,
+            strength=strength,
+            # At least one step from the composite: diffusers runs int(steps × strength) of them.
+            steps=max(prepared.request.steps, math.ceil(1 / strength)),
+            width=base.width,
+            height=base.height,
+        )
+        return replace(
+            prepared,
+            request=request,
+            init_image_sha256=sha,
+            lineage=Lineage("combine", job.id, job.prompt_id, base.id),
+            extra={
+                "cells": [cell.name() for cell in picks],
+                "combined_from": sorted({images[c.image - 1].id for c in picks}),
+            },
+        )
+
+    async def _target(self, job_id: int, image_number: int, cells: list[Cell]) -> tuple[Job, ImageRecord]:
+        job, images = await self.images(job_id)
+        if not 1 <= image_number <= len(images):
+            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        if not cells:
+            raise UserInputError("Choose the cells to edit, such as `B2-C3`.")
+        return job, images[image_number - 1]
+
     async def _inpaint(
         self,
         actor: Actor,
@@ -154,10 +284,12 @@ class RegionService:
         prompt: str | None,
         action: str,
         negative: str | None = None,
+        mask: Image.Image | None = None,
     ) -> PreparedGeneration:
         source = self._picture(image)
-        radius = max(1.0, min(source.size) * FEATHER_RADIUS_FRACTION)
-        mask = feathered(cell_mask([replace(c, image=1) for c in cells], lattice, source.size), radius)
+        if mask is None:
+            radius = max(1.0, min(source.size) * FEATHER_RADIUS_FRACTION)
+            mask = feathered(cell_mask([replace(c, image=1) for c in cells], lattice, source.size), radius)
         mask_png = _png(mask)
         options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
         options = replace(options, seed=None, count=1, width=image.width, height=image.height)
@@ -187,6 +319,29 @@ class RegionService:
 
     def _picture(self, image: ImageRecord) -> Image.Image:
         return Image.open(io.BytesIO(self.generation.files.read(image.sha256))).convert("RGB")
+
+
+def emphasise(prompt: str, words: list[str], weight: float = 1.3) -> str:
+    """Return the prompt with each good word weighted up in compel's syntax (`(word)1.3`); unknown words are added."""
+    result = prompt
+    for word in (w.strip() for w in words):
+        if not word:
+            continue
+        pattern = re.compile(rf"(?<![\w(]){re.escape(word)}(?![\w)])", re.IGNORECASE)
+        if pattern.search(result):
+            result = pattern.sub(lambda match: f"({match.group(0)}){weight}", result, count=1)
+        else:
+            result = f"{result}, ({word}){weight}"
+    return result
+
+
+def _required_text(text: str, what: str) -> str:
+    cleaned = " ".join(text.split())
+    if not cleaned:
+        raise UserInputError(f"Say {what}.")
+    if len(cleaned) > 500:
+        raise UserInputError("Keep it under 500 characters.")
+    return cleaned
 
 
 def _png(image: Image.Image) -> bytes:

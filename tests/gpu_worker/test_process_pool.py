@@ -140,6 +140,7 @@ async def test_img2img_and_inpaint_share_the_weights(pool: ProcessPool) -> None:
         ({"kind": "img2img"}, "img2img needs an init image"),
         ({"kind": "inpaint", "init_image": b"x"}, "inpaint needs a mask image"),
         ({"kind": "upscale"}, "kind must be one of"),
+        ({"kind": "img2img", "init_image": b"x", "steps": 2, "strength": 0.3}, "use at least 4 steps"),
     ],
 )
 async def test_bad_request_is_refused_before_queueing(pool: ProcessPool, changes: dict, message: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 from bot.regions.lattice import Cell, Lattice
 from bot.regions.masks import (
@@ -33,11 +33,13 @@ def test_cell_mask_covers_exactly_its_cells() -> None:
     assert mask.getpixel((63, 63)) == 255 and mask.histogram()[255] == 2 * 16 * 16
 
 
-def test_feathering_softens_the_edge_but_leaves_far_pixels_at_zero() -> None:
-    mask = feathered(cell_mask([Cell(1, 1, 1)], LATTICE, (64, 64)), radius=4)
-    assert mask.getpixel((24, 24)) == 255  # the middle of the cell
-    assert 0 < mask.getpixel((15, 24)) < 255  # the seam blends
-    assert mask.getpixel((2, 2)) == 0 and mask.getpixel((60, 60)) == 0
+def test_feathering_softens_the_inner_edge_and_never_leaves_the_cells() -> None:
+    hard = cell_mask([Cell(1, 1, 1), Cell(1, 1, 2)], LATTICE, (64, 64))
+    mask = feathered(hard, radius=3)
+    assert mask.getpixel((31, 24)) >= 250  # deep inside the marked cells
+    assert 0 < mask.getpixel((16, 24)) < 255  # the seam blends, inside the cell
+    assert mask.getpixel((15, 24)) == 0 and mask.getpixel((2, 2)) == 0  # a neighbour is never touched
+    assert ImageChops.subtract(mask, hard).getbbox() is None
 
 
 def test_liked_pixels_survive_an_inpaint_unchanged() -> None:

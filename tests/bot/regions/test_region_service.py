@@ -97,3 +97,62 @@ async def test_bad_region_input_says_what_is_allowed(regions: RegionService) -> 
         await regions.regenerate_disliked(ALICE, PLACE, job_id, 1, LATTICE)
     with pytest.raises(UserInputError, match="is gone"):
         await regions.mark(ALICE, 9999, [Cell(1, 0, 0)], "like", LATTICE)
+
+
+async def run(regions: RegionService, prepared):
+    queued = await regions.generation.submit(CAROL, PLACE, prepared)
+    return await regions.generation.wait(queued)
+
+
+def picture(regions: RegionService, sha256: str) -> Image.Image:
+    return Image.open(io.BytesIO(regions.generation.files.read(sha256)))
+
+
+async def test_add_and_remove_elements_change_only_their_cells(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    cells = LATTICE.parse("B2-C3")
+    added = await run(regions, await regions.add_element(ALICE, PLACE, job_id, 1, cells, LATTICE, "a spaceship"))
+    assert added.job.params["prompt"].startswith("a spaceship, a cat")
+    [source, _] = await images_of_job(regions.db, job_id)
+    mask = picture(regions, added.job.params["mask_sha256"])
+    assert differs_only_inside(picture(regions, source.sha256), picture(regions, added.images[0].sha256), mask)
+    removed = await run(
+        regions, await regions.remove_element(ALICE, PLACE, job_id, 1, cells, LATTICE, "the cat", "an empty sofa")
+    )
+    assert removed.job.params["prompt"] == "an empty sofa" and removed.job.params["negative_prompt"] == "the cat"
+    with pytest.raises(UserInputError, match="Say what to add"):
+        await regions.add_element(ALICE, PLACE, job_id, 1, cells, LATTICE, "  ")
+
+
+async def test_embolden_keeps_liked_cells_and_weights_the_good_words(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    await regions.mark(BOB, job_id, [Cell(1, 0, 0), Cell(1, 0, 1)], "like", LATTICE)
+    finished = await run(regions, await regions.embolden(ALICE, PLACE, job_id, 1, LATTICE, ["cat", "velvet"]))
+    assert finished.job.params["prompt"] == "a (cat)1.3, (velvet)1.3"
+    [source, _] = await images_of_job(regions.db, job_id)
+    before, after = picture(regions, source.sha256), picture(regions, finished.images[0].sha256)
+    assert after.crop((0, 0, 32, 16)).tobytes() == before.crop((0, 0, 32, 16)).tobytes()  # A1 and B1, kept
+
+
+async def test_soft_regeneration_leaves_unmarked_cells_alone(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    await regions.mark(BOB, job_id, [Cell(1, 3, 3)], "dislike", LATTICE)
+    await regions.mark(CAROL, job_id, [Cell(1, 3, 3), Cell(1, 3, 2)], "dislike", LATTICE)
+    finished = await run(regions, await regions.soft_regenerate(ALICE, PLACE, job_id, 1, LATTICE))
+    [source, _] = await images_of_job(regions.db, job_id)
+    before, after = picture(regions, source.sha256), picture(regions, finished.images[0].sha256)
+    assert after.crop((0, 0, 64, 32)).tobytes() == before.crop((0, 0, 64, 32)).tobytes()
+    mask = picture(regions, finished.job.params["mask_sha256"])
+    assert mask.getpixel((60, 60)) > mask.getpixel((40, 60)) > 0  # two dislikes change more than one
+
+
+async def test_combine_makes_one_image_from_cells_of_two(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    picks = LATTICE.parse("1:A1-D2 2:A3-D4", images=2)
+    prepared = await regions.combine(ALICE, PLACE, job_id, picks, LATTICE)
+    assert prepared.request.kind == "img2img" and prepared.request.strength == 0.3
+    finished = await run(regions, prepared)
+    assert len(finished.images) == 1 and finished.job.params["lineage"]["action"] == "combine"
+    assert len(finished.job.params["combined_from"]) == 2
+    with pytest.raises(UserInputError, match="at least two images"):
+        await regions.combine(ALICE, PLACE, job_id, LATTICE.parse("1:A1"), LATTICE)
