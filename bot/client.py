@@ -14,13 +14,14 @@ from bot.generation import GenerationDefaults, GenerationService, QueueLimits
 from bot.parties.service import PartyService
 from bot.parties.suggestions import PromptSuggester
 from bot.reactions import ReactionService
+from bot.regions.service import RegionService
 from bot.settings import Settings
 from bot.store import Database, ImageFiles
 from gpu_worker import GenerationPool, ProcessPool
 
 log = logging.getLogger(__name__)
 
-INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes", "cogs.parties")
+INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes", "cogs.parties", "cogs.regions")
 
 PoolFactory = Callable[[Settings], GenerationPool]
 
@@ -76,6 +77,7 @@ class SalonBot(commands.Bot):
         self._generation: GenerationService | None = None
         self.reactions = ReactionService(self.db)
         self.parties: PartyService | None = None
+        self.regions: RegionService | None = None
         self.prompt_suggester = PromptSuggester(settings.suggest_model or None)
         # Set by the parties cog: the APScheduler timers that close votes at their deadlines.
         self.vote_timers: Any = None
@@ -108,6 +110,7 @@ class SalonBot(commands.Bot):
             limits=QueueLimits(per_user=self.settings.max_jobs_per_user, total=self.settings.max_queued_jobs),
         )
         self.parties = PartyService(self.db, self._generation)
+        self.regions = RegionService(self._generation)
         # Each cog loads on its own: a broken one is logged and the others still serve.
         for name in self._cog_names:
             try:

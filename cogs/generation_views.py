@@ -58,6 +58,7 @@ async def guarded(interaction: discord.Interaction, where: str, action: Callable
 
 async def start_generation(interaction: discord.Interaction, prepared: PreparedGeneration) -> None:
     """Defer publicly, queue `prepared` and follow it to its grid in the deferred message."""
+    # Imported here: job_display renders results with this module's buttons, so it imports us first.
     from cogs.job_display import InteractionTarget, follow_job
 
     if not interaction.response.is_done():
@@ -239,7 +240,7 @@ class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def info() -> None:
-            from cogs.job_display import describe_info
+            from cogs.job_display import describe_info  # see start_generation: job_display imports us
 
             job, images = await service_of(interaction).job_with_images(self.job_id)
             await interaction.response.send_message(
@@ -322,6 +323,16 @@ def result_view(job: Job, images: list[ImageRecord]) -> discord.ui.View:
     for item in (RerollButton(job.id), RemixButton(job.id), JobInfoButton(job.id), DeleteButton(job.id)):
         item.row = min(row, 4)
         view.add_item(item)
+    # 🔲 Regions opens the result for marking; cogs.regions registers the DynamicItem for this id.
+    view.add_item(
+        discord.ui.Button(
+            label="Regions",
+            emoji="🔲",
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"salon:regions:{job.id}",
+            row=min(row, 4),
+        )
+    )
     return view
 
 

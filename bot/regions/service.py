@@ -20,12 +20,21 @@ from bot.errors import UserInputError
 from bot.generation import GenerationService
 from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration
 from bot.regions.lattice import Cell, Lattice
-from bot.regions.masks import cell_mask, feathered, heatmap_overlay, net_scores, soft_strength
+from bot.regions.masks import cell_mask, feathered, heatmap_overlay, lattice_overlay, net_scores, soft_strength
 from bot.regions.masks import combine as combine_cells
 from bot.store import Actor
 from bot.store.images import ImageRecord, images_of_job
 from bot.store.jobs import Job, append_job_event, get_job
-from bot.store.region_marks import marks_on, set_mark
+from bot.store.region_marks import (
+    LatticePost,
+    get_lattice_post,
+    get_mode,
+    latest_lattice_post,
+    marks_on,
+    record_lattice_post,
+    set_mark,
+    set_mode,
+)
 from gpu_worker.grid import make_grid
 
 MarkKind = Literal["like", "dislike", "clear"]
@@ -131,7 +140,65 @@ class RegionService:
         ]
         buffer = io.BytesIO()
         make_grid(overlays).save(buffer, format="PNG")
+        png = buffer.getvalue()
+        await self._record_heatmap(job_id, png, scores, lattice)
+        return png
+
+    async def _record_heatmap(self, job_id: int, png: bytes, scores: dict[Cell, int], lattice: Lattice) -> None:
+        """Keep a heatmap as a file and an event, so a gallery can show it next to the edits it led to."""
+        job, _ = await self.images(job_id)
+        sha256 = self.generation.files.write(png)
+        async with self.db.transaction() as conn:
+            await append_job_event(
+                conn,
+                job,
+                "region.heatmap",
+                {
+                    "sha256": sha256,
+                    "lattice": [lattice.rows, lattice.cols],
+                    "scores": {cell.name(): score for cell, score in sorted(scores.items()) if score},
+                },
+            )
+
+    async def lattice_png(self, job_id: int, lattice: Lattice) -> bytes:
+        """Return the job's images with the lattice drawn and labelled over each, and the heatmap so far."""
+        _, images = await self.images(job_id)
+        scores = await self.scores(job_id, lattice)
+        numbered = len(images) > 1
+        pictures = [
+            lattice_overlay(heatmap_overlay(self._picture(image), scores, lattice, n), lattice, n if numbered else None)
+            for n, image in enumerate(images, start=1)
+        ]
+        buffer = io.BytesIO()
+        make_grid(pictures, numbered=False).save(buffer, format="PNG")
         return buffer.getvalue()
+
+    async def record_lattice(self, job_id: int, message_id: str, channel_id: str, lattice: Lattice) -> None:
+        """Remember a lattice message, so reactions and `/regions mark` find its job."""
+        async with self.db.transaction() as conn:
+            await record_lattice_post(
+                conn, message_id=message_id, channel_id=channel_id, job_id=job_id, rows=lattice.rows, cols=lattice.cols
+            )
+
+    async def lattice_of_message(self, message_id: str) -> LatticePost | None:
+        """Return the lattice a message shows, or None."""
+        return await get_lattice_post(self.db, message_id)
+
+    async def latest_lattice(self, channel_id: str) -> LatticePost:
+        """Return the lattice opened last in a channel, or raise saying how to open one."""
+        post = await latest_lattice_post(self.db, channel_id)
+        if post is None:
+            raise UserInputError("No result is open for marking here; press 🔲 Regions under a grid first.")
+        return post
+
+    async def set_mode(self, actor: Actor, job_id: int, mode: Literal["like", "dislike"]) -> None:
+        """Set whether the actor's reactions and menu picks on a lattice mark cells liked or disliked."""
+        async with self.db.transaction() as conn:
+            await set_mode(conn, job_id=job_id, user_id=actor.id, mode=mode)
+
+    async def mode_of(self, actor: Actor, job_id: int) -> str:
+        """Return the actor's marking mode on a job's lattice."""
+        return await get_mode(self.db, job_id, actor.id)
 
     async def regenerate_disliked(
         self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice, prompt: str | None = None
@@ -348,3 +415,16 @@ def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+REGIONAL_INDICATORS = [chr(0x1F1E6 + n) for n in range(26)]  # 🇦 .. 🇿
+
+
+def cell_for_indicator(emoji: str, lattice: Lattice) -> Cell | None:
+    """Return the cell of image 1 that a regional-indicator reaction names (🇦 = A1, 🇧 = B1, ... row by row)."""
+    if emoji not in REGIONAL_INDICATORS:
+        return None
+    index = REGIONAL_INDICATORS.index(emoji)
+    if index >= lattice.rows * lattice.cols:
+        return None
+    return Cell(1, index // lattice.cols, index % lattice.cols)

@@ -69,3 +69,55 @@ async def marks_on(db: Database, image_ids: list[int], rows: int, cols: int) -> 
         [*image_ids, rows, cols],
     )
     return [RegionMark(**row_dict(row)) for row in found]
+
+
+@dataclass(frozen=True)
+class LatticePost:
+    """A message that shows the lattice over a job's images."""
+
+    message_id: str
+    channel_id: str
+    job_id: int
+    rows: int
+    cols: int
+    created_at: str
+
+
+async def record_lattice_post(
+    conn: aiosqlite.Connection, *, message_id: str, channel_id: str, job_id: int, rows: int, cols: int
+) -> None:
+    """Remember a lattice message."""
+    await conn.execute(
+        "INSERT OR REPLACE INTO lattice_posts (message_id, channel_id, job_id, rows, cols, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (message_id, channel_id, job_id, rows, cols, utc_now()),
+    )
+
+
+async def get_lattice_post(db: Database, message_id: str) -> LatticePost | None:
+    """Return the lattice shown by a message, or None."""
+    row = await db.fetchone("SELECT * FROM lattice_posts WHERE message_id = ?", (message_id,))
+    return LatticePost(**row_dict(row)) if row else None
+
+
+async def latest_lattice_post(db: Database, channel_id: str) -> LatticePost | None:
+    """Return the lattice opened most recently in a channel, or None."""
+    row = await db.fetchone(
+        "SELECT * FROM lattice_posts WHERE channel_id = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (channel_id,)
+    )
+    return LatticePost(**row_dict(row)) if row else None
+
+
+async def set_mode(conn: aiosqlite.Connection, *, job_id: int, user_id: str, mode: str) -> None:
+    """Set a member's marking mode for a job's lattice."""
+    await conn.execute(
+        "INSERT INTO region_modes (job_id, user_id, mode) VALUES (?, ?, ?)"
+        " ON CONFLICT (job_id, user_id) DO UPDATE SET mode = excluded.mode",
+        (job_id, user_id, mode),
+    )
+
+
+async def get_mode(db: Database, job_id: int, user_id: str) -> str:
+    """Return a member's marking mode for a job's lattice (like until they switch)."""
+    row = await db.fetchone("SELECT mode FROM region_modes WHERE job_id = ? AND user_id = ?", (job_id, user_id))
+    return str(row[0]) if row else "like"

@@ -62,8 +62,11 @@ async def test_three_members_marks_add_up_and_can_be_changed(regions: RegionServ
     assert cleared.scores[Cell(1, 3, 3)] == -1
     events = await list_events(regions.db, kinds=("region.marked", "region.cleared"))
     assert [(e.actor_id, e.payload["mark"]) for e in events][-2:] == [("2", "like"), ("3", "clear")]
-    heatmap = Image.open(io.BytesIO(await regions.heatmap_png(job_id, LATTICE)))
-    assert heatmap.size == (128, 64)
+    png = await regions.heatmap_png(job_id, LATTICE)
+    assert Image.open(io.BytesIO(png)).size == (128, 64)
+    [recorded] = await list_events(regions.db, kinds=("region.heatmap",))
+    assert regions.generation.files.read(recorded.payload["sha256"]) == png
+    assert recorded.payload["scores"]["1:A1"] == 2
 
 
 async def test_regenerating_disliked_cells_keeps_every_other_pixel(regions: RegionService) -> None:

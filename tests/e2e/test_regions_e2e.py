@@ -1,0 +1,107 @@
+"""Regions end to end: three members mark one grid in three ways, the heatmap follows, and edits keep liked pixels."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.loopback import Message
+from bot.regions.lattice import Cell, Lattice
+from bot.regions.masks import differs_only_inside
+from bot.store.images import images_of_job
+from bot.store.jobs import JobState, jobs_in_states
+from tests.e2e.conftest import RunningSalon, World
+
+
+def custom_ids(message: Message) -> list[str]:
+    return [component["custom_id"] for row in message.components for component in row.get("components", [])]
+
+
+async def finished_grid(world: World, interaction) -> Message:
+    return await world.server.wait_for(
+        lambda: (
+            interaction.original
+            if interaction.original and any(c.startswith("salon:u:") for c in custom_ids(interaction.original))
+            else None
+        ),
+        timeout=120,
+    )
+
+
+def picture(message: Message, world: World) -> Image.Image:
+    return Image.open(io.BytesIO(world.server.files[message.attachments[0].id].data)).convert("RGB")
+
+
+async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: RunningSalon) -> None:
+    server, db = world.server, salon.bot.db
+    alice, bob, carol = (server.driver(world.users[n]) for n in ("alice", "bob", "carol"))
+    grid = await finished_grid(world, await alice.slash(world.channel_id, "imagine", {"prompt": "a cat", "count": 2}))
+    [job] = await jobs_in_states(db, (JobState.DONE,))
+
+    opened = await bob.click(grid, f"salon:regions:{job.id}")
+    assert "Opened job" in (await opened.wait_for_original()).content
+    lattice_message = await server.wait_for(
+        lambda: next((m for m in server.channel_messages(world.channel_id) if "Mark what you like" in m.content), None)
+    )
+    assert "2:B3 is cell B3 of image 2" in lattice_message.content
+    selects = [c for c in custom_ids(lattice_message) if c.startswith("salon:rsel:")]
+    assert selects == [f"salon:rsel:{job.id}:1:4:4", f"salon:rsel:{job.id}:2:4:4"]
+
+    def redrawn_after(previous: int):
+        return lambda: server.messages[lattice_message.id].attachments[0].id != previous or None
+
+    # Alice: the select menu, in the default (like) mode.
+    first_drawing = server.messages[lattice_message.id].attachments[0].id
+    picked = await alice.select(lattice_message, selects[0], ["A1", "B1"])
+    assert "Marked 1:A1, 1:B1 as liked" in (await picked.wait_for_original()).content
+    await server.wait_for(redrawn_after(first_drawing), timeout=30)
+
+    # Bob: dislike mode, then a regional-indicator reaction (🇰 is the 11th cell: C3 of image 1).
+    mode = await bob.click(lattice_message, f"salon:rmode:{job.id}:dislike")
+    assert "as disliked" in (await mode.wait_for_original()).content
+    second_drawing = server.messages[lattice_message.id].attachments[0].id
+    await bob.react(lattice_message, "🇰")
+    await server.wait_for(redrawn_after(second_drawing), timeout=30)
+
+    # Carol: text.
+    marked = await carol.slash(world.channel_id, "regions mark", {"dislike": "1:C3-D4"})
+    assert "disliked 1:C3 (-2)" in (await marked.wait_for_original()).content
+    refused = await carol.slash(world.channel_id, "regions mark", {"like": "E9"})
+    assert "outside the lattice" in (await refused.wait_for_original()).content
+
+    scores = await salon.bot.regions.scores(job.id, Lattice())
+    assert scores[Cell(1, 0, 0)] == 1 and scores[Cell(1, 0, 1)] == 1
+    assert scores[Cell(1, 2, 2)] == -2 and scores[Cell(1, 3, 3)] == -1
+
+    # The heatmap: green where liked, red where disliked, compared with the plain image.
+    heat = await carol.slash(world.channel_id, "regions heatmap")
+    heatmap = picture(await heat.wait_for_original(lambda m: m.attachments), world)
+    plain = Image.open(io.BytesIO(salon.bot.files.read((await images_of_job(db, job.id))[0].sha256))).convert("RGB")
+
+    def tint(image: Image.Image, xy: tuple[int, int]) -> int:
+        red, green, _ = image.getpixel(xy)
+        return green - red
+
+    assert tint(heatmap, (24, 8)) > tint(plain, (24, 8))  # B1, liked
+    assert tint(heatmap, (40, 40)) < tint(plain, (40, 40))  # C3, disliked
+
+    # Regenerate the disliked cells of image 1: every liked or unmarked pixel stays as it was.
+    edit = await alice.slash(world.channel_id, "regions edit", {"action": "regenerate", "image": 1})
+    await finished_grid(world, edit)
+    edited_job = next(j for j in await jobs_in_states(db, (JobState.DONE,)) if j.kind == "inpaint")
+    [edited] = await images_of_job(db, edited_job.id)
+    source = (await images_of_job(db, job.id))[0]
+    mask = Image.open(io.BytesIO(salon.bot.files.read(edited_job.params["mask_sha256"])))
+    before = Image.open(io.BytesIO(salon.bot.files.read(source.sha256)))
+    after = Image.open(io.BytesIO(salon.bot.files.read(edited.sha256)))
+    assert differs_only_inside(before, after, mask)
+    assert after.crop((0, 0, 32, 16)).tobytes() == before.crop((0, 0, 32, 16)).tobytes()  # A1 and B1
+    assert edited_job.source_image_id == source.id
+
+    # Combine: the sky from image 1, the ground from image 2, one picture.
+    combined = await bob.slash(world.channel_id, "regions edit", {"action": "combine", "cells": "1:A1-D2 2:A3-D4"})
+    await finished_grid(world, combined)
+    combine_job = next(j for j in await jobs_in_states(db, (JobState.DONE,)) if j.params.get("combined_from"))
+    assert len(await images_of_job(db, combine_job.id)) == 1
+    assert combine_job.params["lineage"]["action"] == "combine"
