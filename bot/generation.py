@@ -308,6 +308,8 @@ class GenerationService:
         """Return the request stored with a job, its init image read back from the files."""
         values = {name: value for name, value in job.params.items() if name in _REQUEST_FIELDS}
         values["seeds"] = tuple(job.params["seeds"])
+        # JSON keeps tuples as lists; the scheduler hashes regions to batch alike jobs together.
+        values["regions"] = tuple(tuple(region) for region in job.params.get("regions", ()))
         sha256 = job.params.get("init_image_sha256")
         if sha256:
             values["init_image"] = self.files.read(sha256)

@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.client import SalonBot
 from bot.errors import SalonError, UserInputError
+from bot.prompt_composer import ImagineOptions
 from bot.regions.lattice import DEFAULT_SIZE, MAX_SIZE, Lattice
 from bot.regions.service import MarkOutcome, RegionService, cell_for_indicator
 from bot.store import Actor
@@ -290,6 +291,26 @@ class RegionsCog(commands.Cog):
                 prepared = await service.remove_element(actor, place, job_id, image, chosen, lattice, remove, prompt)
         else:
             raise UserInputError(f"Choose an action: {', '.join(EDIT_ACTIONS)}.")
+        await start_generation(interaction, prepared)
+
+    @regions.command(name="plan", description="Generate an image whose parts follow different prompts")
+    @app_commands.describe(
+        prompt="What the whole picture shows",
+        plan="Cells and their prompts: A1-D2: a stormy sky; A3-D4: a calm sea",
+        rows="Lattice rows (default 4)",
+        cols="Lattice columns (default 4)",
+    )
+    async def plan(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 1000],
+        plan: app_commands.Range[str, 1, 1000],
+        rows: app_commands.Range[int, 1, MAX_SIZE] = DEFAULT_SIZE,
+        cols: app_commands.Range[int, 1, MAX_SIZE] = DEFAULT_SIZE,
+    ) -> None:
+        prepared = await regions_of(self.bot).plan(
+            actor_of(interaction), place_of(interaction), ImagineOptions(prompt), plan, Lattice(rows, cols)
+        )
         await start_generation(interaction, prepared)
 
     @commands.Cog.listener()

@@ -195,7 +195,7 @@ def _run_call(
         if first.kind == "inpaint":
             mask = Image.open(io.BytesIO(first.mask_image or b"")).convert("L").resize((first.width, first.height))
             arguments.update(mask_image=[mask] * len(seeds), width=first.width, height=first.height)
-    with torch.inference_mode():
+    with torch.inference_mode(), _regions_of(pipeline, first, device, dtype):
         output = pipeline(**arguments)
     if stopped:
         return None
@@ -206,6 +206,27 @@ def _run_call(
         pngs.append(buffer.getvalue())
     gaps = [later - earlier for earlier, later in itertools.pairwise(step_times)]
     return pngs, len(seeds), gaps
+
+
+def _regions_of(pipeline: Any, request: GenerationRequest, device: Any, dtype: Any) -> Any:
+    """Return a context that steers the call by the request's regional prompts (a no-op without them)."""
+    from contextlib import nullcontext
+    from dataclasses import replace
+
+    if not request.regions:
+        return nullcontext()
+    from gpu_worker.regional import region_weights, regional_unet
+
+    guided = request.guidance > 1.0
+    scale = getattr(pipeline, "vae_scale_factor", 8)
+    weights = region_weights(list(request.regions), request.height // scale, request.width // scale, device, dtype)
+    cache: dict[str, Any] = {}
+    embeds = []
+    for *_, text in request.regions:
+        if text not in cache:
+            cache[text] = _encode(pipeline, replace(request, prompt=text), device, guided).prompt_embeds
+        embeds.append(cache[text])
+    return regional_unet(pipeline, weights, embeds, guided)
 
 
 def _prompt_key(item: BatchItem) -> tuple[str, str]:

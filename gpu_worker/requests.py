@@ -11,6 +11,7 @@ JOB_KINDS: tuple[str, ...] = ("txt2img", "img2img", "inpaint")
 MAX_SIDE = 2048
 MAX_STEPS = 150
 MAX_IMAGES = 16
+MAX_REGIONS = 8
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class GenerationRequest:
     priority: int = 0
     # Keep a frame per step and return the denoising journey as an animated GIF.
     journey: bool = False
+    # Regional prompts: (left, top, right, bottom as fractions of the image, prompt), text-to-image only.
+    regions: tuple[tuple[float, float, float, float, str], ...] = ()
 
     def validate(self) -> None:
         """Raise `ValueError` with a concise reason if the request cannot be run."""
@@ -57,6 +60,17 @@ class GenerationRequest:
             raise ValueError(f"guidance must be from 0 to 30, got {self.guidance}")
         if not 0.0 < self.strength <= 1.0:
             raise ValueError(f"strength must be above 0 and at most 1, got {self.strength}")
+        if self.regions and self.kind != "txt2img":
+            raise ValueError("regional prompts are for text-to-image")
+        if len(self.regions) > MAX_REGIONS:
+            raise ValueError(f"at most {MAX_REGIONS} regional prompts, got {len(self.regions)}")
+        for left, top, right, bottom, text in self.regions:
+            if not (0 <= left < right <= 1 and 0 <= top < bottom <= 1):
+                raise ValueError(
+                    f"a region is a box inside the image (fractions 0 to 1), not {(left, top, right, bottom)}"
+                )
+            if not text.strip():
+                raise ValueError("every region needs a prompt")
         if self.kind in ("img2img", "inpaint") and int(self.steps * self.strength) < 1:
             # diffusers runs int(steps × strength) steps from the init image: zero would be no image at all.
             needed = math.ceil(1 / self.strength)

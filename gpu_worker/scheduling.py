@@ -37,6 +37,7 @@ def batch_key(request: GenerationRequest) -> Hashable:
         request.steps,
         request.scheduler,
         request.guidance,
+        request.regions,
     )
 
 

@@ -332,6 +332,24 @@ class RegionService:
             },
         )
 
+    async def plan(
+        self, actor: Actor, place: Place, options: ImagineOptions, plan: str, lattice: Lattice
+    ) -> PreparedGeneration:
+        """Return a text-to-image generation whose parts follow a region plan ("A1-D2: a stormy sky; ...").
+
+        Each range becomes one box with its prompt; the whole prompt still shapes everything else.
+        """
+        regions = parse_plan(plan, lattice)
+        prepared = await self.generation.prepare(actor, place, options)
+        for *_, text in regions:
+            await self.generation.themes.check_blocklist(place.guild_id, text)
+        request = replace(prepared.request, regions=tuple(regions))
+        try:
+            request.validate()
+        except ValueError as exc:
+            raise UserInputError(f"This plan cannot run: {exc}.") from exc
+        return replace(prepared, request=request, extra={"region_plan": plan})
+
     async def _target(self, job_id: int, image_number: int, cells: list[Cell]) -> tuple[Job, ImageRecord]:
         job, images = await self.images(job_id)
         if not 1 <= image_number <= len(images):
@@ -428,3 +446,30 @@ def cell_for_indicator(emoji: str, lattice: Lattice) -> Cell | None:
     if index >= lattice.rows * lattice.cols:
         return None
     return Cell(1, index // lattice.cols, index % lattice.cols)
+
+
+def parse_plan(plan: str, lattice: Lattice) -> list[tuple[float, float, float, float, str]]:
+    """Return the boxes and prompts of a region plan: `cells: prompt` parts separated by `;`."""
+    regions: list[tuple[float, float, float, float, str]] = []
+    parts = [part for part in plan.split(";") if part.strip()]
+    if not parts:
+        raise UserInputError("Write a plan as `A1-D2: a stormy sky; A3-D4: a calm sea`.")
+    for part in parts:
+        cells_text, colon, text = part.partition(":")
+        text = " ".join(text.split())
+        if not colon or not text:
+            raise UserInputError(f"{part.strip()!r} needs cells and a prompt, such as `A1-D2: a stormy sky`.")
+        for piece in cells_text.replace(",", " ").split():
+            cells = lattice.parse(piece)
+            rows = [cell.row for cell in cells]
+            cols = [cell.col for cell in cells]
+            regions.append(
+                (
+                    min(cols) / lattice.cols,
+                    min(rows) / lattice.rows,
+                    (max(cols) + 1) / lattice.cols,
+                    (max(rows) + 1) / lattice.rows,
+                    text,
+                )
+            )
+    return regions

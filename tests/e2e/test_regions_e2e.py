@@ -105,3 +105,17 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
     combine_job = next(j for j in await jobs_in_states(db, (JobState.DONE,)) if j.params.get("combined_from"))
     assert len(await images_of_job(db, combine_job.id)) == 1
     assert combine_job.params["lineage"]["action"] == "combine"
+
+
+async def test_a_region_plan_steers_parts_of_a_new_image(world: World, salon: RunningSalon) -> None:
+    alice = world.server.driver(world.users["alice"])
+    planned = await alice.slash(
+        world.channel_id,
+        "regions plan",
+        {"prompt": "a coast", "plan": "A1-D2: a stormy sky; A3-D4: a calm sea"},
+    )
+    await finished_grid(world, planned)
+    [job] = await jobs_in_states(salon.bot.db, (JobState.DONE,))
+    assert job.params["regions"] == [[0.0, 0.0, 1.0, 0.5, "a stormy sky"], [0.0, 0.5, 1.0, 1.0, "a calm sea"]]
+    refused = await alice.slash(world.channel_id, "regions plan", {"prompt": "a coast", "plan": "sky"})
+    assert "needs cells and a prompt" in (await refused.wait_for_original()).content

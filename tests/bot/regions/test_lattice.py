@@ -45,3 +45,20 @@ def test_lattice_size_is_limited_and_boxes_cover_the_image() -> None:
     boxes = [lattice.box(cell, 100, 60) for cell in lattice.cells()]
     assert boxes[0] == (0, 0, 33, 20) and boxes[-1] == (67, 40, 100, 60)
     assert sum((r - left) * (b - t) for left, t, r, b in boxes) == 100 * 60
+
+
+def test_a_region_plan_becomes_boxes_with_prompts() -> None:
+    from bot.regions.service import parse_plan
+
+    assert parse_plan("A1-D2: a stormy sky; A3-D4: a calm sea", Lattice()) == [
+        (0.0, 0.0, 1.0, 0.5, "a stormy sky"),
+        (0.0, 0.5, 1.0, 1.0, "a calm sea"),
+    ]
+    assert parse_plan("A1, C3: a moon", Lattice()) == [
+        (0.0, 0.0, 0.25, 0.25, "a moon"),
+        (0.5, 0.5, 0.75, 0.75, "a moon"),
+    ]
+    with pytest.raises(UserInputError, match="needs cells and a prompt"):
+        parse_plan("A1-B2", Lattice())
+    with pytest.raises(UserInputError, match="outside the lattice"):
+        parse_plan("E1: sky", Lattice())

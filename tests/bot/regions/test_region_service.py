@@ -159,3 +159,15 @@ async def test_combine_makes_one_image_from_cells_of_two(regions: RegionService)
     assert len(finished.job.params["combined_from"]) == 2
     with pytest.raises(UserInputError, match="at least two images"):
         await regions.combine(ALICE, PLACE, job_id, LATTICE.parse("1:A1"), LATTICE)
+
+
+async def test_a_region_plan_survives_the_store(regions: RegionService) -> None:
+    from bot.regions.service import parse_plan
+    from gpu_worker.scheduling import batch_key
+
+    prepared = await regions.plan(ALICE, PLACE, ImagineOptions("a coast"), "A1-D2: a stormy sky", LATTICE)
+    assert prepared.request.regions == tuple(parse_plan("A1-D2: a stormy sky", LATTICE))
+    finished = await run(regions, prepared)
+    # A restart resumes a job from its stored parameters: the regions come back as they went in.
+    again = regions.generation._request_of(finished.job)
+    assert again.regions == prepared.request.regions and hash(batch_key(again))
