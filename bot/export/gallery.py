@@ -1,0 +1,50 @@
+"""A static HTML gallery of a session's story: one folder (index.html and images/) that works offline.
+
+Jinja2 renders it with autoescaping on for every template (set here, not left to file-name
+rules), so prompts and names are always shown as text, never run as HTML or script.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from bot.export.story import SessionStory
+from bot.store import ImageFiles
+
+_ENVIRONMENT = Environment(
+    loader=PackageLoader("bot.export", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+)
+
+
+def render_gallery(story: SessionStory) -> str:
+    """Return the gallery's index.html."""
+    return _ENVIRONMENT.get_template("gallery.html").render(story=story)
+
+
+def write_gallery(story: SessionStory, files: ImageFiles, folder: Path) -> Path:
+    """Write the gallery (index.html, images/) into `folder` and return the index's path."""
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    wanted = {image.sha256 for image in story.images} | {i.heatmap_sha256 for i in story.images if i.heatmap_sha256}
+    for sha256 in sorted(wanted):
+        # File names are the content hashes, never user text.
+        shutil.copyfile(files.path_for(sha256), images / f"{sha256}.png")
+    index = folder / "index.html"
+    index.write_text(render_gallery(story), encoding="utf-8")
+    return index
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    """Return a zip of the folder's files (paths inside relative to it), for upload or download."""
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                bundle.write(path, path.relative_to(folder))
+    return archive

@@ -1,0 +1,203 @@
+"""The story of a session, read only from the store: the one input of the gallery and the blog exports.
+
+A story covers a party, a themed channel over a time window, or one member's run. It holds
+people and their roles, associations with counts, the prompt's versions with diffs, the rounds
+and why each winner won, and every image with its prompt, parameters, seed, author, votes,
+lineage (which image it came from, through which edit) and region heatmap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.parties.service import PartyService
+from bot.reactions import REACTION_VOTE
+from bot.store import Database, list_events
+from bot.store.history import actor_names, images_of_jobs, jobs_in_window, jobs_of_sessions
+from bot.store.jobs import Job
+from bot.store.parties import party_in_thread, votes_of_round
+from bot.store.sessions import get_session
+from bot.store.votes import tally_images
+
+
+@dataclass(frozen=True)
+class StoryImage:
+    """One image with everything a gallery shows about it."""
+
+    id: int
+    job_id: int
+    number: int  # its place in its grid, from 1
+    seed: int
+    sha256: str
+    width: int
+    height: int
+    prompt: str
+    negative_prompt: str
+    user_prompt: str
+    params: dict[str, Any]
+    author_id: str
+    author_name: str
+    created_at: str
+    likes: int = 0
+    dislikes: int = 0
+    round_votes: int = 0
+    starred: bool = False
+    winner: bool = False
+    source_image_id: int | None = None  # the image it was made from (variation, round, region edit)
+    action: str = "imagine"  # how: imagine, reroll, variation, remix, party-round, regenerate, combine, ...
+    heatmap_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class StoryRound:
+    """A party round (or its final vote): the prompt it used, its winner, and why."""
+
+    number: int
+    kind: str
+    prompt_version: int | None
+    prompt: str
+    winner_image_id: int | None
+    reason: str
+    ballots: int
+
+
+@dataclass
+class SessionStory:
+    """Everything an export tells about one stretch of shared work."""
+
+    kind: str  # party, channel, member
+    title: str
+    topic: str
+    started_at: str
+    ended_at: str | None
+    people: list[tuple[str, str, tuple[str, ...]]] = field(default_factory=list)  # id, name, roles
+    associations: list[tuple[str, int, tuple[str, ...]]] = field(default_factory=list)  # text, count, author names
+    versions: list[tuple[int, str, str, str]] = field(default_factory=list)  # version, text, author name, diff
+    rounds: list[StoryRound] = field(default_factory=list)
+    images: list[StoryImage] = field(default_factory=list)
+
+    def image(self, image_id: int) -> StoryImage | None:
+        """Return an image of the story by id."""
+        return next((image for image in self.images if image.id == image_id), None)
+
+    @property
+    def highlights(self) -> list[StoryImage]:
+        """Return the winners, then the starred picks, then the most liked, without repeats."""
+        ranked = sorted(self.images, key=lambda i: (not i.winner, not i.starred, -(i.likes - i.dislikes), i.id))
+        return [image for image in ranked if image.winner or image.starred or image.likes > image.dislikes] or ranked[
+            :4
+        ]
+
+
+async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set[int]) -> list[StoryImage]:
+    images = await images_of_jobs(db, [job.id for job in jobs])
+    by_job = {job.id: job for job in jobs}
+    tallies = await tally_images(db, [image.id for image in images], REACTION_VOTE)
+    names = await actor_names(db, sorted({job.requester_id for job in jobs}))
+    heatmaps: dict[int, str] = {}
+    for event in await list_events(db, kinds=("region.heatmap",), limit=100_000):
+        if event.subject_type == "job":
+            heatmaps[int(event.subject_id or 0)] = event.payload["sha256"]
+    story = []
+    for image in images:
+        job = by_job[image.job_id]
+        lineage = job.params.get("lineage") or {}
+        story.append(
+            StoryImage(
+                id=image.id,
+                job_id=job.id,
+                number=image.idx + 1,
+                seed=image.seed,
+                sha256=image.sha256,
+                width=image.width,
+                height=image.height,
+                prompt=str(job.params.get("prompt", "")),
+                negative_prompt=str(job.params.get("negative_prompt", "")),
+                user_prompt=str(job.params.get("user_prompt", job.params.get("prompt", ""))),
+                params={k: v for k, v in job.params.items() if k not in ("requester", "session", "options", "notes")},
+                author_id=job.requester_id,
+                author_name=names.get(job.requester_id, job.requester_id),
+                created_at=image.created_at,
+                likes=tallies[image.id].likes,
+                dislikes=tallies[image.id].dislikes,
+                starred=image.id in starred,
+                winner=image.id in winners,
+                source_image_id=job.source_image_id,
+                action=str(lineage.get("action", job.kind if job.kind != "txt2img" else "imagine")),
+                heatmap_sha256=heatmaps.get(job.id),
+            )
+        )
+    return story
+
+
+async def party_story(db: Database, parties: PartyService, thread_id: str) -> SessionStory:
+    """Return the story of the party held in a thread."""
+    party = await party_in_thread(db, thread_id)
+    if party is None:
+        raise LookupError(f"there is no party in thread {thread_id}")
+    state = await parties.state(party.id)
+    names = await actor_names(db, list(state.members))
+    story = SessionStory(
+        kind="party", title=party.topic, topic=party.topic, started_at=party.created_at, ended_at=party.ended_at
+    )
+    story.people = [(m.user_id, m.user_name or names[m.user_id], m.roles) for m in state.members.values()]
+    author_names = {**names, **{m.user_id: m.user_name for m in state.members.values() if m.user_name}}
+    story.associations = [
+        (t.text, t.count, tuple(author_names.get(a, a) for a in t.authors)) for t in state.tallied_associations()
+    ]
+    story.versions = [(v.version, v.text, author_names.get(v.author_id, v.author_id), v.diff) for v in state.versions]
+    winners = {r.winner_image_id for r in state.rounds if r.winner_image_id}
+    starred = {image_id for image_id, _ in state.stars}
+    text_of = {v.version: v.text for v in state.versions}
+    votes: dict[int, int] = {}
+    for round_row in state.rounds:
+        ballots = await votes_of_round(db, round_row.id)
+        for choices in ballots.values():
+            for image_id in choices:
+                votes[image_id] = votes.get(image_id, 0) + 1
+        story.rounds.append(
+            StoryRound(
+                number=round_row.number,
+                kind=round_row.kind,
+                prompt_version=round_row.prompt_version,
+                prompt=text_of.get(round_row.prompt_version or 0, ""),
+                winner_image_id=round_row.winner_image_id,
+                reason=str(round_row.outcome.get("reason", round_row.status)),
+                ballots=len(ballots),
+            )
+        )
+    images = await _images(db, await jobs_of_sessions(db, [party.session_id]), winners, starred)
+    story.images = [_with_votes(image, votes.get(image.id, 0)) for image in images]
+    return story
+
+
+async def channel_story(db: Database, channel_id: str, since: str, until: str, title: str = "") -> SessionStory:
+    """Return the story of a themed channel between two ISO times."""
+    jobs = await jobs_in_window(db, channel_id=channel_id, since=since, until=until)
+    session = await get_session(db, jobs[0].session_id) if jobs else None
+    story = SessionStory(
+        kind="channel",
+        title=title or (session.title if session and session.title else f"Channel {channel_id}"),
+        topic=str(jobs[0].params.get("theme") or "") if jobs else "",
+        started_at=since,
+        ended_at=until,
+    )
+    story.images = await _images(db, jobs, set(), set())
+    names = await actor_names(db, sorted({job.requester_id for job in jobs}))
+    story.people = [(user_id, name, ()) for user_id, name in names.items()]
+    return story
+
+
+async def member_story(db: Database, user_id: str, since: str, until: str) -> SessionStory:
+    """Return the story of one member's run between two ISO times, across channels."""
+    jobs = await jobs_in_window(db, requester_id=user_id, since=since, until=until)
+    name = (await actor_names(db, [user_id]))[user_id]
+    story = SessionStory(kind="member", title=f"{name}'s run", topic="", started_at=since, ended_at=until)
+    story.images = await _images(db, jobs, set(), set())
+    story.people = [(user_id, name, ())]
+    return story
+
+
+def _with_votes(image: StoryImage, votes: int) -> StoryImage:
+    return replace(image, round_votes=votes)

@@ -1,0 +1,85 @@
+"""The gallery: built only from the store, offline from its folder or a zip, and user text stays text."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from bot.export.gallery import render_gallery, write_gallery, zip_folder
+from bot.export.story import channel_story, party_story
+from bot.generation import GenerationDefaults, GenerationService, ImagineOptions, Place
+from bot.parties.service import PartyService, PartySettings
+from bot.store import Actor, Database, ImageFiles
+from gpu_worker import ProcessPool
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MALLORY = Actor("66", "<img src=x onerror=alert(1)>")
+ALICE = Actor("1", "alice")
+EVIL = '<script>alert("owned")</script> a cat <img src=x onerror=alert(2)>'
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def pool(models_dir: Path):
+    started = ProcessPool("tiny", ["cpu"], models_dir, batch_size=2)
+    await started.start()
+    yield started
+    await started.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def generation(pool: ProcessPool, tmp_path: Path):
+    db = Database(tmp_path / "salon.db")
+    await db.open()
+    defaults = GenerationDefaults(model="tiny", width=64, height=64, steps=2, count=2, max_count=2)
+    yield GenerationService(db, ImageFiles(tmp_path / "images"), pool, defaults=defaults)
+    await db.close()
+
+
+async def test_a_channel_gallery_shows_hostile_text_as_text(generation: GenerationService, tmp_path: Path) -> None:
+    place = Place("1", "50")
+    prepared = await generation.prepare(MALLORY, place, ImagineOptions(EVIL))
+    await generation.wait(await generation.submit(MALLORY, place, prepared))
+    story = await channel_story(
+        generation.db, "50", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", title="<b>cats</b>"
+    )
+    assert len(story.images) == 2 and story.images[0].author_name == MALLORY.name
+    html = render_gallery(story)
+    assert "<script>alert" not in html and "<img src=x" not in html and "<b>cats</b>" not in html
+    assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in html and "&lt;b&gt;cats&lt;/b&gt;" in html
+    index = write_gallery(story, generation.files, tmp_path / "gallery")
+    for image in story.images:
+        assert (index.parent / "images" / f"{image.sha256}.png").exists()
+        assert f'src="images/{image.sha256}.png"' in index.read_text()
+    archive = zip_folder(index.parent, tmp_path / "gallery.zip")
+    names = zipfile.ZipFile(archive).namelist()
+    assert "index.html" in names and len([n for n in names if n.startswith("images/")]) == 2
+
+
+async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generation: GenerationService) -> None:
+    parties = PartyService(generation.db, generation)
+    await parties.start(
+        ALICE, guild_id="1", channel_id="60", thread_id="61", topic="loneliness", settings=PartySettings()
+    )
+    await parties.associate(ALICE, "61", "empty chair")
+    await parties.commit(ALICE, "61", text="an empty chair by the window")
+    await parties.advance(ALICE, "61", is_admin=False)
+    round_row, prepared = await parties.prepare_round(ALICE, "61", is_admin=False)
+    finished = await generation.wait(await generation.submit(ALICE, Place("1", "61"), prepared))
+    await parties.round_generated(round_row.id, finished.job.id)
+    await parties.vote(ALICE, round_row.id, 1)
+    result = await parties.close_round(round_row.id)
+    story = await party_story(generation.db, parties, "61")
+    assert story.kind == "party" and story.topic == "loneliness"
+    assert story.people == [("1", "alice", ("facilitator",))]
+    assert story.associations == [("empty chair", 1, ("alice",))]
+    assert [v[:2] for v in story.versions] == [(1, "loneliness"), (2, "an empty chair by the window")]
+    [story_round] = story.rounds
+    assert story_round.winner_image_id == result.winner.id and story_round.prompt == "an empty chair by the window"
+    winner = story.image(result.winner.id)
+    assert winner is not None and winner.winner and winner.round_votes == 1 and story.highlights[0] is winner
+    html = render_gallery(story)
+    assert "an empty chair by the window" in html and "winner" in html
