@@ -6,37 +6,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from bot.export.gallery import render_gallery, write_gallery, zip_folder
 from bot.export.story import channel_story, party_story
-from bot.generation import GenerationDefaults, GenerationService, ImagineOptions, Place
+from bot.generation import GenerationService, ImagineOptions, Place
 from bot.parties.service import PartyService, PartySettings
-from bot.store import Actor, Database, ImageFiles
-from gpu_worker import ProcessPool
+from bot.store import Actor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MALLORY = Actor("66", "<img src=x onerror=alert(1)>")
 ALICE = Actor("1", "alice")
 EVIL = '<script>alert("owned")</script> a cat <img src=x onerror=alert(2)>'
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool(models_dir: Path):
-    started = ProcessPool("tiny", ["cpu"], models_dir, batch_size=2)
-    await started.start()
-    yield started
-    await started.close()
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def generation(pool: ProcessPool, tmp_path: Path):
-    db = Database(tmp_path / "salon.db")
-    await db.open()
-    defaults = GenerationDefaults(model="tiny", width=64, height=64, steps=2, count=2, max_count=2)
-    yield GenerationService(db, ImageFiles(tmp_path / "images"), pool, defaults=defaults)
-    await db.close()
 
 
 async def test_a_channel_gallery_shows_hostile_text_as_text(generation: GenerationService, tmp_path: Path) -> None:

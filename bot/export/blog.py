@@ -1,0 +1,203 @@
+"""Blog posts of a session: a Hugo page bundle and a Jekyll post, telling its story from the log.
+
+Front matter is written with `yaml.safe_dump` (never by formatting strings), following the
+shape of `../shared/seeds/001_*.txt`: title, date, tags, description, cover. Images are resized
+and compressed for the web. Prompts and names are user text: in Markdown they are escaped, so
+nothing they contain becomes a link, an image or HTML.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+from PIL import Image
+
+from bot.export.story import SessionStory, StoryImage
+from bot.store import ImageFiles
+
+WEB_SIDE = 1024
+WEB_QUALITY = 85
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&\"])")
+
+
+@dataclass(frozen=True)
+class BlogExport:
+    """Where an export was written and what it left out."""
+
+    path: Path
+    images: int
+    left_out: int  # images of members who did not consent to publication
+
+
+def slugify(text: str, fallback: str = "session") -> str:
+    """Return a URL and file-name safe slug for a title (ASCII letters, digits and dashes)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
+    return slug or fallback
+
+
+def escape_markdown(text: str) -> str:
+    """Return text that Markdown shows as it is (no links, images, emphasis or HTML)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _alt(text: str) -> str:
+    """Return alt text for an image from its prompt: brackets and line breaks removed."""
+    return re.sub(r"[\[\]\n\r]", " ", text).strip()[:200]
+
+
+def publishable(story: SessionStory, consented: set[str] | None) -> tuple[list[StoryImage], int]:
+    """Return the images that may be published (all when `consented` is None) and how many were left out."""
+    if consented is None:
+        return list(story.images), 0
+    kept = [image for image in story.images if image.author_id in consented]
+    return kept, len(story.images) - len(kept)
+
+
+def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[int, str], left_out: int) -> str:
+    """Return the post's Markdown body: the session's story, its figures and a gallery."""
+    lines: list[str] = []
+    kept = {image.id for image in images}
+    highlights = [image for image in story.highlights if image.id in kept]
+    if highlights:
+        first = highlights[0]
+        lines += [f"![{_alt(first.user_prompt)}]({names[first.id]})", ""]
+    if story.kind == "party":
+        lines.append(
+            f"We spent a neurogenerative party on **{escape_markdown(story.topic)}**, "
+            f"{len(story.people)} of us, starting from the simplest prompt and refining it together."
+        )
+    else:
+        lines.append(f"{escape_markdown(story.title)}: {len(story.images)} images made together.")
+    lines.append("")
+    if story.people:
+        people = ", ".join(
+            escape_markdown(name) + (f" ({escape_markdown(', '.join(roles))})" if roles else "")
+            for _, name, roles in story.people
+        )
+        lines += [f"**Who was there**: {people}.", ""]
+    if story.associations:
+        words = ", ".join(f"{escape_markdown(text)} (×{count})" for text, count, _ in story.associations[:20])
+        lines += ["## What the topic brought to mind", "", words + ".", ""]
+    if len(story.versions) > 1:
+        lines += ["## How the prompt evolved", ""]
+        for version, text, author, _ in story.versions:
+            lines.append(f"{version}. *{escape_markdown(text)}* — {escape_markdown(author)}")
+        lines.append("")
+    if story.rounds:
+        lines += ["## The rounds", ""]
+        for round_row in story.rounds:
+            what = "The final vote" if round_row.kind == "final" else f"Round {round_row.number}"
+            line = f"**{what}**"
+            if round_row.prompt:
+                line += f" (*{escape_markdown(round_row.prompt)}*)"
+            line += f": {escape_markdown(round_row.reason)}, {round_row.ballots} ballots."
+            lines.append(line)
+            winner = story.image(round_row.winner_image_id) if round_row.winner_image_id else None
+            if winner is not None and winner.id in kept:
+                lines += ["", f"![{_alt(winner.user_prompt)}]({names[winner.id]})"]
+            lines.append("")
+    lines += ["## Gallery", ""]
+    for image in images:
+        caption = f"{escape_markdown(image.prompt)} — {escape_markdown(image.author_name)}, seed {image.seed}"
+        lines += [f"![{_alt(image.user_prompt)}]({names[image.id]})", "", caption, ""]
+    if left_out:
+        lines += [f"*{left_out} images are not shown: their authors did not agree to publication.*", ""]
+    return "\n".join(lines)
+
+
+def _front_matter(story: SessionStory, cover: tuple[str, StoryImage] | None, slug: str) -> dict:
+    date = datetime.fromisoformat(story.started_at.replace("Z", "+00:00"))
+    description = f"A neurogenerative party on {story.topic}" if story.kind == "party" else f"Images from {story.title}"
+    matter: dict = {
+        "title": story.title,
+        "date": date.isoformat(),
+        "tags": ["Salon", "AI art", *([story.topic] if story.topic else [])],
+        "author": "Salon",
+        "draft": False,
+        "description": description,
+        "slug": slug,
+    }
+    if cover:
+        name, image = cover
+        matter["cover"] = {"image": name, "alt": _alt(image.user_prompt), "caption": story.title, "relative": True}
+    return matter
+
+
+def _cover(story: SessionStory, names: dict[int, str]) -> tuple[str, StoryImage] | None:
+    """Return the cover image (the first highlight that is published) with its file name."""
+    return next(((names[image.id], image) for image in story.highlights if image.id in names), None)
+
+
+def _web_image(png: bytes) -> bytes:
+    """Return a JPEG for the web: at most WEB_SIDE pixels a side, quality WEB_QUALITY."""
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    image.thumbnail((WEB_SIDE, WEB_SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=WEB_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def _write_images(images: list[StoryImage], files: ImageFiles, folder: Path, originals: bool) -> dict[int, str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    names: dict[int, str] = {}
+    for image in images:
+        # File names come from ids and hashes, never from prompts.
+        name = f"image-{image.id}-{image.sha256[:8]}.jpg"
+        (folder / name).write_bytes(_web_image(files.read(image.sha256)))
+        if originals:
+            (folder / f"image-{image.id}-{image.sha256[:8]}.png").write_bytes(files.read(image.sha256))
+        names[image.id] = name
+    return names
+
+
+def _document(matter: dict, body: str) -> str:
+    return "---\n" + yaml.safe_dump(matter, sort_keys=False, allow_unicode=True) + "---\n" + body
+
+
+def write_hugo_bundle(
+    story: SessionStory,
+    files: ImageFiles,
+    content_dir: Path,
+    *,
+    consented: set[str] | None = None,
+    originals: bool = False,
+) -> BlogExport:
+    """Write a Hugo page bundle (`<slug>/index.md` beside its images) under `content_dir`."""
+    images, left_out = publishable(story, consented)
+    slug = slugify(story.title)
+    bundle = content_dir / slug
+    names = _write_images(images, files, bundle, originals)
+    (bundle / "index.md").write_text(
+        _document(_front_matter(story, _cover(story, names), slug), story_markdown(story, images, names, left_out)),
+        encoding="utf-8",
+    )
+    return BlogExport(bundle / "index.md", len(images), left_out)
+
+
+def write_jekyll_post(
+    story: SessionStory,
+    files: ImageFiles,
+    site_dir: Path,
+    *,
+    consented: set[str] | None = None,
+    originals: bool = False,
+) -> BlogExport:
+    """Write a Jekyll post (`_posts/YYYY-MM-DD-slug.md`) with its images under `assets/<slug>/`."""
+    images, left_out = publishable(story, consented)
+    slug = slugify(story.title)
+    day = story.started_at[:10]
+    assets = site_dir / "assets" / slug
+    names = {key: f"/assets/{slug}/{value}" for key, value in _write_images(images, files, assets, originals).items()}
+    matter = _front_matter(story, _cover(story, names), slug)
+    matter["layout"] = "post"
+    post = site_dir / "_posts" / f"{day}-{slug}.md"
+    post.parent.mkdir(parents=True, exist_ok=True)
+    post.write_text(_document(matter, story_markdown(story, images, names, left_out)), encoding="utf-8")
+    return BlogExport(post, len(images), left_out)

@@ -1,0 +1,83 @@
+"""Blog exports: a Hugo bundle the real `hugo` builds, a Jekyll post, YAML front matter, consent."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.export.blog import escape_markdown, slugify, write_hugo_bundle, write_jekyll_post
+from bot.export.story import party_story
+from bot.generation import GenerationService, Place
+from bot.parties.service import PartyService, PartySettings
+from bot.store import Actor
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+ALICE = Actor("1", "alice")
+BOB = Actor("2", "bob")
+TOPIC = 'love: "quotes", <b>tags</b> & [links](http://x)'
+
+
+async def a_party(generation: GenerationService) -> tuple[PartyService, object]:
+    parties = PartyService(generation.db, generation)
+    await parties.start(ALICE, guild_id="1", channel_id="70", thread_id="71", topic=TOPIC, settings=PartySettings())
+    await parties.join(BOB, "71")
+    await parties.associate(BOB, "71", "red roses")
+    await parties.commit(ALICE, "71", text="two red roses in the rain")
+    await parties.advance(ALICE, "71", is_admin=False)
+    round_row, prepared = await parties.prepare_round(ALICE, "71", is_admin=False)
+    finished = await generation.wait(await generation.submit(ALICE, Place("1", "71"), prepared))
+    await parties.round_generated(round_row.id, finished.job.id)
+    await parties.vote(BOB, round_row.id, 0)
+    await parties.close_round(round_row.id)
+    return parties, await party_story(generation.db, parties, "71")
+
+
+async def test_slugs_and_markdown_escaping_keep_user_text_inert() -> None:
+    assert slugify("Löve & Lonely — nights!") == "love-lonely-nights"
+    assert slugify("«»") == "session"
+    assert escape_markdown("[x](http://y) <b>") == r"\[x\]\(http://y\) \<b\>"
+
+
+async def test_hugo_bundle_builds_with_the_real_hugo(generation: GenerationService, tmp_path: Path) -> None:
+    hugo = shutil.which("hugo")
+    if hugo is None:
+        pytest.skip("the hugo binary is not installed (.ci/run installs Debian's hugo package)")
+    _, story = await a_party(generation)
+    site = tmp_path / "site"
+    export = write_hugo_bundle(story, generation.files, site / "content" / "posts")
+    text = export.path.read_text()
+    matter = yaml.safe_load(text.split("---\n")[1])
+    assert matter["title"] == TOPIC and matter["draft"] is False and TOPIC in matter["tags"]
+    assert matter["cover"]["image"].endswith(".jpg") and (export.path.parent / matter["cover"]["image"]).exists()
+    assert export.images == 2 and export.left_out == 0
+    (site / "hugo.toml").write_text('baseURL = "http://example.org/"\ntitle = "Salon test"\n')
+    (site / "layouts" / "_default").mkdir(parents=True)
+    (site / "layouts" / "_default" / "single.html").write_text("<h1>{{ .Title }}</h1>{{ .Content }}")
+    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
+    command = [hugo, "--source", str(site), "--quiet"]
+    built = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    page_dir = site / "public" / "posts" / matter["slug"]
+    page = (page_dir / "index.html").read_text()
+    assert "two red roses in the rain" in page and "red roses" in page
+    assert "<b>tags</b>" not in page and "&lt;b&gt;tags&lt;/b&gt;" in page
+    images = sorted(p.name for p in page_dir.glob("*.jpg"))
+    assert len(images) == 2 and all(f'src="{name}"' in page for name in images)
+
+
+async def test_jekyll_post_and_consent(generation: GenerationService, tmp_path: Path) -> None:
+    _, story = await a_party(generation)
+    export = write_jekyll_post(story, generation.files, tmp_path / "site", consented={"2"})
+    assert export.images == 0 and export.left_out == 2  # every image is alice's; only bob consented
+    assert export.path.name == f"{story.started_at[:10]}-{slugify(TOPIC)}.md"
+    text = export.path.read_text()
+    assert yaml.safe_load(text.split("---\n")[1])["layout"] == "post"
+    assert "2 images are not shown" in text
+    everyone = write_jekyll_post(story, generation.files, tmp_path / "all", consented={"1", "2"})
+    assert everyone.images == 2 and len(list((tmp_path / "all" / "assets").rglob("*.jpg"))) == 2
