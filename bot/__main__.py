@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -27,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="connect to Discord and serve (the default)")
     commands.add_parser("migrate", help="create or upgrade the database, then exit")
     commands.add_parser("check", help="validate the settings and print them, secrets hidden")
+    export = commands.add_parser("export", help="write a session's gallery or blog post from the store")
+    export.add_argument("session", type=int, help="the session's id (a party or a channel's stream)")
+    export.add_argument("--format", choices=("gallery", "hugo", "jekyll"), default="gallery")
+    export.add_argument("--out", type=Path, required=True, help="the folder to write into")
+    export.add_argument("--since", help="for a channel: from this ISO time (default: the stream's start)")
+    export.add_argument("--until", help="for a channel: until this ISO time (default: now)")
+    export.add_argument("--zip", action="store_true", help="also write a zip of the gallery beside it")
     return parser
 
 
@@ -47,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.logs_dir, secrets)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
+    if args.command == "export":
+        return asyncio.run(_export(settings, args))
     if args.command == "check":
         for name, value in settings.model_dump().items():
             print(f"{name} = {value!s}" if name != "discord_token" else f"{name} = {'set' if value else 'missing'}")
@@ -62,6 +72,38 @@ async def _migrate(settings: Settings) -> int:
     print(f"database {settings.resolved_database_path} is at schema version {await database.schema_version()}")
     await database.close()
     return 0
+
+
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.export.blog import write_hugo_bundle, write_jekyll_post
+    from bot.export.gallery import write_gallery, zip_folder
+    from bot.export.story import session_story
+    from bot.store import Database, ImageFiles
+
+    database = Database(settings.resolved_database_path)
+    await database.open()
+    try:
+        print(f"[1/3] reading session {args.session} from {settings.resolved_database_path}", file=sys.stderr)
+        try:
+            story = await session_story(database, args.session, since=args.since, until=args.until)
+        except LookupError as exc:
+            print(f"salon: {exc}", file=sys.stderr)
+            return 1
+        files = ImageFiles(settings.images_dir)
+        print(f"[2/3] writing {len(story.images)} images as {args.format}", file=sys.stderr)
+        if args.format == "gallery":
+            written = write_gallery(story, files, args.out)
+            if args.zip:
+                zip_folder(args.out, args.out.with_suffix(".zip"))
+        elif args.format == "hugo":
+            written = write_hugo_bundle(story, files, args.out).path
+        else:
+            written = write_jekyll_post(story, files, args.out).path
+        print("[3/3] done", file=sys.stderr)
+        print(written)
+        return 0
+    finally:
+        await database.close()
 
 
 async def _run(settings: Settings) -> int:

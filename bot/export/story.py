@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.parties.service import PartyService
+from bot.parties.service import load_party_state
 from bot.reactions import REACTION_VOTE
 from bot.store import Database, list_events
 from bot.store.history import actor_names, images_of_jobs, jobs_in_window, jobs_of_sessions
@@ -131,12 +131,12 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
     return story
 
 
-async def party_story(db: Database, parties: PartyService, thread_id: str) -> SessionStory:
+async def party_story(db: Database, thread_id: str) -> SessionStory:
     """Return the story of the party held in a thread."""
     party = await party_in_thread(db, thread_id)
     if party is None:
         raise LookupError(f"there is no party in thread {thread_id}")
-    state = await parties.state(party.id)
+    state = await load_party_state(db, party.id)
     names = await actor_names(db, list(state.members))
     story = SessionStory(
         kind="party", title=party.topic, topic=party.topic, started_at=party.created_at, ended_at=party.ended_at
@@ -201,3 +201,17 @@ async def member_story(db: Database, user_id: str, since: str, until: str) -> Se
 
 def _with_votes(image: StoryImage, votes: int) -> StoryImage:
     return replace(image, round_votes=votes)
+
+
+async def session_story(
+    db: Database, session_id: int, *, since: str | None = None, until: str | None = None
+) -> SessionStory:
+    """Return the story of a stored session: a party, or a themed channel's stream (optionally a time window)."""
+    session = await get_session(db, session_id)
+    if session is None:
+        raise LookupError(f"there is no session {session_id}")
+    if session.kind == "party":
+        assert session.thread_id is not None
+        return await party_story(db, session.thread_id)
+    window_end = until or session.ended_at or "9999-12-31T00:00:00Z"
+    return await channel_story(db, session.channel_id, since or session.created_at, window_end, title=session.title)

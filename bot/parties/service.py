@@ -198,19 +198,7 @@ class PartyService:
 
     async def state(self, party_id: int) -> PartyState:
         """Return everything about a party."""
-        party = await get_party(self.db, party_id)
-        if party is None:
-            raise PartyRuleError(f"Party #{party_id} does not exist.")
-        return PartyState(
-            party=party,
-            members={m.user_id: m for m in await members_of(self.db, party_id)},
-            associations=await associations_of(self.db, party_id),
-            fragments=await fragments_of(self.db, party_id),
-            versions=await versions_of(self.db, party_id),
-            proposals=await proposals_of(self.db, party_id),
-            rounds=await rounds_of(self.db, party_id),
-            stars=await stars_of(self.db, party_id),
-        )
+        return await load_party_state(self.db, party_id)
 
     async def state_in(self, thread_id: str) -> PartyState:
         """Return everything about the party in a thread."""
@@ -905,6 +893,23 @@ class PartyService:
             subject=("party", party_id),
             payload=payload,
         )
+
+
+async def load_party_state(db: Database, party_id: int) -> PartyState:
+    """Return everything about a party, read from the store (for the service and for exports)."""
+    party = await get_party(db, party_id)
+    if party is None:
+        raise PartyRuleError(f"Party #{party_id} does not exist.")
+    return PartyState(
+        party=party,
+        members={m.user_id: m for m in await members_of(db, party_id)},
+        associations=await associations_of(db, party_id),
+        fragments=await fragments_of(db, party_id),
+        versions=await versions_of(db, party_id),
+        proposals=await proposals_of(db, party_id),
+        rounds=await rounds_of(db, party_id),
+        stars=await stars_of(db, party_id),
+    )
 
 
 def _utc_text(moment: datetime) -> str:

@@ -35,7 +35,7 @@ async def a_party(generation: GenerationService) -> tuple[PartyService, object]:
     await parties.round_generated(round_row.id, finished.job.id)
     await parties.vote(BOB, round_row.id, 0)
     await parties.close_round(round_row.id)
-    return parties, await party_story(generation.db, parties, "71")
+    return parties, await party_story(generation.db, "71")
 
 
 async def test_slugs_and_markdown_escaping_keep_user_text_inert() -> None:

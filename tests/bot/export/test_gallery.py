@@ -53,7 +53,7 @@ async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generatio
     await parties.round_generated(round_row.id, finished.job.id)
     await parties.vote(ALICE, round_row.id, 1)
     result = await parties.close_round(round_row.id)
-    story = await party_story(generation.db, parties, "61")
+    story = await party_story(generation.db, "61")
     assert story.kind == "party" and story.topic == "loneliness"
     assert story.people == [("1", "alice", ("facilitator",))]
     assert story.associations == [("empty chair", 1, ("alice",))]

@@ -1,0 +1,51 @@
+"""`python -m bot export SESSION --format gallery|hugo|jekyll --out DIR`, from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.generation import GenerationService, ImagineOptions, Place
+from bot.store import Actor
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+REPO = Path(__file__).resolve().parents[3]
+ALICE = Actor("1", "alice")
+
+
+async def cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SALON_", "DISCORD_"))}
+    env = {**clean, "PYTHONPATH": str(REPO), "SALON_DATA_DIR": str(data_dir)}
+    command = [sys.executable, "-m", "bot", "export", *args]
+    return await asyncio.to_thread(
+        subprocess.run, command, env=env, cwd=data_dir, capture_output=True, text=True, timeout=120
+    )
+
+
+async def test_export_a_channel_stream_as_gallery_zip_and_hugo(generation: GenerationService, tmp_path: Path) -> None:
+    place = Place("1", "80")
+    queued = await generation.submit(ALICE, place, await generation.prepare(ALICE, place, ImagineOptions("a kite")))
+    finished = await generation.wait(queued)
+    session = str(finished.job.session_id)
+    gallery = await cli(
+        session, "--format", "gallery", "--out", str(tmp_path / "out" / "gallery"), "--zip", data_dir=tmp_path
+    )
+    assert gallery.returncode == 0, gallery.stderr
+    assert "[3/3] done" in gallery.stderr
+    index = Path(gallery.stdout.strip())
+    assert index.name == "index.html" and "a kite" in await asyncio.to_thread(index.read_text)
+    assert await asyncio.to_thread((tmp_path / "out" / "gallery.zip").exists)
+    hugo = await cli(session, "--format", "hugo", "--out", str(tmp_path / "out" / "content"), data_dir=tmp_path)
+    assert hugo.returncode == 0, hugo.stderr
+    assert Path(hugo.stdout.strip()).name == "index.md"
+
+
+async def test_an_unknown_session_is_a_clear_error(tmp_path: Path, generation: GenerationService) -> None:
+    missing = await cli("999", "--out", str(tmp_path / "x"), data_dir=tmp_path)
+    assert missing.returncode == 1 and "there is no session 999" in missing.stderr
