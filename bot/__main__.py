@@ -76,6 +76,7 @@ async def _migrate(settings: Settings) -> int:
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from bot.export.blog import write_hugo_bundle, write_jekyll_post
+    from bot.export.consent import ConsentService
     from bot.export.gallery import write_gallery, zip_folder
     from bot.export.story import session_story
     from bot.store import Database, ImageFiles
@@ -95,10 +96,14 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
             written = write_gallery(story, files, args.out)
             if args.zip:
                 zip_folder(args.out, args.out.with_suffix(".zip"))
-        elif args.format == "hugo":
-            written = write_hugo_bundle(story, files, args.out).path
         else:
-            written = write_jekyll_post(story, files, args.out).path
+            # Blog posts are publications: only members who agreed (or whose guild publishes by default).
+            consented = await ConsentService(database).consented(story.guild_id, {i.author_id for i in story.images})
+            writer = write_hugo_bundle if args.format == "hugo" else write_jekyll_post
+            export = writer(story, files, args.out, consented=consented)
+            if export.left_out:
+                print(f"left out {export.left_out} images whose authors did not agree to publication", file=sys.stderr)
+            written = export.path
         print("[3/3] done", file=sys.stderr)
         print(written)
         return 0

@@ -10,6 +10,7 @@ import discord
 from discord.ext import commands
 
 from bot.command_tree import SalonCommandTree
+from bot.export.consent import ConsentService
 from bot.generation import GenerationDefaults, GenerationService, QueueLimits
 from bot.parties.service import PartyService
 from bot.parties.suggestions import PromptSuggester
@@ -76,6 +77,7 @@ class SalonBot(commands.Bot):
         self.pool: GenerationPool | None = None
         self._generation: GenerationService | None = None
         self.reactions = ReactionService(self.db)
+        self.consents = ConsentService(self.db)
         self.parties: PartyService | None = None
         self.regions: RegionService | None = None
         self.prompt_suggester = PromptSuggester(settings.suggest_model or None)

@@ -223,6 +223,23 @@ class PartyCog(commands.Cog):
         await interaction.edit_original_response(content="🎬 The party has ended. Its summary follows.")
         await post_summary(self.bot, interaction.channel, state)
 
+    @party.command(name="consent", description="Agree (or not) to have your images published in blog posts")
+    async def consent(self, interaction: discord.Interaction, publish: bool) -> None:
+        await self.bot.consents.choose(actor_of(interaction), str(interaction.guild_id), publish)
+        text = (
+            "Your images may be published in this server's blog exports."
+            if publish
+            else "Your images will be left out of this server's blog exports."
+        )
+        await interaction.response.send_message(text, ephemeral=True)
+
+    @party.command(name="consent-default", description="Publish members who made no choice (Manage Server)")
+    @app_commands.checks.has_permissions(manage_guild=True)
+    async def consent_default(self, interaction: discord.Interaction, publish: bool) -> None:
+        await self.bot.consents.set_default(actor_of(interaction), str(interaction.guild_id), publish)
+        text = "published unless they say no" if publish else "left out unless they agree"
+        await interaction.response.send_message(f"Members who made no choice are now {text}.", ephemeral=True)
+
     # --- associations and the prompt ------------------------------------------------------------
 
     @party.command(name="associate", description="Add a word, style or artist the topic brings to mind")

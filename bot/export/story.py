@@ -68,6 +68,7 @@ class SessionStory:
 
     kind: str  # party, channel, member
     title: str
+    guild_id: str | None
     topic: str
     started_at: str
     ended_at: str | None
@@ -139,7 +140,12 @@ async def party_story(db: Database, thread_id: str) -> SessionStory:
     state = await load_party_state(db, party.id)
     names = await actor_names(db, list(state.members))
     story = SessionStory(
-        kind="party", title=party.topic, topic=party.topic, started_at=party.created_at, ended_at=party.ended_at
+        kind="party",
+        title=party.topic,
+        guild_id=party.guild_id,
+        topic=party.topic,
+        started_at=party.created_at,
+        ended_at=party.ended_at,
     )
     story.people = [(m.user_id, m.user_name or names[m.user_id], m.roles) for m in state.members.values()]
     author_names = {**names, **{m.user_id: m.user_name for m in state.members.values() if m.user_name}}
@@ -178,6 +184,7 @@ async def channel_story(db: Database, channel_id: str, since: str, until: str, t
     session = await get_session(db, jobs[0].session_id) if jobs else None
     story = SessionStory(
         kind="channel",
+        guild_id=jobs[0].guild_id if jobs else None,
         title=title or (session.title if session and session.title else f"Channel {channel_id}"),
         topic=str(jobs[0].params.get("theme") or "") if jobs else "",
         started_at=since,
@@ -193,7 +200,9 @@ async def member_story(db: Database, user_id: str, since: str, until: str) -> Se
     """Return the story of one member's run between two ISO times, across channels."""
     jobs = await jobs_in_window(db, requester_id=user_id, since=since, until=until)
     name = (await actor_names(db, [user_id]))[user_id]
-    story = SessionStory(kind="member", title=f"{name}'s run", topic="", started_at=since, ended_at=until)
+    story = SessionStory(
+        kind="member", title=f"{name}'s run", guild_id=None, topic="", started_at=since, ended_at=until
+    )
     story.images = await _images(db, jobs, set(), set())
     story.people = [(user_id, name, ())]
     return story

@@ -305,3 +305,13 @@ async def test_the_associations_phase_can_end_on_a_timer(world: World, salon: Ru
     assert after is not None and after.phase == "rounds" and after.phase_deadline_at is None
     [event] = await list_events(salon.bot.db, kinds=("party.phase",))
     assert event.actor_id == "system" and event.payload == {"from": "associations", "to": "rounds"}
+
+
+async def test_members_choose_whether_their_images_are_published(world: World, salon: RunningSalon) -> None:
+    alice, bob = world.server.driver(world.users["alice"]), world.server.driver(world.users["bob"])
+    agreed = await answer(await alice.slash(world.channel_id, "party consent", {"publish": True}))
+    assert agreed.ephemeral and "may be published" in agreed.content
+    denied = await bob.slash(world.channel_id, "party consent-default", {"publish": True})
+    assert "manage server permission" in await private_reply(world, denied)
+    users = [str(world.users["alice"]), str(world.users["bob"])]
+    assert await salon.bot.consents.consented(str(world.guild_id), users) == {users[0]}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.export.consent import ConsentService
 from bot.generation import GenerationService, ImagineOptions, Place
 from bot.store import Actor
 
@@ -44,6 +45,10 @@ async def test_export_a_channel_stream_as_gallery_zip_and_hugo(generation: Gener
     hugo = await cli(session, "--format", "hugo", "--out", str(tmp_path / "out" / "content"), data_dir=tmp_path)
     assert hugo.returncode == 0, hugo.stderr
     assert Path(hugo.stdout.strip()).name == "index.md"
+    assert "left out 2 images whose authors did not agree" in hugo.stderr  # alice has not consented yet
+    await ConsentService(generation.db).choose(ALICE, "1", True)
+    again = await cli(session, "--format", "jekyll", "--out", str(tmp_path / "out" / "site"), data_dir=tmp_path)
+    assert again.returncode == 0 and "left out" not in again.stderr
 
 
 async def test_an_unknown_session_is_a_clear_error(tmp_path: Path, generation: GenerationService) -> None:

@@ -1,0 +1,48 @@
+"""Publication consent: only images of members who agreed (or whose guild publishes by default) go in blog posts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.store import Actor, Database, append_event
+from bot.store.consents import choices, set_consent, set_guild_default
+
+
+class ConsentService:
+    """Return and record who may be published."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def choose(self, actor: Actor, guild_id: str, publish: bool) -> None:
+        """Record a member's own choice for this guild."""
+        async with self.db.transaction() as conn:
+            await set_consent(conn, guild_id=guild_id, user_id=actor.id, publish=publish)
+            await append_event(
+                conn,
+                actor=actor,
+                kind="consent.set",
+                guild_id=guild_id,
+                subject=("user", actor.id),
+                payload={"publish": publish},
+            )
+
+    async def set_default(self, actor: Actor, guild_id: str, publish: bool) -> None:
+        """Record the guild's default for members who made no choice (a moderator's decision)."""
+        async with self.db.transaction() as conn:
+            await set_guild_default(conn, guild_id=guild_id, publish=publish)
+            await append_event(
+                conn,
+                actor=actor,
+                kind="consent.default",
+                guild_id=guild_id,
+                subject=("guild", guild_id),
+                payload={"publish": publish},
+            )
+
+    async def consented(self, guild_id: str | None, user_ids: Iterable[str]) -> set[str]:
+        """Return the members among `user_ids` who may be published in this guild."""
+        if guild_id is None:
+            return set()
+        explicit, default = await choices(self.db, guild_id)
+        return {user for user in user_ids if explicit.get(user, default)}
