@@ -13,6 +13,15 @@ from bot.errors import SalonError
 log = logging.getLogger(__name__)
 
 
+# Permissions as Discord's settings name them, so people can find them there.
+PERMISSION_NAMES = {
+    "manage_guild": "Manage Server",
+    "manage_channels": "Manage Channels",
+    "manage_messages": "Manage Messages",
+    "administrator": "Administrator",
+}
+
+
 def describe_user_error(error: app_commands.AppCommandError) -> str | None:
     """Return what to tell the user about a mistake of theirs, or None if it is not one."""
     if isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, SalonError):
@@ -20,7 +29,7 @@ def describe_user_error(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.TransformerError):
         return f"{error.value!r} is not a valid value for this option."
     if isinstance(error, app_commands.MissingPermissions):
-        needed = ", ".join(error.missing_permissions).replace("_", " ")
+        needed = " and ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
         return f"You need the {needed} permission to do that."
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down: try again in {error.retry_after:.0f} s."

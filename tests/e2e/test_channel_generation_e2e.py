@@ -247,7 +247,7 @@ async def test_theme_shapes_prompts_and_only_moderators_set_it(world: World, sal
     mod = world.server.driver(add_moderator(world))
     alice = world.server.driver(world.users["alice"])
     denied = await alice.slash(world.channel_id, "theme set", {"preset": "cats"})
-    assert "manage channels permission" in await refusal(world, denied)
+    assert "Manage Channels permission" in await refusal(world, denied)
     unknown = await mod.slash(world.channel_id, "theme set", {"preset": "catz"})
     assert "Did you mean `cats`" in await refusal(world, unknown)
     done = await mod.slash(world.channel_id, "theme set", {"preset": "cats"})

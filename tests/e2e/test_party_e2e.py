@@ -312,6 +312,6 @@ async def test_members_choose_whether_their_images_are_published(world: World, s
     agreed = await answer(await alice.slash(world.channel_id, "party consent", {"publish": True}))
     assert agreed.ephemeral and "may be published" in agreed.content
     denied = await bob.slash(world.channel_id, "party consent-default", {"publish": True})
-    assert "manage server permission" in await private_reply(world, denied)
+    assert "Manage Server permission" in await private_reply(world, denied)
     users = [str(world.users["alice"]), str(world.users["bob"])]
     assert await salon.bot.consents.consented(str(world.guild_id), users) == {users[0]}
