@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from PIL import Image
 
 from bot.errors import UserInputError
-from bot.generation import GenerationDefaults, GenerationService, ImagineOptions, Place
+from bot.generation import GenerationService, ImagineOptions, Place
 from bot.regions.lattice import Cell, Lattice
 from bot.regions.masks import differs_only_inside
 from bot.regions.service import RegionService
-from bot.store import Actor, Database, ImageFiles, list_events
+from bot.store import Actor, list_events
 from bot.store.images import images_of_job
-from gpu_worker import ProcessPool
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,22 +23,9 @@ PLACE = Place("10", "20")
 LATTICE = Lattice(4, 4)
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def pool(models_dir: Path):
-    started = ProcessPool("tiny", ["cpu"], models_dir, batch_size=2)
-    await started.start()
-    yield started
-    await started.close()
-
-
 @pytest_asyncio.fixture(loop_scope="module")
-async def regions(pool: ProcessPool, tmp_path: Path):
-    db = Database(tmp_path / "salon.db")
-    await db.open()
-    defaults = GenerationDefaults(model="tiny", width=64, height=64, steps=2, count=2, max_count=2)
-    generation = GenerationService(db, ImageFiles(tmp_path / "images"), pool, defaults=defaults)
-    yield RegionService(generation)
-    await db.close()
+async def regions(generation: GenerationService) -> RegionService:
+    return RegionService(generation)
 
 
 async def made_grid(regions: RegionService) -> int:

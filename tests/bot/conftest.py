@@ -1,4 +1,4 @@
-"""A generation service on the real tiny pool, shared by the export tests of a module."""
+"""A generation service on the real tiny pool, shared by the export and region tests (a module may define its own)."""
 
 from __future__ import annotations
 
