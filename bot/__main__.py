@@ -75,37 +75,31 @@ async def _migrate(settings: Settings) -> int:
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.export.blog import write_hugo_bundle, write_jekyll_post
-    from bot.export.consent import ConsentService
-    from bot.export.gallery import write_gallery, zip_folder
-    from bot.export.story import session_story
+    from bot.errors import UserInputError
+    from bot.export.service import ExportService, ExportStep
     from bot.store import Database, ImageFiles
+
+    def show(step: ExportStep) -> None:
+        # One line rewritten in place on a terminal; one line per step when stderr is a file.
+        end = "\r" if step.stage == "writing" and sys.stderr.isatty() else "\n"
+        print(step.text(), end=end, file=sys.stderr, flush=True)
 
     database = Database(settings.resolved_database_path)
     await database.open()
     try:
-        print(f"[1/3] reading session {args.session} from {settings.resolved_database_path}", file=sys.stderr)
+        service = ExportService(database, ImageFiles(settings.images_dir), settings.exports_dir)
         try:
-            story = await session_story(database, args.session, since=args.since, until=args.until)
-        except LookupError as exc:
+            result = await service.export(
+                args.session, args.format, args.out, since=args.since, until=args.until, archive=args.zip, progress=show
+            )
+        except UserInputError as exc:
             print(f"salon: {exc}", file=sys.stderr)
             return 1
-        files = ImageFiles(settings.images_dir)
-        print(f"[2/3] writing {len(story.images)} images as {args.format}", file=sys.stderr)
-        if args.format == "gallery":
-            written = write_gallery(story, files, args.out)
-            if args.zip:
-                zip_folder(args.out, args.out.with_suffix(".zip"))
-        else:
-            # Blog posts are publications: only members who agreed (or whose guild publishes by default).
-            consented = await ConsentService(database).consented(story.guild_id, {i.author_id for i in story.images})
-            writer = write_hugo_bundle if args.format == "hugo" else write_jekyll_post
-            export = writer(story, files, args.out, consented=consented)
-            if export.left_out:
-                print(f"left out {export.left_out} images whose authors did not agree to publication", file=sys.stderr)
-            written = export.path
-        print("[3/3] done", file=sys.stderr)
-        print(written)
+        if result.left_out:
+            print(f"left out {result.left_out} images whose authors did not agree to publication", file=sys.stderr)
+        if result.archive:
+            print(f"zip: {result.archive}", file=sys.stderr)
+        print(result.entry)
         return 0
     finally:
         await database.close()

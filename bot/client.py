@@ -22,7 +22,7 @@ from gpu_worker import GenerationPool, ProcessPool
 
 log = logging.getLogger(__name__)
 
-INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes", "cogs.parties", "cogs.regions")
+INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes", "cogs.parties", "cogs.regions", "cogs.export")
 
 PoolFactory = Callable[[Settings], GenerationPool]
 

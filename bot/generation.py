@@ -496,11 +496,15 @@ class GenerationService:
         ]
         decoded = [Image.open(io.BytesIO(png)) for png in pngs]
         hashes = [self.files.write(png) for png in pngs]
+        journeys: list[str | None] = [self.files.write(gif, ".gif") for gif in result.journey_gifs]
+        journeys += [None] * (len(hashes) - len(journeys))
         notes = list(queued.notes)
         if result.dropped_text:
             notes.append(f"Too long for the text encoder, so this part was left out: {result.dropped_text}")
         async with self.db.transaction() as conn:
-            for idx, (sha256, seed, image) in enumerate(zip(hashes, result.seeds, decoded, strict=True)):
+            for idx, (sha256, seed, image, journey) in enumerate(
+                zip(hashes, result.seeds, decoded, journeys, strict=True)
+            ):
                 image_id = await insert_image(
                     conn,
                     job_id=job.id,
@@ -511,6 +515,7 @@ class GenerationService:
                     sha256=sha256,
                     width=image.width,
                     height=image.height,
+                    journey_sha256=journey,
                 )
                 await append_event(
                     conn,
@@ -520,7 +525,7 @@ class GenerationService:
                     channel_id=job.channel_id,
                     session_id=job.session_id,
                     subject=("image", image_id),
-                    payload={"job_id": job.id, "idx": idx, "seed": seed, "sha256": sha256},
+                    payload={"job_id": job.id, "idx": idx, "seed": seed, "sha256": sha256, "journey_sha256": journey},
                 )
             await transition_job(conn, job.id, JobState.DONE)
             await append_job_event(

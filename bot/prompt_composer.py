@@ -76,6 +76,8 @@ class ImagineOptions:
     style: str | None = None
     model: str | None = None
     strength: float | None = None
+    # Record each image's denoising journey (an animated GIF, shown in the gallery).
+    journey: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """Return the options as JSON-safe data (stored with the job, so a reroll asks the same)."""
@@ -226,6 +228,7 @@ class PromptComposer:
             model=model,
             strength=strength,
             init_image=content.png if content is not None else None,
+            journey=options.journey,
             requester=requester,
             # Fair shares are per channel: one party thread or one themed channel is one session.
             session=f"channel:{place.channel_id}",

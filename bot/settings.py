@@ -130,6 +130,11 @@ class Settings(BaseSettings):
         return self.model_cache_dir or self.data_dir / "models"
 
     @property
+    def exports_dir(self) -> Path:
+        """Return where `/export` and the demo write galleries and blog posts."""
+        return self.data_dir / "exports"
+
+    @property
     def logs_dir(self) -> Path:
         """Return the folder of the rotating log file."""
         return self.data_dir / "logs"

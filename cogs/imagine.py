@@ -76,6 +76,7 @@ class ImagineCog(commands.Cog):
         model="Which model to use",
         image="A content image to start from (image-to-image)",
         strength="With an image: how much to change it (0.05 keeps it, 1 ignores it)",
+        journey="Also keep each image's denoising journey (an animation, shown in the session's gallery)",
     )
     @app_commands.choices(aspect=[app_commands.Choice(name=ratio, value=ratio) for ratio in ASPECT_RATIOS])
     async def imagine(
@@ -94,11 +95,12 @@ class ImagineCog(commands.Cog):
         model: str | None = None,
         image: discord.Attachment | None = None,
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+        journey: bool = False,
     ) -> None:
         actor, place = actor_of(interaction), place_of(interaction)
         service = self.bot.generation
         options = ImagineOptions(
-            prompt, negative or "", seed, count, width, height, steps, guidance, aspect, style, model, strength
+            prompt, negative or "", seed, count, width, height, steps, guidance, aspect, style, model, strength, journey
         )
         content = None
         if image is None:

@@ -36,11 +36,7 @@ def preview_image(latents: Any, max_side: int = 256, decoder: Any = None) -> Ima
     from gpu_worker.grid import make_grid
 
     images = taesd_images(decoder, latents) if decoder is not None else latents_to_images(latents)
-    grid = make_grid(images, numbered=False)
-    scale = max(1, max_side // max(grid.size))
-    if scale > 1:
-        grid = grid.resize((grid.width * scale, grid.height * scale), Image.Resampling.NEAREST)
-    return grid
+    return _upscaled(make_grid(images, numbered=False), max_side)
 
 
 def preview_png(latents: Any, max_side: int = 256, decoder: Any = None) -> bytes:
@@ -58,6 +54,31 @@ def taesd_images(decoder: Any, latents: Any) -> list[Image.Image]:
         decoded = decoder.decode(latents.to(decoder.device, decoder.dtype)).sample
     pixels = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(frame, mode="RGB") for frame in pixels]
+
+
+def image_previews(latents: Any, max_side: int = 256, decoder: Any = None) -> list[Image.Image]:
+    """Return one preview per latent, scaled up to about `max_side`: a frame of each image's own journey."""
+    images = taesd_images(decoder, latents) if decoder is not None else latents_to_images(latents)
+    return [fit_journey_frame(image, max_side) for image in images]
+
+
+def fit_journey_frame(image: Image.Image, max_side: int = 256) -> Image.Image:
+    """Return a journey frame about `max_side` a side: small latents scaled up, full-size images down.
+
+    Full-size frames (TAESD decodes, the final image) are shrunk so a 30-step journey stays a small file.
+    """
+    if max(image.size) > max_side:
+        image = image.convert("RGB")
+        image.thumbnail((max_side, max_side))
+        return image
+    return _upscaled(image, max_side)
+
+
+def _upscaled(image: Image.Image, max_side: int) -> Image.Image:
+    scale = max(1, max_side // max(image.size))
+    if scale > 1:
+        return image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
+    return image
 
 
 def journey_gif(frames: list[Image.Image], frame_ms: int = 150, final_ms: int = 1500) -> bytes:

@@ -36,7 +36,7 @@ class GenerationRequest:
     session: str = ""
     # Higher runs first: party rounds outrank everyday channel generations.
     priority: int = 0
-    # Keep a frame per step and return the denoising journey as an animated GIF.
+    # Keep a frame per step and return each image's denoising journey as an animated GIF.
     journey: bool = False
     # Regional prompts: (left, top, right, bottom as fractions of the image, prompt), text-to-image only.
     regions: tuple[tuple[float, float, float, float, str], ...] = ()
@@ -89,7 +89,8 @@ class GenerationResult:
     seeds: tuple[int, ...]
     timings: dict[str, float] = field(default_factory=dict)
     device: str = ""
-    journey_gif: bytes | None = field(default=None, repr=False)
+    # With `journey`: one animated GIF per image (in seed order), each of its own denoising.
+    journey_gifs: tuple[bytes, ...] = field(default=(), repr=False)
     # The end of the prompt that did not fit the text encoder's windows ("" when all of it fit).
     dropped_text: str = ""
 

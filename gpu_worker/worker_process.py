@@ -23,7 +23,6 @@ from typing import Any
 from PIL import Image
 
 from gpu_worker.batch_runner import BatchItem, BatchOutOfMemoryError, run_with_oom_split
-from gpu_worker.grid import make_grid
 from gpu_worker.requests import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def serve_batch(
     preview_every: int,
 ) -> tuple[Any, ...]:
     """Return the message that ends a batch: its results, or that every job in it was cancelled."""
-    from gpu_worker.previews import journey_gif, preview_image, preview_png
+    from gpu_worker.previews import fit_journey_frame, image_previews, journey_gif, preview_png
 
     spans: list[tuple[str, int, int]] = []
     offset = 0
@@ -156,7 +155,8 @@ def serve_batch(
         offset += len(item.request.seeds)
 
     decoder = context.preview_decoder
-    journeys: dict[str, list[Image.Image]] = {item.job_id: [] for item in items if item.request.journey}
+    # Per journey job: one list of frames per step, each with one preview per image of the job.
+    journeys: dict[str, list[list[Image.Image]]] = {item.job_id: [] for item in items if item.request.journey}
 
     def on_step(step: int, total: int, latents: Any) -> bool:
         previews: dict[str, bytes] = {}
@@ -165,7 +165,7 @@ def serve_batch(
             previews = {job_id: preview_png(latents[start:end], decoder=decoder) for job_id, start, end in spans}
         for job_id, start, end in spans:
             if job_id in journeys:
-                journeys[job_id].append(preview_image(latents[start:end], decoder=decoder))
+                journeys[job_id].append(image_previews(latents[start:end], decoder=decoder))
         conn.send(("progress", batch_id, step, total, previews))
         return all(listener.is_cancelled(item.job_id) for item in items)
 
@@ -174,8 +174,9 @@ def serve_batch(
         return ("cancelled", batch_id)
     for job_id, frames in journeys.items():
         result = results[job_id]
-        final = make_grid([Image.open(io.BytesIO(png)) for png in result.images], numbered=False)
-        results[job_id] = replace(result, journey_gif=journey_gif([*frames, final]))
+        finals = [fit_journey_frame(Image.open(io.BytesIO(png))) for png in result.images]
+        gifs = tuple(journey_gif([*(step[index] for step in frames), final]) for index, final in enumerate(finals))
+        results[job_id] = replace(result, journey_gifs=gifs)
     return ("result", batch_id, results)
 
 

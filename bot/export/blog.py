@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 from PIL import Image
 
+from bot.export.gallery import FileProgress
 from bot.export.story import SessionStory, StoryImage
 from bot.store import ImageFiles
 
@@ -144,16 +145,20 @@ def _web_image(png: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def _write_images(images: list[StoryImage], files: ImageFiles, folder: Path, originals: bool) -> dict[int, str]:
+def _write_images(
+    images: list[StoryImage], files: ImageFiles, folder: Path, originals: bool, progress: FileProgress | None
+) -> dict[int, str]:
     folder.mkdir(parents=True, exist_ok=True)
     names: dict[int, str] = {}
-    for image in images:
+    for done, image in enumerate(images, start=1):
         # File names come from ids and hashes, never from prompts.
         name = f"image-{image.id}-{image.sha256[:8]}.jpg"
         (folder / name).write_bytes(_web_image(files.read(image.sha256)))
         if originals:
             (folder / f"image-{image.id}-{image.sha256[:8]}.png").write_bytes(files.read(image.sha256))
         names[image.id] = name
+        if progress is not None:
+            progress(done, len(images))
     return names
 
 
@@ -168,12 +173,13 @@ def write_hugo_bundle(
     *,
     consented: set[str] | None = None,
     originals: bool = False,
+    progress: FileProgress | None = None,
 ) -> BlogExport:
     """Write a Hugo page bundle (`<slug>/index.md` beside its images) under `content_dir`."""
     images, left_out = publishable(story, consented)
     slug = slugify(story.title)
     bundle = content_dir / slug
-    names = _write_images(images, files, bundle, originals)
+    names = _write_images(images, files, bundle, originals, progress)
     (bundle / "index.md").write_text(
         _document(_front_matter(story, _cover(story, names), slug), story_markdown(story, images, names, left_out)),
         encoding="utf-8",
@@ -188,13 +194,17 @@ def write_jekyll_post(
     *,
     consented: set[str] | None = None,
     originals: bool = False,
+    progress: FileProgress | None = None,
 ) -> BlogExport:
     """Write a Jekyll post (`_posts/YYYY-MM-DD-slug.md`) with its images under `assets/<slug>/`."""
     images, left_out = publishable(story, consented)
     slug = slugify(story.title)
     day = story.started_at[:10]
     assets = site_dir / "assets" / slug
-    names = {key: f"/assets/{slug}/{value}" for key, value in _write_images(images, files, assets, originals).items()}
+    names = {
+        key: f"/assets/{slug}/{value}"
+        for key, value in _write_images(images, files, assets, originals, progress).items()
+    }
     matter = _front_matter(story, _cover(story, names), slug)
     matter["layout"] = "post"
     post = site_dir / "_posts" / f"{day}-{slug}.md"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -28,14 +29,23 @@ def render_gallery(story: SessionStory) -> str:
     return _ENVIRONMENT.get_template("gallery.html").render(story=story)
 
 
-def write_gallery(story: SessionStory, files: ImageFiles, folder: Path) -> Path:
+FileProgress = Callable[[int, int], None]  # files written so far, files in all
+
+
+def write_gallery(
+    story: SessionStory, files: ImageFiles, folder: Path, *, progress: FileProgress | None = None
+) -> Path:
     """Write the gallery (index.html, images/) into `folder` and return the index's path."""
     images = folder / "images"
     images.mkdir(parents=True, exist_ok=True)
-    wanted = {image.sha256 for image in story.images} | {i.heatmap_sha256 for i in story.images if i.heatmap_sha256}
-    for sha256 in sorted(wanted):
+    wanted = {(image.sha256, ".png") for image in story.images}
+    wanted |= {(image.heatmap_sha256, ".png") for image in story.images if image.heatmap_sha256}
+    wanted |= {(image.journey_sha256, ".gif") for image in story.images if image.journey_sha256}
+    for done, (sha256, suffix) in enumerate(sorted(wanted), start=1):
         # File names are the content hashes, never user text.
-        shutil.copyfile(files.path_for(sha256), images / f"{sha256}.png")
+        shutil.copyfile(files.path_for(sha256, suffix), images / f"{sha256}{suffix}")
+        if progress is not None:
+            progress(done, len(wanted))
     index = folder / "index.html"
     index.write_text(render_gallery(story), encoding="utf-8")
     return index

@@ -47,6 +47,7 @@ class StoryImage:
     source_image_id: int | None = None  # the image it was made from (variation, round, region edit)
     action: str = "imagine"  # how: imagine, reroll, variation, remix, party-round, regenerate, combine, ...
     heatmap_sha256: str | None = None
+    journey_sha256: str | None = None  # its denoising journey, an animated GIF, when recorded
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
                 source_image_id=job.source_image_id,
                 action=str(lineage.get("action", job.kind if job.kind != "txt2img" else "imagine")),
                 heatmap_sha256=heatmaps.get(job.id),
+                journey_sha256=image.journey_sha256,
             )
         )
     return story

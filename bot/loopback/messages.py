@@ -302,6 +302,7 @@ class MessageActions:
             flags |= LOADING
         message.flags = flags
         self._apply(message, payload, uploads, editing=False)
+        message.shown.append(message.content)
         self.messages[message.id] = message
         channel.messages.append(message)
         channel.total_message_sent += 1
@@ -318,6 +319,7 @@ class MessageActions:
         uploads = uploads or {}
         validate_message({"flags": message.flags, **payload}, uploads, creating=False)
         self._apply(message, payload, uploads, editing=True)
+        message.shown.append(message.content)
         message.flags &= ~LOADING
         message.edited_at = self.clock.iso()
         if not message.ephemeral:

@@ -439,6 +439,8 @@ class Message:
     poll: dict[str, Any] | None = None
     poll_votes: dict[int, list[int]] = field(default_factory=dict)
     poll_finalized: bool = False
+    # Every text the message has shown, in order (its creation, then each edit): what a watcher saw.
+    shown: list[str] = field(default_factory=list)
 
     @property
     def ephemeral(self) -> bool:

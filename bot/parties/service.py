@@ -565,7 +565,7 @@ class PartyService:
         base = await get_image(self.db, winners[-1].winner_image_id) if winners else None
         place = Place(state.party.guild_id, state.party.thread_id)
         prepared = await self.generation.prepare(
-            actor, place, ImagineOptions(version.text, version.negative, count=count)
+            actor, place, ImagineOptions(version.text, version.negative, count=count, journey=True)
         )
         if base is not None:
             # The winner carries forward: its image is the start, its seed the first seed.

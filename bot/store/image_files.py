@@ -7,9 +7,12 @@ import os
 import tempfile
 from pathlib import Path
 
+# PNG for images, masks and heatmaps; GIF for denoising journeys.
+SUFFIXES = (".png", ".gif")
+
 
 class ImageFiles:
-    """Return paths of, and write, PNG files named by the SHA-256 of their bytes.
+    """Return paths of, and write, image files (PNG, or GIF for journeys) named by the SHA-256 of their bytes.
 
     A file is written to a temporary name in its final folder, flushed to disk and renamed into
     place, so a crash leaves either the whole file or none, never a torn one. Identical bytes
@@ -19,20 +22,22 @@ class ImageFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path_for(self, sha256: str) -> Path:
+    def path_for(self, sha256: str, suffix: str = ".png") -> Path:
         """Return where the file with this hash lives (images/ab/abcdef....png)."""
         if len(sha256) != 64 or any(ch not in "0123456789abcdef" for ch in sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
-        return self.root / sha256[:2] / f"{sha256}.png"
+        if suffix not in SUFFIXES:
+            raise ValueError(f"image files are {', '.join(SUFFIXES)}, not {suffix!r}")
+        return self.root / sha256[:2] / f"{sha256}{suffix}"
 
-    def write(self, data: bytes) -> str:
+    def write(self, data: bytes, suffix: str = ".png") -> str:
         """Write `data` if no file has these bytes yet, and return its SHA-256."""
         sha256 = hashlib.sha256(data).hexdigest()
-        final = self.path_for(sha256)
+        final = self.path_for(sha256, suffix)
         if final.exists():
             return sha256
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".png")
+        fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=suffix)
         try:
             with os.fdopen(fd, "wb") as tmp:
                 tmp.write(data)
@@ -44,6 +49,6 @@ class ImageFiles:
             raise
         return sha256
 
-    def read(self, sha256: str) -> bytes:
+    def read(self, sha256: str, suffix: str = ".png") -> bytes:
         """Return the bytes of the file with this hash."""
-        return self.path_for(sha256).read_bytes()
+        return self.path_for(sha256, suffix).read_bytes()

@@ -23,6 +23,7 @@ class ImageRecord:
     width: int
     height: int
     created_at: str
+    journey_sha256: str | None = None  # its denoising journey (a GIF), when one was recorded
 
 
 async def insert_image(
@@ -36,12 +37,13 @@ async def insert_image(
     sha256: str,
     width: int,
     height: int,
+    journey_sha256: str | None = None,
 ) -> int:
     """Insert an image row (its file must already be written) and return its id."""
     cursor = await conn.execute(
-        "INSERT INTO images (job_id, session_id, prompt_id, idx, seed, sha256, width, height, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (job_id, session_id, prompt_id, idx, seed, sha256, width, height, utc_now()),
+        "INSERT INTO images (job_id, session_id, prompt_id, idx, seed, sha256, width, height, created_at,"
+        " journey_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (job_id, session_id, prompt_id, idx, seed, sha256, width, height, utc_now(), journey_sha256),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid

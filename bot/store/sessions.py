@@ -67,3 +67,13 @@ async def get_session(db: Database, session_id: int) -> Session | None:
     """Return the session with this id, or None."""
     row = await db.fetchone("SELECT * FROM sessions WHERE id = ?", (session_id,))
     return Session.from_row(row) if row else None
+
+
+async def latest_session_in(db: Database, channel_id: str) -> Session | None:
+    """Return the session held in a channel or thread: the party in that thread, else the channel's latest stream."""
+    row = await db.fetchone(
+        "SELECT * FROM sessions WHERE (kind = 'party' AND thread_id = ?) OR (kind = 'stream' AND channel_id = ?)"
+        " ORDER BY kind = 'party' DESC, id DESC LIMIT 1",
+        (channel_id, channel_id),
+    )
+    return Session.from_row(row) if row else None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageStat
 
 from gpu_worker import GenerationRequest, ProcessPool
 from gpu_worker.previews import journey_gif, latents_to_images, preview_png
@@ -62,8 +62,14 @@ async def test_pool_with_taesd_previews_and_a_journey(models_dir: Path, taesd_di
         await pool.close()
     # TAESD decodes to full resolution (64×64 per image), the linear map only to the latent size.
     assert Image.open(io.BytesIO(previews[0])).size == (128 * 2, 64 * 2)
-    gif = Image.open(io.BytesIO(result.journey_gif or b""))
-    assert gif.n_frames == 5  # four steps and the final images
+    # One journey per image, each its own: four steps and the final image, at the frames' size.
+    assert len(result.journey_gifs) == 2 and result.journey_gifs[0] != result.journey_gifs[1]
+    for gif_bytes, png in zip(result.journey_gifs, result.images, strict=True):
+        gif = Image.open(io.BytesIO(gif_bytes))
+        assert gif.n_frames == 5 and gif.size == (256, 256)
+        gif.seek(4)
+        final = Image.open(io.BytesIO(png)).convert("RGB").resize((256, 256), Image.Resampling.NEAREST)
+        assert abs(_mean(gif.convert("RGB")) - _mean(final)) < 8  # the last frame is the image (GIF palette aside)
 
 
 @pytest.mark.asyncio(loop_scope="function")
@@ -71,3 +77,7 @@ async def test_missing_preview_decoder_is_named(models_dir: Path, tmp_path: Path
     pool = ProcessPool("tiny", ["cpu"], models_dir, preview_decoder=str(tmp_path / "no-taesd"))
     with pytest.raises(Exception, match=r"could not load the preview decoder '.*no-taesd'"):
         await pool.start()
+
+
+def _mean(image: Image.Image) -> float:
+    return sum(ImageStat.Stat(image).mean) / 3

@@ -38,7 +38,7 @@ async def test_export_a_channel_stream_as_gallery_zip_and_hugo(generation: Gener
         session, "--format", "gallery", "--out", str(tmp_path / "out" / "gallery"), "--zip", data_dir=tmp_path
     )
     assert gallery.returncode == 0, gallery.stderr
-    assert "[3/3] done" in gallery.stderr
+    assert "Writing files 2/2" in gallery.stderr and "✅ Done" in gallery.stderr
     index = Path(gallery.stdout.strip())
     assert index.name == "index.html" and "a kite" in await asyncio.to_thread(index.read_text)
     assert await asyncio.to_thread((tmp_path / "out" / "gallery.zip").exists)
@@ -53,4 +53,6 @@ async def test_export_a_channel_stream_as_gallery_zip_and_hugo(generation: Gener
 
 async def test_an_unknown_session_is_a_clear_error(tmp_path: Path, generation: GenerationService) -> None:
     missing = await cli("999", "--out", str(tmp_path / "x"), data_dir=tmp_path)
-    assert missing.returncode == 1 and "there is no session 999" in missing.stderr
+    assert missing.returncode == 1 and "There is no session 999" in missing.stderr
+    since = await cli("1", "--out", str(tmp_path / "y"), "--since", "yesterday", data_dir=tmp_path)
+    assert since.returncode == 1 and "since must be an ISO time such as 2026-12-01T18:00" in since.stderr

@@ -64,3 +64,23 @@ async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generatio
     assert winner is not None and winner.winner and winner.round_votes == 1 and story.highlights[0] is winner
     html = render_gallery(story)
     assert "an empty chair by the window" in html and "winner" in html
+
+
+async def test_recorded_journeys_are_kept_per_image_and_shown(generation: GenerationService, tmp_path: Path) -> None:
+    place = Place("1", "52")
+    prepared = await generation.prepare(ALICE, place, ImagineOptions("a comet", journey=True))
+    finished = await generation.wait(await generation.submit(ALICE, place, prepared))
+    journeys = [image.journey_sha256 for image in finished.images]
+    assert all(journeys) and len(set(journeys)) == len(journeys)  # one journey per image, each its own
+    for sha256 in journeys:
+        assert sha256 is not None and generation.files.read(sha256, ".gif").startswith(b"GIF8")
+    plain = await generation.wait(
+        await generation.submit(ALICE, place, await generation.prepare(ALICE, place, ImagineOptions("a moon")))
+    )
+    assert [image.journey_sha256 for image in plain.images] == [None, None]  # only when asked for
+    story = await channel_story(generation.db, "52", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
+    index = write_gallery(story, generation.files, tmp_path / "gallery")
+    html = index.read_text()
+    for sha256 in journeys:
+        assert (index.parent / "images" / f"{sha256}.gif").exists() and f'src="images/{sha256}.gif"' in html
+    assert html.count('class="journey"') == 2

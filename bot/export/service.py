@@ -1,0 +1,156 @@
+"""Exporting a session: the one code path behind `/export`, `python -m bot export` and the demo.
+
+It reads the story from the store, writes the gallery or a blog post (in a worker thread: image
+resizing and file copies must not stall the bot's event loop), optionally zips it, and reports
+each step to a progress callback so each caller can show it its own way (a Discord message edited
+at a bounded rate, a bar on the terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.errors import UserInputError
+from bot.export.blog import write_hugo_bundle, write_jekyll_post
+from bot.export.consent import ConsentService
+from bot.export.gallery import write_gallery, zip_folder
+from bot.export.story import session_story
+from bot.progress import progress_bar
+from bot.store import Database, ImageFiles
+from bot.store.sessions import Session, latest_session_in
+
+FORMATS: tuple[str, ...] = ("gallery", "hugo", "jekyll")
+FORMAT_LABELS = {
+    "gallery": "a static gallery site",
+    "hugo": "a Hugo page bundle",
+    "jekyll": "a Jekyll post",
+}
+
+
+@dataclass(frozen=True)
+class ExportStep:
+    """Where an export is: reading the store, writing files (`done` of `total`), zipping, or done."""
+
+    stage: str  # reading, writing, zipping, done
+    done: int = 0
+    total: int = 0
+
+    def text(self) -> str:
+        """Return one line for a person watching the export."""
+        if self.stage == "reading":
+            return "📖 Reading the session from the store…"
+        if self.stage == "writing":
+            return f"🖼️ Writing files {self.done}/{self.total} {progress_bar(self.done, self.total)}"
+        if self.stage == "zipping":
+            return "🗜️ Zipping…"
+        return "✅ Done"
+
+
+ProgressCallback = Callable[[ExportStep], None]
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    format: str
+    session_id: int
+    folder: Path  # everything written lives under it
+    entry: Path  # index.html, index.md or the Jekyll post
+    images: int  # images exported
+    left_out: int  # images of members who did not agree to publication (blog posts only)
+    archive: Path | None = None  # the zip of `folder`, when one was asked for
+
+
+def parse_time(value: str | None, name: str) -> str | None:
+    """Return an ISO time in UTC ('...Z') from user input, or raise `UserInputError` saying what is allowed."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise UserInputError(f"{name} must be an ISO time such as 2026-12-01T18:00 or 2026-12-01T18:00Z.") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    # The store's own shape (utc_now), so times compare as text.
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class ExportService:
+    """Write a session's gallery or blog post from the store."""
+
+    def __init__(self, db: Database, files: ImageFiles, exports_dir: Path) -> None:
+        self.db = db
+        self.files = files
+        self.exports_dir = exports_dir
+        self.consents = ConsentService(db)
+        self._running: set[int] = set()
+
+    async def session_in(self, channel_id: str) -> Session:
+        """Return the session held in a channel or thread (its party, or its stream), or say there is none."""
+        session = await latest_session_in(self.db, channel_id)
+        if session is None:
+            raise UserInputError(
+                "Nothing has been made here yet: export works in a party's thread or a channel where images "
+                "were generated."
+            )
+        return session
+
+    def default_folder(self, session_id: int, fmt: str) -> Path:
+        """Return a new folder under the exports folder for this session and format (names never from user text)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        return self.exports_dir / f"session-{session_id}-{fmt}-{stamp}"
+
+    async def export(
+        self,
+        session_id: int,
+        fmt: str,
+        out: Path | None = None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        archive: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> ExportResult:
+        """Write session `session_id` as `fmt` into `out` (a new folder under the exports folder by default)."""
+        if fmt not in FORMATS:
+            raise UserInputError(f"Unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.")
+        since, until = parse_time(since, "since"), parse_time(until, "until")
+        if since and until and since >= until:
+            raise UserInputError("since must come before until.")
+        if session_id in self._running:
+            raise UserInputError(f"Session {session_id} is being exported already; wait for that export to finish.")
+        report = progress or (lambda step: None)
+        self._running.add(session_id)
+        try:
+            report(ExportStep("reading"))
+            try:
+                story = await session_story(self.db, session_id, since=since, until=until)
+            except LookupError as exc:
+                raise UserInputError(f"{str(exc).capitalize()}.") from None
+            folder = out or self.default_folder(session_id, fmt)
+
+            def on_file(done: int, total: int) -> None:
+                report(ExportStep("writing", done, total))
+
+            if fmt == "gallery":
+                entry = await asyncio.to_thread(write_gallery, story, self.files, folder, progress=on_file)
+                images, left_out = len(story.images), 0
+            else:
+                # Blog posts are publications: only members who agreed (or whose guild publishes by default).
+                consented = await self.consents.consented(story.guild_id, {i.author_id for i in story.images})
+                writer = write_hugo_bundle if fmt == "hugo" else write_jekyll_post
+                post = await asyncio.to_thread(writer, story, self.files, folder, consented=consented, progress=on_file)
+                entry, images, left_out = post.path, post.images, post.left_out
+            zipped = None
+            if archive:
+                report(ExportStep("zipping"))
+                zipped = await asyncio.to_thread(zip_folder, folder, folder.with_name(folder.name + ".zip"))
+            report(ExportStep("done"))
+            return ExportResult(fmt, session_id, folder, entry, images, left_out, zipped)
+        finally:
+            self._running.discard(session_id)
