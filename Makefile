@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.salon-installed
 CONSTRAINTS ?= constraints/cpu.txt
 
-.PHONY: install run test lint format clean
+.PHONY: install demo run test lint format clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m bot demo --out demo-output
 
 run: $(STAMP)
 	$(PY) -m bot

@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="for a channel: from this ISO time (default: the stream's start)")
     export.add_argument("--until", help="for a channel: until this ISO time (default: now)")
     export.add_argument("--zip", action="store_true", help="also write a zip of the gallery beside it")
+    demo = commands.add_parser(
+        "demo", help="run a whole party offline against the built-in loopback Discord, then export it"
+    )
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="where to write (default: demo-output)")
+    demo.add_argument(
+        "--real-model", action="store_true", help="use SALON_MODEL_SOURCE instead of the tiny offline model"
+    )
     return parser
 
 
@@ -52,11 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.logging_setup import configure_logging
 
     secrets = [settings.discord_token.get_secret_value()] if settings.discord_token else []
-    configure_logging(settings.log_level, settings.logs_dir, secrets)
+    # The demo narrates on its own; Salon's log then says only what went wrong.
+    level = "WARNING" if args.command == "demo" else settings.log_level
+    configure_logging(level, None if args.command == "demo" else settings.logs_dir, secrets)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "export":
         return asyncio.run(_export(settings, args))
+    if args.command == "demo":
+        return asyncio.run(_demo(settings, args))
     if args.command == "check":
         for name, value in settings.model_dump().items():
             print(f"{name} = {value!s}" if name != "discord_token" else f"{name} = {'set' if value else 'missing'}")
@@ -103,6 +114,25 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     finally:
         await database.close()
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import DemoFolderError, run_demo
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        result = await run_demo(args.out, real_model=args.real_model, base=settings, say=say)
+    except DemoFolderError as exc:
+        print(f"salon: {exc}", file=sys.stderr)
+        return 1
+    say(f"The party is session {result.session_id}; its images and store are in {args.out.resolve() / 'data'}.")
+    if result.hugo.left_out:
+        say(f"The Hugo post leaves out {result.hugo.left_out} images: their author did not agree to publication.")
+    print(f"gallery: {result.gallery.entry}")
+    print(f"hugo:    {result.hugo.entry}")
+    return 0
 
 
 async def _run(settings: Settings) -> int:

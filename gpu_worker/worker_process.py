@@ -46,7 +46,10 @@ class WorkerContext:
             from diffusers import AutoPipelineForImage2Image, AutoPipelineForInpainting
 
             factory = AutoPipelineForImage2Image if kind == "img2img" else AutoPipelineForInpainting
-            self.derived[kind] = factory.from_pipe(self.base)
+            derived = factory.from_pipe(self.base)
+            # from_pipe does not carry the base's progress-bar setting: no tqdm bars in the worker's output.
+            derived.set_progress_bar_config(disable=True)
+            self.derived[kind] = derived
         return self.derived[kind]
 
 

@@ -326,6 +326,7 @@ class RegionService:
             request=request,
             init_image_sha256=sha,
             lineage=Lineage("combine", job.id, job.prompt_id, base.id),
+            session_id=job.session_id,  # an edit belongs to its source's session (a party's, say)
             extra={
                 "cells": [cell.name() for cell in picks],
                 "combined_from": sorted({images[c.image - 1].id for c in picks}),
@@ -399,6 +400,7 @@ class RegionService:
             request=request,
             init_image_sha256=image.sha256,
             lineage=Lineage(action, job.id, job.prompt_id, image.id),
+            session_id=job.session_id,  # an edit belongs to its source's session (a party's, say)
             extra={"mask_sha256": mask_sha, "keep_unmasked": True, "cells": [c.name() for c in cells]},
         )
 
