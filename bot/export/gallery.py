@@ -9,11 +9,12 @@ from __future__ import annotations
 import shutil
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from bot.export.story import SessionStory
+from bot.export.story import SessionStory, StoryImage
 from bot.store import ImageFiles
 
 _ENVIRONMENT = Environment(
@@ -24,9 +25,32 @@ _ENVIRONMENT = Environment(
 )
 
 
+@dataclass(frozen=True)
+class LineageNode:
+    """An image in the lineage tree, with the images made from it (variations, rounds, region edits)."""
+
+    image: StoryImage
+    children: tuple[LineageNode, ...]
+
+
+def lineage_tree(story: SessionStory) -> list[LineageNode]:
+    """Return the trees of images made from other images of the story, rooted at images made from a prompt."""
+    known = {image.id for image in story.images}
+    children: dict[int, list[StoryImage]] = {}
+    for image in story.images:
+        if image.source_image_id in known:
+            children.setdefault(image.source_image_id, []).append(image)
+
+    def node(image: StoryImage) -> LineageNode:
+        return LineageNode(image, tuple(node(child) for child in children.get(image.id, [])))
+
+    # A root is an image with descendants whose own source (if any) is not in this story.
+    return [node(image) for image in story.images if image.id in children and image.source_image_id not in known]
+
+
 def render_gallery(story: SessionStory) -> str:
     """Return the gallery's index.html."""
-    return _ENVIRONMENT.get_template("gallery.html").render(story=story)
+    return _ENVIRONMENT.get_template("gallery.html").render(story=story, lineage=lineage_tree(story))
 
 
 FileProgress = Callable[[int, int], None]  # files written so far, files in all

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from bot.demo import DemoFolderError, prepare_folder, run_demo
+from bot.export.gallery import lineage_tree
 from bot.export.story import session_story
 from bot.store import Database
 
@@ -29,7 +30,7 @@ async def test_the_demo_runs_a_whole_party_and_exports_it(tmp_path: Path) -> Non
 
     html = await asyncio.to_thread(result.gallery.entry.read_text)
     assert "loneliness" in html and "Edward Hopper" in html and "empty chair ×2" in html
-    assert "regenerate of" in html and "Final vote" in html and html.count('class="journey"') >= 12
+    assert "regenerate → <a href" in html and "Final vote" in html and html.count('class="journey"') >= 12
 
     database = Database(tmp_path / "demo" / "data" / "salon.db")
     await database.open()
@@ -41,6 +42,12 @@ async def test_the_demo_runs_a_whole_party_and_exports_it(tmp_path: Path) -> Non
     assert all(r.winner_image_id for r in story.rounds)
     assert any(image.action == "regenerate" for image in story.images)
     assert any(image.heatmap_sha256 for image in story.images)
+    # The lineage tree: round 1's winner begat round 2, whose winner begat round 3 and the region edit.
+    [root] = lineage_tree(story)
+    assert root.image.winner and [child.image.action for child in root.children] == ["party-round"] * 4
+    [round_two_winner] = [child for child in root.children if child.children]
+    assert round_two_winner.image.winner
+    assert sorted(c.image.action for c in round_two_winner.children) == ["party-round"] * 4 + ["regenerate"]
     assert len(story.versions) == 4 and {name for _, name, _ in story.people} == {"ada", "ben", "cleo", "dev"}
 
     text = await asyncio.to_thread(result.hugo.entry.read_text)
