@@ -59,9 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.logging_setup import configure_logging
 
     secrets = [settings.discord_token.get_secret_value()] if settings.discord_token else []
-    # The demo narrates on its own; Salon's log then says only what went wrong.
-    level = "WARNING" if args.command == "demo" else settings.log_level
-    configure_logging(level, None if args.command == "demo" else settings.logs_dir, secrets)
+    if args.command == "demo":
+        # The demo narrates on its own; Salon's log says only what went wrong, and only on the console.
+        configure_logging("WARNING", None, secrets)
+    else:
+        configure_logging(settings.log_level, settings.logs_dir, secrets)
     if args.command == "migrate":
         return asyncio.run(_migrate(settings))
     if args.command == "export":

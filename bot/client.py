@@ -11,6 +11,7 @@ from discord.ext import commands
 
 from bot.command_tree import SalonCommandTree
 from bot.export.consent import ConsentService
+from bot.export.service import ExportService
 from bot.generation import GenerationDefaults, GenerationService, QueueLimits
 from bot.parties.service import PartyService
 from bot.parties.suggestions import PromptSuggester
@@ -78,6 +79,8 @@ class SalonBot(commands.Bot):
         self._generation: GenerationService | None = None
         self.reactions = ReactionService(self.db)
         self.consents = ConsentService(self.db)
+        # One export service per bot: `/export` and the demo share its one-export-per-session guard.
+        self.exports = ExportService(self.db, self.files, settings.exports_dir)
         self.parties: PartyService | None = None
         self.regions: RegionService | None = None
         self.prompt_suggester = PromptSuggester(settings.suggest_model or None)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.client import SalonBot, point_discord_at
-from bot.export.service import ExportResult, ExportService
+from bot.export.service import ExportResult
 from bot.loopback import LoopbackDiscord, Message
 from bot.loopback.interactions import Interaction
 from bot.settings import Settings, load_settings
@@ -98,16 +98,6 @@ async def answer(interaction: Interaction, predicate: Callable[[Message], Any] |
     """Return the bot's answer to an interaction once it has content (and satisfies `predicate`)."""
     check = predicate or (lambda m: m.content and not m.loading)
     return await interaction.wait_for_original(check, timeout=STEP_TIMEOUT)
-
-
-def custom_ids(message: Message) -> list[str]:
-    """Return the custom ids of a message's components."""
-    return [component["custom_id"] for row in message.components for component in row.get("components", [])]
-
-
-def button(message: Message, prefix: str) -> str:
-    """Return the first custom id on the message that starts with `prefix`."""
-    return next(cid for cid in custom_ids(message) if cid.startswith(prefix))
 
 
 MARKER = ".salon-demo"
@@ -214,8 +204,8 @@ async def _party(
         # Two votes for image number, one elsewhere: each round has a clear winner.
         for voter, idx in zip(voters, (number % 4, number % 4, (number + 1) % 4), strict=True):
             await voter.press(grid, f"salon:pvote:{round_row.id}:{idx}")
-        await cleo.press(grid, button(grid, "salon:pstar:"))
-        await ada.press(grid, button(grid, "salon:pclose:"))
+        await cleo.press(grid, grid.custom_id("salon:pstar:"))
+        await ada.press(grid, grid.custom_id("salon:pclose:"))
         announced = await _announcement(server, thread.id, f"🏆 Round {number}")
         say(f"Salon: {announced.content.splitlines()[0]}")
         if number == 2:
@@ -227,7 +217,7 @@ async def _party(
     final = (await rounds_of(bot.db, party.id))[-1]
     for voter in voters:
         await voter.press(ballot, f"salon:pvote:{final.id}:0")
-    await ada.press(ballot, button(ballot, "salon:pclose:"))
+    await ada.press(ballot, ballot.custom_id("salon:pclose:"))
     await _announcement(server, thread.id, "🏆 The final vote")
     await _announcement(server, thread.id, "the party in review")
     say("Salon: the party is over; its summary and best-of collage are in the thread")
@@ -236,9 +226,8 @@ async def _party(
     exported = await answer(await ada.driver.slash(thread.id, "export", {"format": "gallery"}), lambda m: m.attachments)
     say(f"Salon: {exported.content} ({exported.attachments[0].filename})")
 
-    exports = ExportService(bot.db, bot.files, bot.settings.exports_dir)
-    gallery = await exports.export(party.session_id, "gallery", out / "gallery")
-    hugo = await exports.export(party.session_id, "hugo", out / "hugo" / "content" / "posts")
+    gallery = await bot.exports.export(party.session_id, "gallery", out / "gallery")
+    hugo = await bot.exports.export(party.session_id, "hugo", out / "hugo" / "content" / "posts")
     return DemoResult(party.session_id, thread.id, gallery, hugo, exported.content)
 
 
@@ -247,7 +236,7 @@ async def _round_grid(server: LoopbackDiscord, interaction: Interaction) -> Mess
     return await server.wait_for(
         lambda: (
             interaction.original
-            if interaction.original and any(c.startswith("salon:pvote:") for c in custom_ids(interaction.original))
+            if interaction.original and any(c.startswith("salon:pvote:") for c in interaction.original.custom_ids())
             else None
         ),
         timeout=STEP_TIMEOUT,

@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.client import SalonBot
 from bot.errors import UserInputError
-from bot.export.service import FORMAT_LABELS, FORMATS, ExportResult, ExportService, ExportStep
+from bot.export.service import FORMAT_LABELS, FORMATS, ExportResult, ExportStep
 from bot.progress import EditThrottle
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class ExportCog(commands.Cog):
 
     def __init__(self, bot: SalonBot) -> None:
         self.bot = bot
-        self.exports = ExportService(bot.db, bot.files, bot.settings.exports_dir)
+        self.exports = bot.exports
 
     @app_commands.command(name="export", description="Export this party or channel as a gallery or a blog post")
     @app_commands.describe(

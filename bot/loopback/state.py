@@ -442,6 +442,14 @@ class Message:
     # Every text the message has shown, in order (its creation, then each edit): what a watcher saw.
     shown: list[str] = field(default_factory=list)
 
+    def custom_ids(self) -> list[str]:
+        """Return the custom ids of the message's components (buttons, selects), row by row."""
+        return [component["custom_id"] for row in self.components for component in row.get("components", [])]
+
+    def custom_id(self, prefix: str) -> str:
+        """Return the first of the message's custom ids that starts with `prefix`."""
+        return next(cid for cid in self.custom_ids() if cid.startswith(prefix))
+
     @property
     def ephemeral(self) -> bool:
         """Return whether only the interaction's user can see the message."""

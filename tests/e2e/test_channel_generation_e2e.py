@@ -27,20 +27,12 @@ MANAGE_CHANNELS = 1 << 4
 MANAGE_MESSAGES = 1 << 13
 
 
-def custom_ids(message: Message) -> list[str]:
-    return [component["custom_id"] for row in message.components for component in row.get("components", [])]
-
-
-def button(message: Message, prefix: str) -> str:
-    return next(cid for cid in custom_ids(message) if cid.startswith(prefix))
-
-
 async def grid_of(world: World, interaction) -> Message:
     """Return the response message once it shows a finished grid (an attachment and U buttons)."""
     return await world.server.wait_for(
         lambda: (
             interaction.original
-            if interaction.original and any(c.startswith("salon:u:") for c in custom_ids(interaction.original))
+            if interaction.original and any(c.startswith("salon:u:") for c in interaction.original.custom_ids())
             else None
         ),
         timeout=120,
@@ -78,7 +70,7 @@ async def test_options_flags_and_style_shape_the_job_and_png_metadata(world: Wor
     assert job.params["width"] > job.params["height"]  # 16:9
     assert "a red kite" in job.params["prompt"] and "watercolor" in job.params["prompt"].lower()
     assert job.params["user_prompt"] == "a red kite"
-    ids = custom_ids(message)
+    ids = message.custom_ids()
     for expected in ("salon:u:", "salon:v:", "salon:reroll:", "salon:remix:", "salon:info:", "salon:delete:"):
         assert any(cid.startswith(expected) for cid in ids), expected
     assert len([cid for cid in ids if cid.startswith("salon:u:")]) == 2
@@ -104,7 +96,7 @@ async def test_every_button_works_for_another_user(world: World, salon: RunningS
     bob = world.server.driver(world.users["bob"])
 
     # U2: the second image at full size, in a message reactions can find.
-    pick = await bob.click(grid, button(grid, f"salon:u:{first.id}:1"))
+    pick = await bob.click(grid, grid.custom_id(f"salon:u:{first.id}:1"))
     picked = await pick.wait_for_original(lambda m: m.attachments)
     assert "Image 2 of job" in picked.content and "`101`" in picked.content
     full = Image.open(io.BytesIO(world.server.files[picked.attachments[0].id].data))
@@ -114,13 +106,13 @@ async def test_every_button_works_for_another_user(world: World, salon: RunningS
     assert post is not None and post.kind == "image" and post.image_id == (await images_of_job(db, first.id))[1].id
 
     # V1: image-to-image from the first image, recorded as a variation of it.
-    vary = await bob.click(grid, button(grid, f"salon:v:{first.id}:0"))
+    vary = await bob.click(grid, grid.custom_id(f"salon:v:{first.id}:0"))
     await grid_of(world, vary)
     # Reroll: same prompt, new seeds.
-    reroll = await bob.click(grid, button(grid, "salon:reroll:"))
+    reroll = await bob.click(grid, grid.custom_id("salon:reroll:"))
     await grid_of(world, reroll)
     # Remix: a form with the prompt, edited before generating.
-    remix = await bob.click(grid, button(grid, "salon:remix:"))
+    remix = await bob.click(grid, grid.custom_id("salon:remix:"))
     modal = await remix.wait_for_modal()
     inputs = [c["components"][0] for c in modal["components"]]
     assert inputs[0]["value"] == "a lighthouse"
@@ -142,16 +134,16 @@ async def test_every_button_works_for_another_user(world: World, salon: RunningS
     assert kinds == ["image.picked"]
 
     # Info: every parameter and a command that reproduces the grid.
-    info = await bob.click(grid, button(grid, "salon:info:"))
+    info = await bob.click(grid, grid.custom_id("salon:info:"))
     shown = await info.wait_for_original()
     assert shown.ephemeral and "/imagine prompt:a lighthouse" in shown.content and "seed:100" in shown.content
 
     # Delete: refused for bob, done for alice; the rows stay as history.
-    refused = await bob.click(grid, button(grid, "salon:delete:"))
+    refused = await bob.click(grid, grid.custom_id("salon:delete:"))
     assert "Only the person who asked" in await refusal(world, refused)
     assert grid.id in {m.id for m in world.server.channel_messages(world.channel_id)}
     alice = world.server.driver(world.users["alice"])
-    deleted = await alice.click(grid, button(grid, "salon:delete:"))
+    deleted = await alice.click(grid, grid.custom_id("salon:delete:"))
     await deleted.wait_for_original()
     await world.server.wait_for(lambda: grid.id not in {m.id for m in world.server.channel_messages(world.channel_id)})
     stored = await get_job(db, first.id)
@@ -191,7 +183,7 @@ async def test_reactions_record_likes_and_reroll(world: World, salon: RunningSal
             (
                 m
                 for m in world.server.channel_messages(world.channel_id)
-                if m.id != grid.id and any(c.startswith("salon:u:") for c in custom_ids(m))
+                if m.id != grid.id and any(c.startswith("salon:u:") for c in m.custom_ids())
             ),
             None,
         )
@@ -212,7 +204,7 @@ async def test_progress_shows_and_cancel_is_for_the_requester(world: World, salo
             timeout=60,
         )
         assert "Job #" in message.content and ("▰" in message.content or "▱" in message.content)
-        cancel_id = button(message, "salon:cancel:")
+        cancel_id = message.custom_id("salon:cancel:")
         bob = world.server.driver(world.users["bob"])
         refused = await bob.click(message, cancel_id)
         assert "Only the person who asked" in await refusal(world, refused)
@@ -321,9 +313,9 @@ async def test_buttons_work_after_a_restart(world: World, salon: RunningSalon) -
     await restarted.start()
     try:
         bob = world.server.driver(world.users["bob"])
-        reroll = await bob.click(grid, button(grid, "salon:reroll:"))
+        reroll = await bob.click(grid, grid.custom_id("salon:reroll:"))
         await grid_of(world, reroll)
-        pick = await bob.click(grid, button(grid, "salon:u:"))
+        pick = await bob.click(grid, grid.custom_id("salon:u:"))
         assert (await pick.wait_for_original(lambda m: m.attachments)).attachments
         jobs = await jobs_in_states(restarted.bot.generation.db, (JobState.DONE,))
         assert len(jobs) == 2 and jobs[1].parent_job_id == jobs[0].id

@@ -11,14 +11,6 @@ from bot.store.parties import party_in_thread, rounds_of, versions_of, votes_of_
 from tests.e2e.conftest import RunningSalon, World
 
 
-def custom_ids(message: Message) -> list[str]:
-    return [component["custom_id"] for row in message.components for component in row.get("components", [])]
-
-
-def button(message: Message, prefix: str) -> str:
-    return next(cid for cid in custom_ids(message) if cid.startswith(prefix))
-
-
 async def answer(interaction, timeout: float = 60) -> Message:
     """Return the bot's reply to an interaction once it says something (public or private)."""
     return await interaction.wait_for_original(lambda m: m.content and not m.loading, timeout=timeout)
@@ -48,7 +40,7 @@ async def round_grid(world: World, interaction) -> Message:
     return await world.server.wait_for(
         lambda: (
             interaction.original
-            if interaction.original and any(c.startswith("salon:pvote:") for c in custom_ids(interaction.original))
+            if interaction.original and any(c.startswith("salon:pvote:") for c in interaction.original.custom_ids())
             else None
         ),
         timeout=120,
@@ -121,12 +113,12 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
 
     assert (
         "Your vote: image 2"
-        in (await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_one.id}:1")))).content
+        in (await answer(await bob.click(grid, grid.custom_id(f"salon:pvote:{round_one.id}:1")))).content
     )
-    await answer(await carol.click(grid, button(grid, f"salon:pvote:{round_one.id}:0")))
-    moved = await answer(await carol.click(grid, button(grid, f"salon:pvote:{round_one.id}:1")))
+    await answer(await carol.click(grid, grid.custom_id(f"salon:pvote:{round_one.id}:0")))
+    moved = await answer(await carol.click(grid, grid.custom_id(f"salon:pvote:{round_one.id}:1")))
     assert "Your vote: image 2" in moved.content
-    stranger = await outsider.click(grid, button(grid, f"salon:pvote:{round_one.id}:0"))
+    stranger = await outsider.click(grid, grid.custom_id(f"salon:pvote:{round_one.id}:0"))
     assert "Only party members" in await private_reply(world, stranger)
     images = await images_of_job(db, job.id)
     assert await votes_of_round(db, round_one.id) == {
@@ -134,11 +126,11 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
         str(world.users["carol"]): [images[1].id],
     }
     # The Art Expert stars; nobody else may.
-    assert "Only the Art Expert" in await private_reply(world, await bob.click(grid, button(grid, "salon:pstar:")))
-    starred = await carol.click(grid, button(grid, f"salon:pstar:{images[3].id}:"))
+    assert "Only the Art Expert" in await private_reply(world, await bob.click(grid, grid.custom_id("salon:pstar:")))
+    starred = await carol.click(grid, grid.custom_id(f"salon:pstar:{images[3].id}:"))
     assert "starred image 4" in (await answer(starred)).content
 
-    closing = await alice.click(grid, button(grid, "salon:pclose:"))
+    closing = await alice.click(grid, grid.custom_id("salon:pclose:"))
     await answer(closing)
 
     def announcement(text: str) -> Message | None:
@@ -157,7 +149,7 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     assert job_two is not None and job_two.kind == "img2img" and job_two.params["seeds"][0] == images[1].seed
     assert job_two.parent_job_id == job.id and job_two.source_image_id == images[1].id
     grid_two = second.original
-    await answer(await alice.click(grid_two, button(grid_two, "salon:pclose:")))
+    await answer(await alice.click(grid_two, grid_two.custom_id("salon:pclose:")))
     await server.wait_for(lambda: announcement("Round 2 closed without a winner"), timeout=30)
 
     # Final vote over the winners and the stars, then the wrap-up.
@@ -166,8 +158,8 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     ballot = await round_grid(world, final)
     final_round = (await rounds_of(db, party.id))[-1]
     assert final_round.kind == "final" and final_round.outcome["candidates"] == [images[1].id, images[3].id]
-    await answer(await bob.click(ballot, button(ballot, f"salon:pvote:{final_round.id}:1")))
-    await answer(await alice.click(ballot, button(ballot, "salon:pclose:")))
+    await answer(await bob.click(ballot, ballot.custom_id(f"salon:pvote:{final_round.id}:1")))
+    await answer(await alice.click(ballot, ballot.custom_id("salon:pclose:")))
     await server.wait_for(lambda: announcement("🏆 The final vote"), timeout=30)
 
     # The final vote was the last step: the party wraps up on its own, and cannot be ended twice.
@@ -224,8 +216,8 @@ async def test_a_restart_mid_round_keeps_votes_timer_and_prompt(world: World, sa
     assert party is not None
     [round_row] = await rounds_of(db, party.id)
     deadline = salon.bot.vote_timers.scheduled()[round_row.id]
-    await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_row.id}:0")))
-    both = await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_row.id}:2")))
+    await answer(await bob.click(grid, grid.custom_id(f"salon:pvote:{round_row.id}:0")))
+    both = await answer(await bob.click(grid, grid.custom_id(f"salon:pvote:{round_row.id}:2")))
     assert "image 1, 3" in both.content  # approval: votes add up
 
     await salon.stop()
@@ -238,7 +230,7 @@ async def test_a_restart_mid_round_keeps_votes_timer_and_prompt(world: World, sa
         assert len((await votes_of_round(db, round_row.id))[str(world.users["bob"])]) == 2
         assert [v.text for v in await versions_of(db, party.id)] == ["rain", "rain on a window"]
         # The buttons still work: a toggle takes a vote back.
-        back = await answer(await bob.click(grid, button(grid, f"salon:pvote:{round_row.id}:0")))
+        back = await answer(await bob.click(grid, grid.custom_id(f"salon:pvote:{round_row.id}:0")))
         assert "image 3" in back.content and "1," not in back.content
     finally:
         await restarted.stop()
@@ -249,7 +241,7 @@ async def test_a_vote_closes_itself_at_its_deadline(world: World, salon: Running
     alice = world.server.driver(world.users["alice"])
     await answer(await alice.slash(thread_id, "party next"))
     grid = await round_grid(world, await alice.slash(thread_id, "party round"))
-    await answer(await alice.click(grid, button(grid, "salon:pvote:")))
+    await answer(await alice.click(grid, grid.custom_id("salon:pvote:")))
     closed = await world.server.wait_for(
         lambda: next((m for m in world.server.channel_messages(thread_id) if "🏆 Round 1" in m.content), None),
         timeout=60,
@@ -278,9 +270,9 @@ async def test_a_long_vote_also_runs_as_a_native_poll(world: World, salon: Runni
     await alice.vote_poll(poll, [3])
     await carol.vote_poll(poll, [3])
     await server.driver(dave.id).vote_poll(poll, [1])  # not a member: does not count
-    second_vote = [cid for cid in custom_ids(grid) if cid.startswith("salon:pvote:")][1]
+    second_vote = [cid for cid in grid.custom_ids() if cid.startswith("salon:pvote:")][1]
     await answer(await bob.click(grid, second_vote))
-    await answer(await alice.click(grid, button(grid, "salon:pclose:")))
+    await answer(await alice.click(grid, grid.custom_id("salon:pclose:")))
     won = await server.wait_for(
         lambda: next((m for m in server.channel_messages(thread_id) if "🏆 Round 1" in m.content), None), timeout=30
     )

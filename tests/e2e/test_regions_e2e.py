@@ -14,15 +14,11 @@ from bot.store.jobs import JobState, jobs_in_states
 from tests.e2e.conftest import RunningSalon, World
 
 
-def custom_ids(message: Message) -> list[str]:
-    return [component["custom_id"] for row in message.components for component in row.get("components", [])]
-
-
 async def finished_grid(world: World, interaction) -> Message:
     return await world.server.wait_for(
         lambda: (
             interaction.original
-            if interaction.original and any(c.startswith("salon:u:") for c in custom_ids(interaction.original))
+            if interaction.original and any(c.startswith("salon:u:") for c in interaction.original.custom_ids())
             else None
         ),
         timeout=120,
@@ -45,7 +41,7 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
         lambda: next((m for m in server.channel_messages(world.channel_id) if "Mark what you like" in m.content), None)
     )
     assert "2:B3 is cell B3 of image 2" in lattice_message.content
-    selects = [c for c in custom_ids(lattice_message) if c.startswith("salon:rsel:")]
+    selects = [c for c in lattice_message.custom_ids() if c.startswith("salon:rsel:")]
     assert selects == [f"salon:rsel:{job.id}:1:4:4", f"salon:rsel:{job.id}:2:4:4"]
 
     def redrawn_after(previous: int):
