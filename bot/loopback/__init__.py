@@ -2,13 +2,15 @@
 
 `LoopbackDiscord` serves REST under /api/v10, the gateway websocket and uploaded files;
 `UserDriver` acts as users (slash commands, components, modals, reactions, messages);
-`LoopbackClock` is the time Discord's deadlines are measured on; `point_discord_py_at`
+`LoopbackClock` is the time Discord's deadlines are measured on; `FaultPlan` (`server.faults`)
+makes chosen REST requests fail as a broken Discord would; `point_discord_py_at`
 (in `bot.loopback.client_patch`) points discord.py at any Discord-compatible API.
 """
 
 from bot.loopback.clock import LoopbackClock
 from bot.loopback.driver import CommandNotFound, CommandUnavailable, OptionError, UserDriver
 from bot.loopback.errors import DiscordHTTPError
+from bot.loopback.faults import Fault, FaultPlan, skip_discord_py_backoff
 from bot.loopback.interactions import Interaction, InteractionFailed
 from bot.loopback.rest import RecordedResponse
 from bot.loopback.server import LoopbackDiscord
@@ -19,6 +21,8 @@ __all__ = [
     "CommandNotFound",
     "CommandUnavailable",
     "DiscordHTTPError",
+    "Fault",
+    "FaultPlan",
     "Guild",
     "Interaction",
     "InteractionFailed",
@@ -32,4 +36,5 @@ __all__ = [
     "StoredFile",
     "User",
     "UserDriver",
+    "skip_discord_py_backoff",
 ]

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import secrets
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -123,18 +125,30 @@ def without_content(data: dict[str, Any], bot_id: int) -> dict[str, Any]:
 
 
 class GatewaySession:
-    """One identified bot session: its sequence, its replay buffer, and the websocket it is attached to."""
+    """One identified bot session: its sequence, its replay buffer, and the websocket it is attached to.
 
-    def __init__(self, user: User, intents: int, shard: list[int] | None) -> None:
+    `on_sent(session, event)` is called once a dispatch has been written to the websocket.
+    """
+
+    def __init__(
+        self,
+        user: User,
+        intents: int,
+        shard: list[int] | None,
+        on_sent: Callable[[GatewaySession, str], None] | None = None,
+    ) -> None:
         self.id = secrets.token_hex(16)
         self.user = user
         self.intents = intents
         self.shard = shard
         self.sequence = 0
-        self.buffer: deque[tuple[int, str]] = deque(maxlen=REPLAY_BUFFER)
+        self.buffer: deque[tuple[int, str, str]] = deque(maxlen=REPLAY_BUFFER)  # (sequence, event, frame)
         self.ws: web.WebSocketResponse | None = None
-        self._outbox: asyncio.Queue[str] | None = None
+        self._on_sent = on_sent
+        self._outbox: asyncio.Queue[tuple[str | None, str]] | None = None  # (event or None, frame)
         self._writer: asyncio.Task[None] | None = None
+        self.unsent_guilds: list[int] = []  # listed unavailable in READY, GUILD_CREATE not sent yet
+        self.held_guilds: asyncio.Task[None] | None = None  # the timer guild_create_delay holds them with
 
     @property
     def connected(self) -> bool:
@@ -150,14 +164,14 @@ class GatewaySession:
             data = without_content(data, self.user.id)
         self.sequence += 1
         frame = json.dumps({"op": DISPATCH, "d": data, "s": self.sequence, "t": event})
-        self.buffer.append((self.sequence, frame))
+        self.buffer.append((self.sequence, event, frame))
         if self._outbox is not None:
-            self._outbox.put_nowait(frame)
+            self._outbox.put_nowait((event, frame))
 
     def send_op(self, op: int, data: Any) -> None:
         """Queue a non-dispatch frame (no sequence number) behind the dispatches already queued."""
         if self._outbox is not None:
-            self._outbox.put_nowait(json.dumps({"op": op, "d": data, "s": None, "t": None}))
+            self._outbox.put_nowait((None, json.dumps({"op": op, "d": data, "s": None, "t": None})))
 
     def can_replay_after(self, sequence: int) -> bool:
         """Return whether every dispatch after `sequence` is still in the replay buffer."""
@@ -166,9 +180,9 @@ class GatewaySession:
     def attach(self, ws: web.WebSocketResponse, replay_after: int) -> None:
         """Send this session's frames to `ws`, starting with the dispatches after `replay_after`."""
         self._outbox = asyncio.Queue()
-        for sequence, frame in self.buffer:
+        for sequence, event, frame in self.buffer:
             if sequence > replay_after:
-                self._outbox.put_nowait(frame)
+                self._outbox.put_nowait((event, frame))
         self.ws = ws
         self._writer = asyncio.create_task(self._write(ws, self._outbox), name=f"loopback-gateway-{self.id[:8]}")
 
@@ -180,11 +194,13 @@ class GatewaySession:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
 
-    async def _write(self, ws: web.WebSocketResponse, outbox: asyncio.Queue[str]) -> None:
+    async def _write(self, ws: web.WebSocketResponse, outbox: asyncio.Queue[tuple[str | None, str]]) -> None:
         try:
             while True:
-                frame = await outbox.get()
+                event, frame = await outbox.get()
                 await ws.send_str(frame)
+                if event is not None and self._on_sent is not None:
+                    self._on_sent(self, event)
         except (ConnectionError, RuntimeError) as exc:
             log.debug("gateway session %s: writing stopped (%s)", self.id[:8], exc)
 
@@ -195,6 +211,7 @@ class Gateway:
     def __init__(self, server: LoopbackDiscord) -> None:
         self.server = server
         self.sessions: dict[str, GatewaySession] = {}
+        self.ready_sent: list[GatewaySession] = []  # one entry per READY written to a websocket, in order
 
     @property
     def connected(self) -> list[GatewaySession]:
@@ -219,9 +236,20 @@ class Gateway:
             if ws is not None:
                 await ws.close(code=code, message=b"loopback Discord dropped the connection")
 
+    def release_guild_creates(self) -> None:
+        """Send every held-back GUILD_CREATE now (see `LoopbackDiscord.guild_create_delay`)."""
+        for session in list(self.sessions.values()):
+            if session.held_guilds is not None:
+                session.held_guilds.cancel()
+                session.held_guilds = None
+                self._send_guilds(session)
+
     async def close_all(self) -> None:
         """Close every websocket (going away), for shutdown."""
         for session in list(self.sessions.values()):
+            if session.held_guilds is not None:
+                session.held_guilds.cancel()
+                session.held_guilds = None
             if session.ws is not None and not session.ws.closed:
                 await session.ws.close(code=1001, message=b"loopback Discord stopping")
             await session.detach()
@@ -290,15 +318,24 @@ class Gateway:
             return None
         # A fresh IDENTIFY replaces this bot's sessions that went away without resuming.
         for old in [s for s in self.sessions.values() if s.user is user and not s.connected]:
+            if old.held_guilds is not None:
+                old.held_guilds.cancel()
             del self.sessions[old.id]
         shard = data.get("shard")
-        session = GatewaySession(user, intents, shard if isinstance(shard, list) else None)
+        session = GatewaySession(user, intents, shard if isinstance(shard, list) else None, self._sent)
         self.sessions[session.id] = session
         session.attach(ws, replay_after=0)
+        session.unsent_guilds = [g.id for g in self.server.guilds.values() if user.id in g.members]
         session.deliver("READY", self._ready_payload(session))
-        for guild in self.server.guilds.values():
-            if user.id in guild.members:
-                session.deliver("GUILD_CREATE", guild.create_payload(user.id))
+        delay = self.server.guild_create_delay
+        if delay > 0:
+            # READY lists the guilds as unavailable; Discord streams their GUILD_CREATEs after it,
+            # and interactions that arrive meanwhile reach the bot before its on_ready.
+            session.held_guilds = asyncio.create_task(
+                self._send_guilds_later(session, delay), name=f"loopback-guilds-{session.id[:8]}"
+            )
+        else:
+            self._send_guilds(session)
         log.info("gateway: %s identified (session %s, intents %d)", user.name, session.id[:8], intents)
         self.server.changed.notify()
         return session
@@ -321,15 +358,35 @@ class Gateway:
         self.server.changed.notify()
         return session
 
+    def _sent(self, session: GatewaySession, event: str) -> None:
+        if event == "READY":
+            self.ready_sent.append(session)
+            self.server.changed.notify()
+
+    def _send_guilds(self, session: GatewaySession) -> None:
+        """Deliver GUILD_CREATE, as the guild is now, for each guild READY listed that the bot is still in."""
+        unsent, session.unsent_guilds = session.unsent_guilds, []
+        for guild_id in unsent:
+            guild = self.server.guilds.get(guild_id)
+            if guild is not None and session.user.id in guild.members:
+                session.deliver("GUILD_CREATE", guild.create_payload(session.user.id))
+        self.server.changed.notify()
+
+    async def _send_guilds_later(self, session: GatewaySession, delay: float) -> None:
+        if math.isinf(delay):
+            await asyncio.get_running_loop().create_future()  # never done: only release_guild_creates() ends it
+        else:
+            await asyncio.sleep(delay)  # Discord's own pace, not a test's wait
+        session.held_guilds = None
+        self._send_guilds(session)
+
     def _ready_payload(self, session: GatewaySession) -> dict[str, Any]:
         server = self.server
         assert server.application is not None
         data: dict[str, Any] = {
             "v": 10,
             "user": {**session.user.payload(), "verified": True, "mfa_enabled": False, "email": None},
-            "guilds": [
-                {"id": str(g.id), "unavailable": True} for g in server.guilds.values() if session.user.id in g.members
-            ],
+            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in session.unsent_guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": server.gateway_url,

@@ -12,7 +12,7 @@ import json
 import logging
 import mimetypes
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -35,6 +35,7 @@ from bot.loopback.state import (
 )
 
 if TYPE_CHECKING:
+    from bot.loopback.faults import Fault
     from bot.loopback.interactions import Interaction
     from bot.loopback.server import LoopbackDiscord
 
@@ -46,9 +47,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _COMMAND_NAME = re.compile(r"^[-_\w]{1,32}$")
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
     """Return a JSON response typed exactly `application/json`, the only type discord.py decodes."""
-    return web.Response(body=json.dumps(data).encode(), status=status, headers={"Content-Type": "application/json"})
+    return web.Response(
+        body=json.dumps(data).encode(), status=status, headers={**(headers or {}), "Content-Type": "application/json"}
+    )
 
 
 def no_content() -> web.Response:
@@ -155,28 +158,49 @@ class RestAPI:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Answer errors as Discord does, and record /api answers when the server records them."""
+        """Answer errors as Discord does, apply the server's faults, and record /api answers when asked."""
         is_api = request.path.startswith("/api/")
-        try:
-            response = await handler(request)
-        except DiscordHTTPError as exc:
-            response = json_response(exc.body(), exc.status)
-        except web.HTTPRequestEntityTooLarge:
-            response = json_response(errors.too_large().body(), 413)
-        except web.HTTPException as exc:
-            if not is_api:
-                raise
-            if exc.status == 404:
-                log.warning("loopback Discord has no route for %s %s", request.method, request.path)
-            response = json_response({"message": f"{exc.status}: {exc.reason}", "code": 0}, exc.status)
-        except Exception:
-            log.exception("loopback Discord failed on %s %s", request.method, request.path)
-            response = json_response({"message": "500: Internal Server Error", "code": 0}, 500)
+        fault = self.server.faults.claim(request.method, request.path.removeprefix(API_PREFIX)) if is_api else None
+        if fault is not None and not fault.after_effect:
+            response = await self._faulted(request, fault)
+        else:
+            response = await self._handle(request, handler, is_api)
+            if fault is not None:
+                response = await self._faulted(request, fault)
         if is_api:
             log.debug("%s %s -> %s", request.method, request.path, response.status)
             if self.server.record_responses and isinstance(response, web.Response):
                 self._record(request, response)
         return response
+
+    async def _handle(self, request: web.Request, handler: Handler, is_api: bool) -> web.StreamResponse:
+        """Return the handler's answer, with every error turned into Discord's JSON error."""
+        try:
+            return await handler(request)
+        except DiscordHTTPError as exc:
+            return json_response(exc.body(), exc.status)
+        except web.HTTPRequestEntityTooLarge:
+            return json_response(errors.too_large().body(), 413)
+        except web.HTTPException as exc:
+            if not is_api:
+                raise
+            if exc.status == 404:
+                log.warning("loopback Discord has no route for %s %s", request.method, request.path)
+            return json_response({"message": f"{exc.status}: {exc.reason}", "code": 0}, exc.status)
+        except Exception:
+            log.exception("loopback Discord failed on %s %s", request.method, request.path)
+            return json_response({"message": "500: Internal Server Error", "code": 0}, 500)
+
+    async def _faulted(self, request: web.Request, fault: Fault) -> web.Response:
+        """Return the fault's answer to a request, counting it as a hit."""
+        # An unread upload makes aiohttp drop the connection under discord.py's retry; read it all.
+        async for _ in request.content.iter_any():
+            pass
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else request.path
+        log.info("loopback fault: %s %s -> %d", request.method, request.path, fault.status)
+        self.server.faults.answered(fault)
+        return json_response(fault.body(), fault.status, fault.headers(f"{request.method} {route}"))
 
     def _record(self, request: web.Request, response: web.Response) -> None:
         body = None

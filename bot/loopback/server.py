@@ -22,6 +22,7 @@ from bot.loopback.changes import ChangeSignal
 from bot.loopback.clock import LoopbackClock
 from bot.loopback.driver import UserDriver
 from bot.loopback.errors import DiscordHTTPError, invalid_form
+from bot.loopback.faults import FaultPlan
 from bot.loopback.gateway import GUILD_MEMBERS, MESSAGE_CONTENT, PRIVILEGED_INTENTS, Gateway, GatewaySession
 from bot.loopback.interactions import Interaction, InteractionService
 from bot.loopback.messages import MessageActions
@@ -64,6 +65,10 @@ class LoopbackDiscord(MessageActions):
     `clock` measures Discord's deadlines (advance it in tests), `max_upload_bytes` is the total
     size of the files one request may carry (Discord's 413 / 40005 above it), and
     `record_responses` keeps every REST answer in `recorded` for schema checks.
+
+    `faults` makes chosen REST requests fail (see `bot.loopback.faults`). `guild_create_delay`
+    is how many seconds after READY the gateway sends each guild's GUILD_CREATE (0: right
+    behind READY; `math.inf`: only at `release_guild_creates()`); it applies to the next IDENTIFY.
     """
 
     def __init__(
@@ -79,6 +84,8 @@ class LoopbackDiscord(MessageActions):
         self.recorded: list[RecordedResponse] = []
         self.snowflakes = Snowflakes(self.clock)
         self.changed = ChangeSignal()
+        self.faults = FaultPlan(self.changed)
+        self.guild_create_delay: float = 0.0
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}
@@ -456,6 +463,10 @@ class LoopbackDiscord(MessageActions):
         """Ask every connected bot to reconnect and RESUME (gateway op 7)."""
         await self.gateway.request_reconnect()
 
+    def release_guild_creates(self) -> None:
+        """Send now every GUILD_CREATE that `guild_create_delay` still holds back."""
+        self.gateway.release_guild_creates()
+
     async def drop_connections(self, code: int = 4000) -> None:
         """Close every bot's websocket abruptly; events until it RESUMEs are replayed to it then."""
         await self.gateway.drop_connections(code)
@@ -518,6 +529,16 @@ class LoopbackDiscord(MessageActions):
     async def wait_for_bot(self, timeout: float = 10.0) -> None:
         """Return once a bot has identified on the gateway and is connected."""
         await self.changed.wait_for(lambda: self.gateway.connected, timeout, "a bot connecting to the gateway")
+
+    async def wait_for_ready_sent(self, timeout: float = 10.0, *, count: int = 1) -> GatewaySession:
+        """Return the session whose READY was the `count`-th written to a bot's websocket (1: the first).
+
+        Whatever is dispatched after this returns reaches the bot after READY: before its
+        guilds' GUILD_CREATE when `guild_create_delay` holds them, and so before `on_ready`.
+        """
+        sent = self.gateway.ready_sent
+        await self.changed.wait_for(lambda: len(sent) >= count, timeout, f"READY number {count} sent to a bot")
+        return sent[count - 1]
 
     async def _serve_file(self, request: web.Request) -> web.Response:
         """GET /attachments/{channel_id}/{file_id}/{filename}: an uploaded file, as Discord's CDN serves it."""

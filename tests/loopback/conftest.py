@@ -191,31 +191,34 @@ def build_commands(probe: Probe) -> None:
         await interaction.response.send_message(f"{member.name} has {len(member.roles)} roles", ephemeral=True)
 
 
-async def start_probe(server: LoopbackDiscord, intents: discord.Intents | None = None) -> Probe:
-    """Return a probe client logged in, commands synced, connected and with its guild available."""
+async def connect_probe(
+    server: LoopbackDiscord, intents: discord.Intents | None = None, *, guild_ready_timeout: float = 0.05
+) -> Probe:
+    """Return a probe client logged in, commands synced and connecting; it reports "ready" and "guild_available".
+
+    `guild_ready_timeout`: discord.py fires on_ready once this long has passed without a new
+    GUILD_CREATE after READY (its default is 2 s; the probe does not wait that long by default).
+    """
     guild = next(iter(server.guilds.values()))
     channel = server.create_text_channel(guild.id, "imagine")
     alice = server.create_user("alice", guilds=[guild.id])
     bob = server.create_user("bob", guilds=[guild.id])
     point_discord_py_at(server.api_base, server.gateway_url)
-    # guild_ready_timeout: discord.py waits this long after the last GUILD_CREATE before READY.
     client = discord.Client(
-        intents=intents or discord.Intents.default(), enable_debug_events=True, guild_ready_timeout=0.05
+        intents=intents or discord.Intents.default(),
+        enable_debug_events=True,
+        guild_ready_timeout=guild_ready_timeout,
     )
     tree = app_commands.CommandTree(client)
     probe = Probe(server, client, tree, guild.id, channel.id, alice.id, bob.id)
     build_commands(probe)
-    available = asyncio.Event()
-
-    @client.event
-    async def on_guild_available(g: discord.Guild) -> None:
-        available.set()
 
     @client.event
     async def on_socket_raw_receive(raw: str) -> None:
         probe.frames.append(json.loads(raw))
 
-    for kind in ("raw_reaction_add", "raw_reaction_remove", "thread_create", "message", "resumed"):
+    kinds = ("raw_reaction_add", "raw_reaction_remove", "thread_create", "message", "resumed", "ready")
+    for kind in (*kinds, "guild_available"):
 
         async def forward(*args: Any, _kind: str = kind) -> None:
             probe.report(_kind, args[0] if args else None)
@@ -226,8 +229,13 @@ async def start_probe(server: LoopbackDiscord, intents: discord.Intents | None =
     await client.login(TOKEN)
     await tree.sync()
     probe.task = asyncio.create_task(client.connect())
-    ready = asyncio.create_task(client.wait_until_ready())
-    await asyncio.wait_for(asyncio.gather(ready, available.wait()), 10)
+    return probe
+
+
+async def start_probe(server: LoopbackDiscord, intents: discord.Intents | None = None) -> Probe:
+    """Return a probe client logged in, commands synced, connected and with its guild available."""
+    probe = await connect_probe(server, intents)
+    await asyncio.wait_for(asyncio.gather(probe.next("ready", 10), probe.next("guild_available", 10)), 10)
     return probe
 
 

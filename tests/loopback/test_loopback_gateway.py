@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 
 import aiohttp
 import discord
@@ -11,7 +12,7 @@ import pytest
 
 from bot.loopback import LoopbackDiscord
 from bot.loopback.client_patch import point_discord_py_at, reset_discord_py
-from tests.loopback.conftest import TOKEN, Probe, start_probe, stop_probe
+from tests.loopback.conftest import TOKEN, Probe, connect_probe, start_probe, stop_probe
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -143,3 +144,53 @@ async def test_frames_before_identify_are_refused() -> None:
             await ws.send_str(json.dumps({"op": 8, "d": {"guild_id": "1"}}))
             closing = await asyncio.wait_for(ws.receive(), 5)
             assert closing.data == 4003
+
+
+async def test_slash_command_between_ready_and_on_ready_reaches_the_handler(server: LoopbackDiscord) -> None:
+    """discord.py handles INTERACTION_CREATE at once, while on_ready still waits for the guilds.
+
+    The guild is known only from READY (unavailable, no channels yet), so the interaction carries
+    its guild id and a channel built from the interaction's own payload.
+    """
+    server.guild_create_delay = math.inf  # held until release_guild_creates()
+    # on_ready fires once guild_ready_timeout passes without a GUILD_CREATE: far later than this test.
+    probe = await connect_probe(server, guild_ready_timeout=30)
+    seen: list[tuple[bool, int | None, bool | None, str | None]] = []
+
+    async def on_interaction(interaction: discord.Interaction) -> None:
+        guild = interaction.guild
+        channel = interaction.channel
+        seen.append(
+            (probe.client.is_ready(), interaction.guild_id, guild and guild.unavailable, channel and channel.name)
+        )
+
+    probe.client.event(on_interaction)  # looked up by name at dispatch, so registering now is in time
+    try:
+        session = await server.wait_for_ready_sent()
+        assert session.user is server.application
+        echo = await server.driver(probe.alice).slash(probe.channel_id, "echo", {"text": "early"})
+        assert (await echo.wait_for_followup()).content == "with file"
+        assert (await echo.wait_for_original()).content == "early (0 bytes)"
+        assert seen == [(False, probe.guild_id, True, "imagine")]
+        assert "GUILD_CREATE" not in [f["t"] for f in probe.frames] and not probe.client.is_ready()
+        server.release_guild_creates()
+        guild = await probe.next("guild_available")
+        assert guild.id == probe.guild_id and not guild.unavailable and probe.channel.guild is guild
+        events = [f["t"] for f in probe.frames if f["op"] == 0]
+        assert events.index("READY") < events.index("INTERACTION_CREATE") < events.index("GUILD_CREATE")
+    finally:
+        await stop_probe(probe)
+
+
+async def test_on_ready_waits_for_a_delayed_guild_create(server: LoopbackDiscord) -> None:
+    server.guild_create_delay = 0.1
+    # Longer than the delay, so discord.py is still waiting for the guild when it comes.
+    probe = await connect_probe(server, guild_ready_timeout=1.0)
+    try:
+        await server.wait_for_ready_sent()
+        guild = await probe.next("guild_available")
+        assert not probe.client.is_ready(), "on_ready comes guild_ready_timeout after the last GUILD_CREATE"
+        assert await probe.next("ready") is None
+        assert probe.client.get_guild(probe.guild_id) is guild and not guild.unavailable
+    finally:
+        await stop_probe(probe)
