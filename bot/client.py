@@ -19,6 +19,10 @@ from bot.reactions import ReactionService
 from bot.regions.service import RegionService
 from bot.settings import Settings
 from bot.store import Database, ImageFiles
+from bot.store.disk_space import describe_low_space
+from cogs.delivery import DeliveryTiming, ResultDeliverer
+from cogs.generation_views import progress_view
+from cogs.stale_components import ComponentRegistry, answer_if_unhandled
 from gpu_worker import GenerationPool, ProcessPool
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,9 @@ def default_pool(settings: Settings) -> GenerationPool:
         batch_size=settings.batch_size,
         job_timeout=settings.job_timeout_seconds,
         preview_decoder=settings.preview_decoder or None,
+        max_attempts=settings.job_max_crashes,
+        restart_backoff_seconds=settings.worker_restart_seconds,
+        restart_backoff_cap_seconds=max(settings.worker_restart_cap_seconds, settings.worker_restart_seconds),
     )
 
 
@@ -86,6 +93,9 @@ class SalonBot(commands.Bot):
         self.prompt_suggester = PromptSuggester(settings.suggest_model or None)
         # Set by the parties cog: the APScheduler timers that close votes at their deadlines.
         self.vote_timers: Any = None
+        # Which custom_ids Salon handles, so anything else is answered instead of failing silently.
+        self.components = ComponentRegistry()
+        self._deliverer: ResultDeliverer | None = None
 
     @property
     def generation(self) -> GenerationService:
@@ -94,8 +104,25 @@ class SalonBot(commands.Bot):
             raise RuntimeError("the bot is not set up yet")
         return self._generation
 
+    @property
+    def deliverer(self) -> ResultDeliverer:
+        """Return the one deliverer of job outcomes (available once `setup_hook` has run)."""
+        if self._deliverer is None:
+            raise RuntimeError("the bot is not set up yet")
+        return self._deliverer
+
+    def add_persistent_items(self, *items: type[discord.ui.DynamicItem[Any]]) -> None:
+        """Register buttons and menus that survive restarts, and remember their custom_ids."""
+        self.add_dynamic_items(*items)
+        self.components.add_items(items)
+
     async def setup_hook(self) -> None:
+        # REST works here and the gateway is not connected yet: every unfinished job is requeued
+        # before any new interaction can arrive, so a new job is never taken for a leftover.
         await self.db.open()
+        low_space = describe_low_space(self.settings.data_dir, self.settings.low_disk_bytes)
+        if low_space:
+            log.warning(low_space)
         self.pool = self._pool_factory(self.settings)
         await self.pool.start()
         self._generation = GenerationService(
@@ -112,10 +139,25 @@ class SalonBot(commands.Bot):
                 count=self.settings.images_per_prompt,
                 max_count=min(9, self.settings.batch_size),
             ),
-            limits=QueueLimits(per_user=self.settings.max_jobs_per_user, total=self.settings.max_queued_jobs),
+            limits=QueueLimits(
+                per_user=self.settings.max_jobs_per_user,
+                total=self.settings.max_queued_jobs,
+                cooldown_seconds=self.settings.job_cooldown_seconds,
+            ),
         )
         self.parties = PartyService(self.db, self._generation)
         self.regions = RegionService(self._generation)
+        self._deliverer = ResultDeliverer(
+            self,
+            progress_view,
+            DeliveryTiming(
+                ping_after_seconds=self.settings.ping_after_seconds,
+                retry_first_seconds=self.settings.delivery_retry_seconds,
+                retry_cap_seconds=self.settings.delivery_retry_cap_seconds,
+                give_up_after_seconds=self.settings.delivery_give_up_seconds,
+            ),
+        )
+        self._generation.add_outcome_listener(self._deliverer.deliver)
         # Each cog loads on its own: a broken one is logged and the others still serve.
         for name in self._cog_names:
             try:
@@ -123,7 +165,18 @@ class SalonBot(commands.Bot):
             except Exception:
                 log.exception("cog %s failed to load; the others keep working", name)
                 self.failed_cogs.append(name)
+        await self._resume()
         await self._sync_commands()
+
+    async def _resume(self) -> None:
+        """Requeue unfinished jobs, unstick party rounds, and deliver every result never shown."""
+        for queued in await self.generation.resume_pending():
+            await self.deliverer.follow(queued)
+        await self.parties.repair_rounds()  # type: ignore[union-attr]
+        self.deliverer.spawn(self.deliverer.deliver_pending())
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        await answer_if_unhandled(self.components, interaction)
 
     async def _sync_commands(self) -> None:
         if self.settings.dev_guild_id:
@@ -142,6 +195,8 @@ class SalonBot(commands.Bot):
         # while the store is still open. Then the gateway, then the store. Closing twice is harmless.
         if self.is_closed():
             return
+        if self._deliverer is not None:
+            await self._deliverer.close()
         if self._generation is not None:
             await self._generation.shutdown()
         elif self.pool is not None:

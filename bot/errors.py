@@ -21,3 +21,15 @@ class GenerationFailedError(SalonError):
 
 class ServiceStoppingError(SalonError):
     """Salon is shutting down; the job, if any, is kept in the store for the next start."""
+
+
+class StorageError(SalonError):
+    """The store could not take a change; nothing of the interaction was kept."""
+
+
+class StorageBusyError(StorageError):
+    """Another writer held the database longer than Salon waits; nothing was changed."""
+
+
+class StorageFullError(StorageError):
+    """The disk (or the database's size cap) is full; nothing was changed."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from gpu_worker import PoolHealth
+
 MIN_EDIT_INTERVAL = 1.5  # seconds between edits of one message: Discord rate-limits message edits
 
 
@@ -56,3 +58,27 @@ def progress_text(job_id: int, *, position: int | None, eta: float | None, step:
         ahead = f", {position} ahead of it" if position else ""
         return f"⏳ Job #{job_id} is queued{ahead}{suffix}"
     return f"🎨 Job #{job_id}: step {step}/{total} {progress_bar(step, total)}{suffix}"
+
+
+def paused_text(job_id: int, health: PoolHealth) -> str:
+    """Return the text of a waiting job's message while no worker can generate (no ETA: nothing runs)."""
+    attempt = f"attempt {health.attempt}" if health.attempt else "starting"
+    error = f"; last error: {health.last_error[:200]}" if health.last_error else ""
+    return (
+        f"⏸️ Generation is paused: the GPU worker is restarting ({attempt}{error}). "
+        f"Job #{job_id} is kept and will run as soon as it is back."
+    )
+
+
+def health_line(health: PoolHealth) -> str:
+    """Return one line on whether Salon can generate now, for `/queue`."""
+    if health.paused:
+        attempt = f", attempt {health.attempt}" if health.attempt else ""
+        error = f" Last error: {health.last_error[:200]}" if health.last_error else ""
+        return (
+            f"⏸️ Generation is paused: the GPU worker is restarting{attempt}. "
+            f"Jobs are kept and run when it is back.{error}"
+        )
+    if health.restarting:
+        return f"🟡 {health.ready_workers} of {health.total_workers} GPU workers are up; the others are restarting."
+    return f"🟢 Generating: {health.ready_workers} GPU worker{'s' if health.ready_workers != 1 else ''} up."

@@ -1,25 +1,45 @@
-"""From what a user typed to the exact generation request: flags, style, theme, blocklist, wildcards.
+"""From what a user typed to the exact job spec: flags, style, theme, blocklist, wildcards.
 
 The order matters and is fixed: inline flags are read out of the prompt first; the user's own words
 are checked against the channel's theme and the guild's blocklist; then the style preset and the
 theme's template wrap them; wildcards expand last (seeded by the first image's seed, so the same
 seed reproduces the same text), and the expanded text is checked against the blocklist again.
+
+Every kind of job (a fresh grid, a variation, a party round, a region edit) is composed here, in
+one call, from what it starts from: the spec is built once and never patched afterwards.
 """
 
 from __future__ import annotations
 
+import math
 import random
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 from bot.content_images import ContentImage, size_like
 from bot.errors import UserInputError
+from bot.jobs.factory import build_request
+from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Lineage, Origin, PartyRef, Region, RegionEdit, Render
 from bot.nearest import unknown_name_message
 from bot.prompting.flags import parse_inline_flags, size_for_aspect
 from bot.prompting.styles import StyleCatalog
 from bot.prompting.wildcards import Wildcards
+from bot.store.image_files import ImageFiles
 from bot.themes import Theme, ThemeService
-from gpu_worker import GenerationRequest
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "MAX_PROMPT_CHARS",
+    "MAX_SEED",
+    "MAX_SIDE",
+    "MAX_STEPS",
+    "GenerationDefaults",
+    "ImagineOptions",
+    "Lineage",
+    "Place",
+    "PreparedGeneration",
+    "PromptComposer",
+    "StartImage",
+]
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
@@ -54,94 +74,76 @@ class GenerationDefaults:
 
 @dataclass(frozen=True)
 class Place:
-    """Where on Discord a generation was asked for."""
+    """Where on Discord a generation was asked for: where its result is shown, and whose rules apply.
+
+    A thread shows its own results but follows its parent channel's theme, so `rules_channel_id`
+    is the parent's id there (None: the channel itself).
+    """
 
     guild_id: str | None
     channel_id: str
+    rules_channel_id: str | None = None
+
+    @property
+    def rules_channel(self) -> str:
+        """Return the channel whose theme applies here."""
+        return self.rules_channel_id or self.channel_id
 
 
 @dataclass(frozen=True)
-class ImagineOptions:
-    """What a user asked for; None means "the default"."""
+class StartImage:
+    """The stored image a generation starts from, and how much of it to change."""
 
-    prompt: str
-    negative_prompt: str = ""
-    seed: int | None = None
-    count: int | None = None
-    width: int | None = None
-    height: int | None = None
-    steps: int | None = None
-    guidance: float | None = None
-    aspect: str | None = None
-    style: str | None = None
-    model: str | None = None
-    strength: float | None = None
-    # Record each image's denoising journey (an animated GIF, shown in the gallery).
-    journey: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the options as JSON-safe data (stored with the job, so a reroll asks the same)."""
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ImagineOptions:
-        """Return options stored by `to_json`."""
-        known = {name for name in cls.__dataclass_fields__}
-        return cls(**{key: value for key, value in data.items() if key in known})
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """Where a generation comes from when it carries another one further."""
-
-    action: str  # reroll, variation, remix
-    parent_job_id: int
-    parent_prompt_id: int
-    source_image_id: int | None = None
+    sha256: str
+    width: int
+    height: int
+    strength: float
+    mask_sha256: str | None = None
+    keep_unmasked: bool = False
+    # A party round starts from the winner's seed, so the lineage of seeds stays easy to follow.
+    first_seed: int | None = None
 
 
 @dataclass(frozen=True)
 class PreparedGeneration:
-    """A checked request, ready to persist and queue, with what the user should be told about it."""
+    """A checked job spec, ready to persist and queue, and the session it belongs to."""
 
-    request: GenerationRequest
-    options: ImagineOptions
-    user_prompt: str
-    style: str | None = None
-    theme: str | None = None
-    notes: tuple[str, ...] = ()
-    lineage: Lineage | None = None
-    init_image_sha256: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    spec: JobSpec
     # The session the job belongs to (a party's); None: the channel's ongoing stream.
     session_id: int | None = None
 
-    def params(self) -> dict[str, Any]:
-        """Return what is stored with the job besides the request: enough to reroll or reproduce it."""
-        data: dict[str, Any] = {
-            "options": self.options.to_json(),
-            "user_prompt": self.user_prompt,
-            "style": self.style,
-            "theme": self.theme,
-            "notes": list(self.notes),
-        }
-        if self.init_image_sha256:
-            data["init_image_sha256"] = self.init_image_sha256
-        if self.lineage:
-            data["lineage"] = asdict(self.lineage)
-        return {**data, **self.extra}
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Return what the user should be told about this generation."""
+        return self.spec.notes
+
+    @property
+    def lineage(self) -> Lineage | None:
+        """Return the job or image this generation carries further, if any."""
+        return self.spec.lineage
+
+    @property
+    def render(self) -> Render:
+        """Return what the worker will run."""
+        return self.spec.render
 
 
 class PromptComposer:
-    """Return checked generation requests from user options, following the channel's rules."""
+    """Return checked job specs from user options, following the channel's rules."""
 
     def __init__(
-        self, defaults: GenerationDefaults, themes: ThemeService, styles: StyleCatalog, wildcards: Wildcards
+        self,
+        defaults: GenerationDefaults,
+        themes: ThemeService,
+        styles: StyleCatalog,
+        wildcards: Wildcards,
+        files: ImageFiles,
     ) -> None:
         self.defaults = defaults
         self.themes = themes
         self.styles = styles
         self.wildcards = wildcards
+        self.files = files
 
     async def compose(
         self,
@@ -149,11 +151,21 @@ class PromptComposer:
         place: Place,
         options: ImagineOptions,
         *,
+        feature: Feature = Feature.IMAGINE,
+        origin: Origin = Origin.FRESH,
         content: ContentImage | None = None,
-        content_sha256: str | None = None,
+        start: StartImage | None = None,
         lineage: Lineage | None = None,
+        party: PartyRef | None = None,
+        edit: RegionEdit | None = None,
+        regions: tuple[Region, ...] = (),
+        priority: int = 0,
+        share_key: str | None = None,
+        session_id: int | None = None,
     ) -> PreparedGeneration:
-        """Return the request for `options`, or raise `UserInputError` naming what is allowed."""
+        """Return the spec for `options`, or raise `UserInputError` naming what is allowed."""
+        if content is not None and start is not None:
+            raise ValueError("a generation starts from an uploaded content image or a stored image, not both")
         flags = parse_inline_flags(options.prompt)
         user_prompt = flags.prompt.strip()
         if not user_prompt:
@@ -167,7 +179,7 @@ class PromptComposer:
         seed = options.seed if options.seed is not None else flags.seed
         steps_asked = options.steps if options.steps is not None else flags.steps
         aspect = _parse_aspect(options.aspect) if options.aspect else flags.aspect
-        theme = await self.themes.theme_of(place.channel_id)
+        theme = await self.themes.theme_of(place.rules_channel)
         defaults = theme.defaults if theme else {}
 
         model = options.model or (theme.allowed_models[0] if theme and theme.allowed_models else self.defaults.model)
@@ -178,7 +190,10 @@ class PromptComposer:
             raise UserInputError(f"You asked for {count} images; choose 1 to {self.defaults.max_count}.")
         if seed is not None and not 0 <= seed <= MAX_SEED:
             raise UserInputError(f"The seed must be between 0 and {MAX_SEED}.")
-        width, height = self._size(options, aspect, content, defaults)
+        if start is not None:
+            width, height = start.width, start.height
+        else:
+            width, height = self._size(options, aspect, content, defaults)
         steps = steps_asked or int(defaults.get("steps", self.defaults.steps))
         if not 1 <= steps <= MAX_STEPS:
             raise UserInputError(f"You asked for {steps} steps; choose 1 to {MAX_STEPS}.")
@@ -189,13 +204,20 @@ class PromptComposer:
         )
         if not 0.0 <= guidance <= 30.0:
             raise UserInputError(f"The guidance is {guidance}; choose 0 to 30.")
-        strength = DEFAULT_STRENGTH if options.strength is None else options.strength
-        if not 0.05 <= strength <= 1.0:
-            raise UserInputError(f"The strength is {strength}; choose 0.05 (keep the image) to 1 (ignore it).")
+        if start is not None:
+            strength = start.strength
+            # diffusers runs int(steps × strength) steps from the start image: at least one.
+            steps = min(MAX_STEPS, max(steps, math.ceil(1 / strength)))
+        else:
+            strength = DEFAULT_STRENGTH if options.strength is None else options.strength
+            if not 0.05 <= strength <= 1.0:
+                raise UserInputError(f"The strength is {strength}; choose 0.05 (keep the image) to 1 (ignore it).")
 
         if theme is not None:
             theme.check(user_prompt, model)
         await self.themes.check_blocklist(place.guild_id, user_prompt, negative)
+        for *_, region_text in regions:
+            await self.themes.check_blocklist(place.guild_id, region_text)
         text = user_prompt
         style_name = None
         if options.style:
@@ -205,7 +227,10 @@ class PromptComposer:
         if theme is not None:
             text, negative = theme.apply(text, negative)
         # Seeds are consecutive from the first, so "seed 42, image 3" is easy to reproduce alone.
-        first_seed = random.randint(0, MAX_SEED - count) if seed is None else seed
+        if start is not None and start.first_seed is not None:
+            first_seed = start.first_seed
+        else:
+            first_seed = random.randint(0, MAX_SEED - count) if seed is None else seed
         seeds = tuple((first_seed + i) % (MAX_SEED + 1) for i in range(count))
         notes: list[str] = []
         if self.wildcards.has_syntax(text) or self.wildcards.has_syntax(negative):
@@ -215,8 +240,15 @@ class PromptComposer:
                 notes.append(f"Wildcards chose: {expanded}")
             text = expanded
             await self.themes.check_blocklist(place.guild_id, text, negative)
-        request = GenerationRequest(
-            kind="img2img" if content is not None else "txt2img",
+        content_sha256 = self.files.write(content.png) if content is not None else None
+        if start is not None:
+            kind = "inpaint" if start.mask_sha256 else "img2img"
+            init_sha256 = start.sha256
+        else:
+            kind = "img2img" if content is not None else "txt2img"
+            init_sha256 = content_sha256
+        render = Render(
+            kind=kind,
             prompt=text,
             negative_prompt=negative,
             seeds=seeds,
@@ -227,26 +259,34 @@ class PromptComposer:
             scheduler=self.defaults.scheduler,
             model=model,
             strength=strength,
-            init_image=content.png if content is not None else None,
+            init_image_sha256=init_sha256,
+            mask_sha256=start.mask_sha256 if start else None,
+            keep_unmasked=start.keep_unmasked if start else False,
             journey=options.journey,
-            requester=requester,
-            # Fair shares are per channel: one party thread or one themed channel is one session.
-            session=f"channel:{place.channel_id}",
+            regions=regions,
+            priority=priority,
+            # Fair shares are per channel by default: one party thread or one themed channel is one share.
+            share_key=share_key or f"channel:{place.channel_id}",
         )
-        try:
-            request.validate()
-        except ValueError as exc:
-            raise UserInputError(f"This generation cannot run: {exc}.") from exc
-        return PreparedGeneration(
-            request=request,
+        spec = JobSpec(
+            feature=feature,
+            origin=origin,
             options=replace(options, seed=seed, steps=steps_asked),
             user_prompt=user_prompt,
-            style=style_name,
+            render=render,
             theme=theme.name if theme else None,
+            style=style_name,
             notes=tuple(notes),
             lineage=lineage,
-            init_image_sha256=content_sha256,
+            party=party,
+            edit=edit,
+            content_sha256=content_sha256,
         )
+        try:
+            build_request(spec, self.files, requester=requester).validate()
+        except ValueError as exc:
+            raise UserInputError(f"This generation cannot run: {exc}.") from exc
+        return PreparedGeneration(spec, session_id)
 
     def _size(
         self,

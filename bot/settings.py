@@ -51,8 +51,24 @@ class Settings(BaseSettings):
 
     batch_size: int = Field(default=8, ge=1, le=64)
     job_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    # A job fails only after this many of the batches it was in ended with their worker dead.
+    job_max_crashes: int = Field(default=2, ge=1, le=20)
+    # A dead worker is restarted with backoff from the first wait to the cap, without end.
+    worker_restart_seconds: float = Field(default=1.0, gt=0.0, le=600.0)
+    worker_restart_cap_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
     max_jobs_per_user: int = Field(default=10, ge=1, le=1000)
     max_queued_jobs: int = Field(default=200, ge=1, le=100_000)
+    # Seconds one member waits between two new jobs (0: no cooldown; the caps above still hold).
+    job_cooldown_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
+    # A result that took longer than this also mentions its requester (Discord notifies nobody of an edit).
+    ping_after_seconds: float = Field(default=10.0, ge=0.0, le=3600.0)
+    # A delivery that meets a Discord outage is retried with backoff from the first wait to the cap,
+    # for up to the give-up time; after that it is retried at the next start.
+    delivery_retry_seconds: float = Field(default=2.0, gt=0.0, le=600.0)
+    delivery_retry_cap_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
+    delivery_give_up_seconds: float = Field(default=600.0, gt=0.0, le=86_400.0)
+    # Below this much free space in the data folder, /queue warns and the start-up log says so.
+    low_disk_bytes: int = Field(default=1_000_000_000, ge=0)
 
     image_width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
     image_height: int = Field(default=512, ge=64, le=2048, multiple_of=8)

@@ -10,18 +10,26 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, timedelta
 
 import discord
 
 from bot.command_tree import report_error
-from bot.errors import UserInputError
 from bot.generation import MAX_PROMPT_CHARS, GenerationService
-from bot.prompt_composer import ImagineOptions, Place, PreparedGeneration
+from bot.prompt_composer import Place, PreparedGeneration
 from bot.store import Actor
 from bot.store.images import ImageRecord
-from bot.store.jobs import Job
+from bot.store.jobs import Job, Shown
+from cogs.stale_components import ComponentRegistry
 
 MAX_BUTTON_IMAGES = 9
+INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
+REMIX_FORM = re.compile(r"salon:remixform:(?P<job_id>[0-9]+)")
+
+
+def remix_form_id(job_id: int) -> str:
+    """Return the custom_id of the remix form of a job (recognised after a restart, to say it expired)."""
+    return f"salon:remixform:{job_id}"
 
 
 def actor_of(interaction: discord.Interaction) -> Actor:
@@ -30,9 +38,42 @@ def actor_of(interaction: discord.Interaction) -> Actor:
 
 
 def place_of(interaction: discord.Interaction) -> Place:
-    """Return where an interaction happened."""
+    """Return where an interaction happened: its channel, and the parent whose rules apply in a thread."""
     guild_id = str(interaction.guild_id) if interaction.guild_id else None
-    return Place(guild_id=guild_id, channel_id=str(interaction.channel_id))
+    channel = interaction.channel
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    return Place(
+        guild_id=guild_id,
+        channel_id=str(interaction.channel_id),
+        rules_channel_id=str(parent_id) if parent_id else None,
+    )
+
+
+async def defer_reply(interaction: discord.Interaction) -> str | None:
+    """Defer publicly ("Salon is thinking…") and return the id of that reply message, when Discord gives it.
+
+    The id is stored with the job at once, so a process killed before its first progress edit
+    still knows which message to edit.
+    """
+    if interaction.response.is_done():
+        return None
+    callback = await interaction.response.defer(thinking=True)
+    message_id = callback.message_id if callback is not None else None
+    return str(message_id) if message_id else None
+
+
+def shown_of(interaction: discord.Interaction, reply_message_id: str | None = None) -> Shown:
+    """Return where a job asked for by `interaction` is shown, with the token that may edit its reply."""
+    place = place_of(interaction)
+    expires = interaction.created_at + INTERACTION_TOKEN_LIFETIME
+    return Shown(
+        channel_id=place.channel_id,
+        rules_channel_id=place.rules_channel,
+        reply_message_id=reply_message_id,
+        interaction_app_id=str(interaction.application_id),
+        interaction_token=interaction.token,
+        interaction_expires_at=expires.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    )
 
 
 def may_moderate(interaction: discord.Interaction) -> bool:
@@ -56,16 +97,20 @@ async def guarded(interaction: discord.Interaction, where: str, action: Callable
         await report_error(interaction, exc, where)
 
 
-async def start_generation(interaction: discord.Interaction, prepared: PreparedGeneration) -> None:
-    """Defer publicly, queue `prepared` and follow it to its grid in the deferred message."""
-    # Imported here: job_display renders results with this module's buttons, so it imports us first.
-    from cogs.job_display import InteractionTarget, follow_job
+async def start_generation(
+    interaction: discord.Interaction, prepared: PreparedGeneration, reply_message_id: str | None = None
+) -> None:
+    """Defer publicly, queue `prepared` and hand it to the deliverer; return at once.
 
-    if not interaction.response.is_done():
-        await interaction.response.defer(thinking=True)
+    The job is the service's from here: the deliverer shows its progress in the deferred message
+    and delivers its result, whatever becomes of this coroutine.
+    """
+    reply_message_id = await defer_reply(interaction) or reply_message_id
     service = service_of(interaction)
-    queued = await service.submit(actor_of(interaction), place_of(interaction), prepared)
-    await follow_job(interaction.client, queued, InteractionTarget(interaction), interaction.user.mention)
+    queued = await service.submit(
+        actor_of(interaction), place_of(interaction), prepared, shown=shown_of(interaction, reply_message_id)
+    )
+    await interaction.client.deliverer.follow(queued, interaction=interaction)  # type: ignore[attr-defined]
 
 
 class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:u:(?P<job_id>[0-9]+):(?P<idx>[0-9]+)"):
@@ -88,7 +133,7 @@ class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:u:(
     async def callback(self, interaction: discord.Interaction) -> None:
         async def pick() -> None:
             service = service_of(interaction)
-            job, image, png = await service.pick(actor_of(interaction), self.job_id, self.idx)
+            job, image, png = await service.pick(actor_of(interaction), place_of(interaction), self.job_id, self.idx)
             file = discord.File(io.BytesIO(png), filename=f"salon-{job.id}-{self.idx + 1}.png")
             view = discord.ui.View(timeout=None)
             view.add_item(VaryButton(job.id, self.idx))
@@ -159,10 +204,14 @@ class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:r
 class RemixModal(discord.ui.Modal):
     """Edit the prompt and negative prompt of a job, then generate with new seeds."""
 
-    def __init__(self, job: Job) -> None:
-        super().__init__(title=f"Remix job #{job.id}", timeout=15 * 60)
+    def __init__(self, job: Job, registry: ComponentRegistry, user_id: int) -> None:
+        super().__init__(title=f"Remix job #{job.id}", timeout=15 * 60, custom_id=remix_form_id(job.id))
         self.job_id = job.id
-        options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
+        # The open form is remembered so its submission is not taken for a stale one; forgotten
+        # when it is submitted or times out.
+        self.registry, self.user_id = registry, user_id
+        self.custom_id = remix_form_id(job.id)
+        options = job.spec.options
         self.prompt = discord.ui.TextInput(
             label="Prompt",
             style=discord.TextStyle.paragraph,
@@ -179,7 +228,12 @@ class RemixModal(discord.ui.Modal):
         self.add_item(self.prompt)
         self.add_item(self.negative)
 
+    async def on_timeout(self) -> None:
+        self.registry.form_closed(self.user_id, self.custom_id)
+
     async def on_submit(self, interaction: discord.Interaction) -> None:
+        self.registry.form_closed(self.user_id, self.custom_id)
+
         async def remix() -> None:
             service = service_of(interaction)
             prepared = await service.reroll(
@@ -213,10 +267,11 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:re
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def open_form() -> None:
-            job, _ = await service_of(interaction).job_with_images(self.job_id)
-            if job.deleted_at is not None:
-                raise UserInputError(f"Job #{job.id} was deleted.")
-            await interaction.response.send_modal(RemixModal(job))
+            job = await service_of(interaction).job_at(self.job_id, place_of(interaction))
+            registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
+            form = RemixModal(job, registry, interaction.user.id)
+            registry.form_opened(interaction.user.id, form.custom_id)
+            await interaction.response.send_modal(form)
 
         await guarded(interaction, "the remix button", open_form)
 
@@ -242,7 +297,7 @@ class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:
         async def info() -> None:
             from cogs.job_display import describe_info  # see start_generation: job_display imports us
 
-            job, images = await service_of(interaction).job_with_images(self.job_id)
+            job, images = await service_of(interaction).job_with_images(self.job_id, place_of(interaction))
             await interaction.response.send_message(
                 describe_info(job, images), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
             )
@@ -268,7 +323,9 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:d
     async def callback(self, interaction: discord.Interaction) -> None:
         async def delete() -> None:
             service = service_of(interaction)
-            await service.delete(actor_of(interaction), self.job_id, may_moderate=may_moderate(interaction))
+            await service.delete(
+                actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
+            )
             await interaction.response.send_message(f"Job #{self.job_id} deleted.", ephemeral=True)
             if interaction.message is not None:
                 await interaction.message.delete()
@@ -296,7 +353,9 @@ class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:c
     async def callback(self, interaction: discord.Interaction) -> None:
         async def cancel() -> None:
             service = service_of(interaction)
-            stopped = await service.cancel(actor_of(interaction), self.job_id, may_moderate=may_moderate(interaction))
+            stopped = await service.cancel(
+                actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
+            )
             text = f"Stopping job #{self.job_id}…" if stopped else f"Job #{self.job_id} has already ended."
             await interaction.response.send_message(text, ephemeral=True)
 

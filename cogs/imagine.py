@@ -1,9 +1,8 @@
-"""/imagine and /queue, reactions on results, and jobs resumed after a restart. A thin cog: it
-parses interactions, calls the generation service, and leaves showing jobs to `job_display`."""
+"""/imagine and /queue, and reactions on results. A thin cog: it parses interactions, calls the
+generation service, and leaves showing jobs to the deliverer (`cogs.delivery`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import discord
@@ -13,13 +12,15 @@ from discord.ext import commands
 from bot.client import SalonBot
 from bot.content_images import check_attachment_header, load_content_image
 from bot.errors import SalonError
-from bot.generation import MAX_PROMPT_CHARS, MAX_SEED, QueuedGeneration
+from bot.generation import MAX_PROMPT_CHARS, MAX_SEED
+from bot.jobs.spec import Feature
 from bot.nearest import nearest_names
-from bot.progress import describe_eta
+from bot.progress import describe_eta, health_line
 from bot.prompt_composer import ASPECT_RATIOS, MAX_STEPS, ImagineOptions, Place
 from bot.store import Actor
-from cogs.generation_views import PERSISTENT_ITEMS, actor_of, place_of
-from cogs.job_display import ChannelTarget, InteractionTarget, follow_job
+from bot.store.disk_space import describe_low_space
+from cogs.generation_views import PERSISTENT_ITEMS, actor_of, defer_reply, place_of, start_generation
+from cogs.job_display import GridPresenter
 
 log = logging.getLogger(__name__)
 
@@ -29,37 +30,9 @@ class ImagineCog(commands.Cog):
 
     def __init__(self, bot: SalonBot) -> None:
         self.bot = bot
-        self._resumed = False
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def cog_unload(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-
-    @commands.Cog.listener()
-    async def on_ready(self) -> None:
-        # on_ready fires again after reconnects; jobs are resumed once per process.
-        if self._resumed:
-            return
-        self._resumed = True
-        for queued in await self.bot.generation.resume_pending():
-            self._spawn(self._finish_resumed(queued))
-
-    async def _finish_resumed(self, queued: QueuedGeneration) -> None:
-        """Show a job resumed after a restart in its channel: its interaction token may be long gone."""
-        job, _ = await self.bot.generation.job_with_images(queued.job_id)
-        channel = self.bot.get_channel(int(job.channel_id))
-        if not isinstance(channel, discord.abc.Messageable):
-            log.warning("channel %s of resumed job %s is gone", job.channel_id, job.id)
-            return
-        await follow_job(
-            self.bot, queued, ChannelTarget(channel), f"<@{job.requester_id}>", prefix="(resumed after a restart) "
-        )
+        presenter = GridPresenter(bot)
+        bot.deliverer.register(Feature.IMAGINE, presenter)
+        bot.deliverer.register(Feature.REGION_EDIT, presenter)
 
     @app_commands.command(name="imagine", description="Generate images from a prompt")
     @app_commands.describe(
@@ -106,15 +79,14 @@ class ImagineCog(commands.Cog):
         if image is None:
             # Checking input is quick, so a mistake is refused privately before the public defer.
             prepared = await service.prepare(actor, place, options)
-            await interaction.response.defer(thinking=True)
+            reply_message_id = await defer_reply(interaction)
         else:
             check_attachment_header(image.filename, image.size, image.content_type)
             await service.prepare(actor, place, options)  # the prompt's mistakes, before anything is downloaded
-            await interaction.response.defer(thinking=True)
+            reply_message_id = await defer_reply(interaction)
             content = load_content_image(image.filename, await image.read())
             prepared = await service.prepare(actor, place, options, content=content)
-        queued = await service.submit(actor, place, prepared)
-        await follow_job(self.bot, queued, InteractionTarget(interaction), interaction.user.mention)
+        await start_generation(interaction, prepared, reply_message_id)
 
     @imagine.autocomplete("style")
     async def _style_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -130,15 +102,20 @@ class ImagineCog(commands.Cog):
     @app_commands.command(name="queue", description="Show your generations in the queue and how long the queue is")
     async def queue(self, interaction: discord.Interaction) -> None:
         status = await self.bot.generation.queue_status(actor_of(interaction))
-        lines = [f"{status.queue_length} generations waiting, {status.active_total} queued or running in all."]
+        lines = [health_line(status.health)]
+        low_space = describe_low_space(self.bot.settings.data_dir, self.bot.settings.low_disk_bytes)
+        if low_space:
+            lines.append(f"⚠️ {low_space}")
+        lines.append(f"{status.queue_length} generations waiting, {status.active_total} queued or running in all.")
         if not status.jobs:
             lines.append("You have nothing in the queue.")
         for job, position, eta in status.jobs:
-            where = "running" if job.state.value == "running" else f"queued, {position or 0} ahead"
-            eta_text = describe_eta(eta)
+            # Not in the pool's queue but live: a worker has it. The queue's own count says how many are ahead.
+            where = "running" if position is None and job.state.value == "running" else f"queued, {position or 0} ahead"
+            eta_text = "" if status.health.paused else describe_eta(eta)
             lines.append(
                 f"• #{job.id} {where}{f', {eta_text} left' if eta_text else ''}: "
-                f"{discord.utils.escape_markdown(job.params['prompt'])[:80]}"
+                f"{discord.utils.escape_markdown(job.spec.render.prompt)[:80]}"
             )
         await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
 
@@ -162,6 +139,8 @@ class ImagineCog(commands.Cog):
         if not isinstance(channel, discord.abc.Messageable):
             return
         place = Place(str(payload.guild_id) if payload.guild_id else None, str(payload.channel_id))
+        parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+        place = Place(place.guild_id, place.channel_id, str(parent_id) if parent_id else None)
         try:
             prepared = await self.bot.generation.reroll(actor, place, outcome.job_id)
             queued = await self.bot.generation.submit(actor, place, prepared)
@@ -169,10 +148,10 @@ class ImagineCog(commands.Cog):
             # A reaction has no private reply: tell the person in the channel, briefly.
             await channel.send(f"<@{payload.user_id}> {exc}", delete_after=60)
             return
-        self._spawn(follow_job(self.bot, queued, ChannelTarget(channel), f"<@{payload.user_id}>"))
+        await self.bot.deliverer.follow(queued, post=True)
 
 
 async def setup(bot: SalonBot) -> None:
     """Load the cog and register its buttons that survive restarts (discord.py extension entry point)."""
-    bot.add_dynamic_items(*PERSISTENT_ITEMS)
+    bot.add_persistent_items(*PERSISTENT_ITEMS)
     await bot.add_cog(ImagineCog(bot))

@@ -12,14 +12,17 @@ from PIL import Image
 
 from bot.client import SalonBot
 from bot.errors import UserInputError
+from bot.jobs.spec import Feature
 from bot.parties.rules import Phase, Role, TieBreak, VoteMode
 from bot.parties.service import PartySettings, PartyState, describe_tie_break
 from bot.parties.timers import PartyTimers, parse_utc
-from bot.prompt_composer import Place
 from bot.store import Actor
+from bot.store.images import ImageRecord
+from bot.store.jobs import Job
 from bot.store.parties import parties_with_phase_timers, voting_rounds
-from cogs.generation_views import actor_of
-from cogs.job_display import InteractionTarget, follow_job
+from cogs.delivery import Presentation, result_marker
+from cogs.generation_views import actor_of, defer_reply, place_of, shown_of
+from cogs.job_display import describe_result, failure_text
 from cogs.party_views import PARTY_ITEMS, announce_result, close_vote, is_admin, post_poll, post_summary, round_view
 from gpu_worker.grid import make_grid
 
@@ -74,6 +77,48 @@ def status_text(state: PartyState) -> str:
     return "\n".join(lines)[:2000]
 
 
+class PartyRoundPresenter:
+    """Presents a party round's job: its vote opens (with its deadline) before anyone sees the grid."""
+
+    def __init__(self, bot: SalonBot, timers: PartyTimers) -> None:
+        self.bot = bot
+        self.timers = timers
+
+    async def present(self, job: Job, images: list[ImageRecord], notes: tuple[str, ...]) -> Presentation:
+        """Return the round's grid with its vote buttons, opening the vote if it is not open yet."""
+        party_ref = job.spec.party
+        assert party_ref is not None
+        round_row = await self.bot.parties.open_vote(party_ref.round_id, job.id)
+        deadline = ""
+        if round_row.status == "voting" and round_row.deadline_at:
+            moment = parse_utc(round_row.deadline_at)
+            self.timers.schedule(round_row.id, moment)
+            deadline = f" Voting closes <t:{int(moment.timestamp())}:R>."
+        grid = await self.bot.generation.grid_png(job, images)
+        text = f"**Round {round_row.number}** — vote below.{deadline}\n" + describe_result(
+            job, images, f"round {round_row.number}", notes
+        )
+        return Presentation(text[:2000], [(result_marker(job), grid)], round_view(round_row, images))
+
+    async def shown(self, job: Job, message: discord.Message) -> None:
+        """Remember the vote message, and post the native poll beside it when the party runs polls."""
+        party_ref = job.spec.party
+        assert party_ref is not None
+        await self.bot.parties.record_vote_message(party_ref.round_id, str(message.id))
+        round_row = await self.bot.parties.get_round(party_ref.round_id)
+        party = await self.bot.parties.party_in(job.channel_id)
+        if round_row is not None and party.native_poll and not round_row.poll_message_id:
+            _, images = await self.bot.generation.job_with_images(job.id)
+            await post_poll(self.bot, self.bot.get_partial_messageable(int(job.channel_id)), round_row, images)
+
+    async def failed(self, job: Job) -> Presentation:
+        """Mark the round failed, so the facilitator can start it again, and say so."""
+        party_ref = job.spec.party
+        assert party_ref is not None
+        await self.bot.parties.round_failed(party_ref.round_id, job.error or job.state.value)
+        return Presentation(failure_text(job) + "\nThe facilitator can start the round again with `/party round`.")
+
+
 class PartyCog(commands.Cog):
     """Parties in threads: lifecycle, associations, the shared prompt, rounds and votes."""
 
@@ -83,6 +128,7 @@ class PartyCog(commands.Cog):
         self.bot = bot
         self.timers = PartyTimers(self._vote_due, self._phase_due)
         bot.vote_timers = self.timers
+        bot.deliverer.register(Feature.PARTY_ROUND, PartyRoundPresenter(bot, self.timers))
 
     async def cog_load(self) -> None:
         # Timers are rows in the store: rebuild them as the cog loads, before Salon reports ready.
@@ -347,43 +393,17 @@ class PartyCog(commands.Cog):
         round_row, prepared = await self.bot.parties.prepare_round(
             actor, self._thread_id(interaction), is_admin=is_admin(interaction)
         )
-        await interaction.response.defer(thinking=True)
-        place = Place(str(interaction.guild_id), self._thread_id(interaction))
+        reply_message_id = await defer_reply(interaction)
         try:
-            queued = await self.bot.generation.submit(actor, place, prepared)
+            queued = await self.bot.generation.submit(
+                actor, place_of(interaction), prepared, shown=shown_of(interaction, reply_message_id)
+            )
         except Exception as exc:
             await self.bot.parties.round_failed(round_row.id, str(exc))
             raise
-
-        def view_for(finished):
-            return round_view(round_row, finished.images)
-
-        async def on_finished(finished) -> None:
-            # The vote opens before anyone sees the grid, so the first click already counts.
-            opened = await self.bot.parties.round_generated(round_row.id, finished.job.id)
-            assert opened.deadline_at is not None
-            self.timers.schedule(round_row.id, parse_utc(opened.deadline_at))
-
-        async def on_shown(finished, message: discord.Message) -> None:
-            await self.bot.parties.record_vote_message(round_row.id, str(message.id))
-            party = await self.bot.parties.party_in(self._thread_id(interaction))
-            if party.native_poll and isinstance(interaction.channel, discord.abc.Messageable):
-                await post_poll(self.bot, interaction.channel, round_row, finished.images)
-
-        async def on_failed(exc: Exception) -> None:
-            await self.bot.parties.round_failed(round_row.id, str(exc))
-
-        await follow_job(
-            self.bot,
-            queued,
-            InteractionTarget(interaction),
-            f"round {round_row.number}",
-            prefix=f"**Round {round_row.number}** — vote below.\n",
-            view_for=view_for,
-            on_finished=on_finished,
-            on_shown=on_shown,
-            on_failed=on_failed,
-        )
+        # From here the round is the job's: the deliverer opens its vote and shows its grid, after a
+        # restart too, through `PartyRoundPresenter`.
+        await self.bot.deliverer.follow(queued, interaction=interaction)
 
     @party.command(name="final", description="Open the final vote over the rounds' winners and stars (facilitator)")
     async def final(self, interaction: discord.Interaction) -> None:
@@ -410,5 +430,5 @@ class PartyCog(commands.Cog):
 
 async def setup(bot: SalonBot) -> None:
     """Load the cog and register its buttons that survive restarts (discord.py extension entry point)."""
-    bot.add_dynamic_items(*PARTY_ITEMS)
+    bot.add_persistent_items(*PARTY_ITEMS)
     await bot.add_cog(PartyCog(bot))

@@ -94,7 +94,7 @@ class CellSelect(
         async def mark() -> None:
             service = regions_of(interaction.client)
             values = self.item.values
-            _, images = await service.images(self.job_id)
+            _, images = await service.images(self.job_id, place_of(interaction))
             cells = self.lattice.parse(" ".join(f"{self.image}:{value}" for value in values), images=len(images))
             actor = actor_of(interaction)
             mode = await service.mode_of(actor, self.job_id)
@@ -133,6 +133,7 @@ class ModeButton(
 
     async def callback(self, interaction: discord.Interaction) -> None:
         async def switch() -> None:
+            await regions_of(interaction.client).images(self.job_id, place_of(interaction))
             await regions_of(interaction.client).set_mode(actor_of(interaction), self.job_id, self.mode)  # type: ignore[arg-type]
             await interaction.response.send_message(
                 f"Your picks and reactions now mark cells as {self.mode}d.", ephemeral=True
@@ -165,7 +166,7 @@ class RegionsButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:
 async def open_lattice(interaction: discord.Interaction, job_id: int, lattice: Lattice) -> None:
     """Post a result with its labelled lattice, cell menus and mode buttons, and remember the message."""
     service = regions_of(interaction.client)
-    _, images = await service.images(job_id)
+    _, images = await service.images(job_id, place_of(interaction))
     png = await service.lattice_png(job_id, lattice)
     view = discord.ui.View(timeout=None)
     numbered = len(images) > 1
@@ -229,6 +230,7 @@ class RegionsCog(commands.Cog):
         job: int | None = None,
     ) -> None:
         job_id, lattice = await self._job_and_lattice(interaction, job)
+        await regions_of(self.bot).images(job_id, place_of(interaction))
         outcome = await regions_of(self.bot).mark_text(
             actor_of(interaction), job_id, lattice, like=like, dislike=dislike, clear=clear
         )
@@ -243,6 +245,7 @@ class RegionsCog(commands.Cog):
     @regions.command(name="heatmap", description="Show the group's heatmap over a result")
     async def heatmap(self, interaction: discord.Interaction, job: int | None = None) -> None:
         job_id, lattice = await self._job_and_lattice(interaction, job)
+        await regions_of(self.bot).images(job_id, place_of(interaction))
         png = await regions_of(self.bot).heatmap_png(job_id, lattice)
         await interaction.response.send_message(
             f"🗺️ What the group likes (green) and dislikes (red) in job #{job_id}",
@@ -273,7 +276,7 @@ class RegionsCog(commands.Cog):
         job_id, lattice = await self._job_and_lattice(interaction, job)
         service = regions_of(self.bot)
         actor, place = actor_of(interaction), place_of(interaction)
-        _, images = await service.images(job_id)
+        _, images = await service.images(job_id, place)
         if action == "regenerate":
             prepared = await service.regenerate_disliked(actor, place, job_id, image, lattice, prompt or None)
         elif action == "soft":
@@ -346,5 +349,5 @@ class RegionsCog(commands.Cog):
 
 async def setup(bot: SalonBot) -> None:
     """Load the cog and register its menus and buttons that survive restarts."""
-    bot.add_dynamic_items(CellSelect, ModeButton, RegionsButton)
+    bot.add_persistent_items(CellSelect, ModeButton, RegionsButton)
     await bot.add_cog(RegionsCog(bot))

@@ -1,6 +1,6 @@
 """Salon's generation pool: diffusers pipelines in one worker process per device."""
 
-from gpu_worker.pool import GenerationPool, JobHandle, ProcessPool
+from gpu_worker.pool import GenerationPool, JobHandle, PoolListener, ProcessPool
 from gpu_worker.requests import (
     GenerationError,
     GenerationRequest,
@@ -8,8 +8,12 @@ from gpu_worker.requests import (
     JobCancelledError,
     ModelLoadError,
     PoolClosedError,
+    PoolEvent,
+    PoolEventKind,
+    PoolHealth,
     Progress,
     WorkerCrashedError,
+    describe_exit,
 )
 from gpu_worker.scheduling import FairQueue
 
@@ -23,7 +27,12 @@ __all__ = [
     "JobHandle",
     "ModelLoadError",
     "PoolClosedError",
+    "PoolEvent",
+    "PoolEventKind",
+    "PoolHealth",
+    "PoolListener",
     "ProcessPool",
     "Progress",
     "WorkerCrashedError",
+    "describe_exit",
 ]

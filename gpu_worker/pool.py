@@ -3,6 +3,10 @@
 `GenerationPool` is the interface the bot uses. `ProcessPool` implements it with local processes;
 a Ray-backed pool (actors per GPU across machines) can implement the same interface when the work
 outgrows one machine, without the bot noticing.
+
+The pool heals itself: a worker that dies is restarted with exponential backoff until the pool
+closes, while submitted jobs wait in the queue. `health()` says whether generation is possible
+now, and listeners added with `add_listener` hear every crash, restart and retry.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import itertools
 import logging
 import multiprocessing
 import threading
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Hashable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -24,24 +30,31 @@ from gpu_worker.requests import (
     JobCancelledError,
     ModelLoadError,
     PoolClosedError,
+    PoolEvent,
+    PoolHealth,
     Progress,
     WorkerCrashedError,
+    describe_exit,
 )
-from gpu_worker.scheduling import FairQueue
+from gpu_worker.scheduling import FairQueue, batch_key
 
 log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+PoolListener = Callable[[PoolEvent], None]
 
 
 class GenerationPool(Protocol):
-    """What the bot needs from any pool: submit, watch, cancel, close."""
+    """What the bot needs from any pool: submit, watch, cancel, close, and know whether it is healthy."""
 
     async def start(self) -> None:
         """Load models and get ready; raise `ModelLoadError` if a model cannot load."""
 
     async def submit(self, job_id: str, request: GenerationRequest) -> JobHandle:
-        """Queue a job and return its handle; raise `ValueError` for a bad request."""
+        """Queue a job and return its handle; raise `ValueError` for a bad request.
+
+        Jobs are accepted while workers are restarting: they wait in the queue.
+        """
 
     def position(self, job_id: str) -> int | None:
         """Return how many queued jobs are ahead of this one, or None if it is not queued."""
@@ -50,7 +63,19 @@ class GenerationPool(Protocol):
         """Return how many jobs are waiting (not running)."""
 
     def eta(self, job_id: str) -> float | None:
-        """Return the estimated seconds until a job finishes, or None when there is no estimate yet."""
+        """Return the estimated seconds until a job finishes, or None when there is no estimate.
+
+        None while no worker is ready: nothing runs, so no count of seconds would be true.
+        """
+
+    def health(self) -> PoolHealth:
+        """Return whether workers are ready, restarting, and why the last one went down."""
+
+    def add_listener(self, listener: PoolListener) -> None:
+        """Call `listener(event)` on the event loop for every `PoolEvent`; one that raises is logged."""
+
+    def remove_listener(self, listener: PoolListener) -> None:
+        """Stop calling a listener added with `add_listener`."""
 
     async def close(self, drain: bool = False) -> None:
         """Stop the workers; with `drain`, first let every submitted job finish.
@@ -66,7 +91,12 @@ class JobHandle:
         self.job_id = job_id
         self.request = request
         self.state: JobState = "queued"
+        # How many times the job was handed to a worker.
         self.attempts = 0
+        # How many batches holding this job ended with their worker dead; the job fails at `max_attempts`.
+        self.crashes = 0
+        # Set when the job is first handed to a worker; it stays set through retries.
+        self.started = asyncio.Event()
         self.last_progress: Progress | None = None
         self._pool = pool
         self._result: asyncio.Future[GenerationResult] = asyncio.get_running_loop().create_future()
@@ -82,7 +112,7 @@ class JobHandle:
         return await asyncio.shield(self._result)
 
     async def progress(self) -> AsyncIterator[Progress]:
-        """Yield progress updates until the job ends."""
+        """Yield progress updates until the job ends (a retried job starts again from step 1)."""
         listener: asyncio.Queue[Progress | None] = asyncio.Queue()
         if self.done:
             return
@@ -129,11 +159,17 @@ class WorkerProcess:
         self.device = device
         self.batch: list[JobHandle] = []
         self.batch_id: str | None = None
+        # True from its ready message until it dies or is stopped; only a ready worker reports to the pool.
         self.ready = False
         self.process: multiprocessing.process.BaseProcess | None = None
+        # The process's exit code as the OS gave it, once it has died and been reaped.
+        self.exit_code: int | None = None
         self._conn: Connection | None = None
         self._started: asyncio.Future[dict[str, Any]] | None = None
         self._send_lock = threading.Lock()
+        # The reader thread and stop() both wait for the process. Were both to reap it at once, the
+        # loser would see no exit code and take a dead process for a live one.
+        self._reap_lock = threading.Lock()
 
     @property
     def pid(self) -> int | None:
@@ -147,6 +183,11 @@ class WorkerProcess:
 
     async def start(self) -> dict[str, Any]:
         """Spawn the process and return its ready message; raise `ModelLoadError` if loading failed."""
+        self.spawn()
+        return await self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process, which begins loading the model; `wait_ready` tells how that went."""
         loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("spawn")  # fork would copy the parent's threads and CUDA state
         parent_conn, child_conn = context.Pipe(duplex=True)
@@ -171,20 +212,26 @@ class WorkerProcess:
         self._conn = parent_conn
         self._started = loop.create_future()
         threading.Thread(
-            target=self._read, args=(loop, parent_conn), name=f"salon-reader-{self.device}", daemon=True
+            target=self._read, args=(loop, parent_conn, self.process), name=f"salon-reader-{self.device}", daemon=True
         ).start()
+
+    async def wait_ready(self) -> dict[str, Any]:
+        """Return the spawned process's ready message; raise `ModelLoadError` if loading failed."""
+        assert self._started is not None, "spawn() first"
         info = await self._started
-        self.ready = True
         log.info("worker %s (pid %s) ready: %s", self.device, self.pid, info)
         return info
 
-    def _read(self, loop: asyncio.AbstractEventLoop, conn: Connection) -> None:
+    def _read(
+        self, loop: asyncio.AbstractEventLoop, conn: Connection, process: multiprocessing.process.BaseProcess
+    ) -> None:
         """Forward every message from the child to the event loop; report EOF as the child's death."""
         while True:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
-                message = ("died",)
+                # EOF comes before the OS reaps the child; wait for it so the exit code says how it ended.
+                message = ("died", self._join(process, 5))
             except Exception as exc:  # an unpicklable message: report, keep reading
                 log.exception("unreadable message from worker %s", self.device)
                 message = ("failed", self.batch_id or "", f"unreadable result: {exc}")
@@ -195,19 +242,32 @@ class WorkerProcess:
             if message[0] == "died":
                 return
 
+    def _join(self, process: multiprocessing.process.BaseProcess, timeout: float) -> int | None:
+        """Return the process's exit code once it has ended, waiting up to `timeout`; None while it runs."""
+        with self._reap_lock:
+            process.join(timeout)
+            return process.exitcode
+
     def _on_message(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
+        if kind == "died":
+            self.exit_code = message[1]
         if self._started is not None and not self._started.done():
             if kind == "ready":
+                # Ready at once, not when start() resumes: a death in between must reach the pool.
+                self.ready = True
                 self._started.set_result(message[1])
             elif kind == "load_failed":
                 self._started.set_exception(ModelLoadError(message[1]))
             elif kind == "died":
-                code = self.process.exitcode if self.process else None
                 self._started.set_exception(
-                    ModelLoadError(f"the worker on {self.device} exited while loading the model (exit code {code})")
+                    ModelLoadError(
+                        f"the worker on {self.device} exited while loading the model ({describe_exit(message[1])})"
+                    )
                 )
             return
+        if not self.ready:
+            return  # stopped on purpose, or it never came up: whoever started it has been told
         self.pool._on_worker_message(self, message)
 
     def send(self, message: tuple[Any, ...]) -> None:
@@ -222,17 +282,31 @@ class WorkerProcess:
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Ask the child to exit, wait for it, kill it if it does not."""
+        loaded = self.ready
         self.ready = False
-        self.send(("stop",))
-        if self.process is not None:
-            await asyncio.to_thread(self.process.join, grace_seconds)
-            if self.process.is_alive():
-                log.warning("worker %s did not stop in %.0f s; killing it", self.device, grace_seconds)
-                self.process.kill()
-                await asyncio.to_thread(self.process.join, 5)
+        process = self.process
+        if process is not None:
+            # A child still loading reads no messages until it is done: killing it loses nothing.
+            if loaded:
+                self.send(("stop",))
+            ended = await asyncio.to_thread(self._join, process, grace_seconds if loaded else 0)
+            if ended is None:
+                if loaded:
+                    log.warning("worker %s did not stop in %.0f s; killing it", self.device, grace_seconds)
+                process.kill()
+                await asyncio.to_thread(self._join, process, 5)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+@dataclass
+class _Outage:
+    """A worker slot that is down, and the task restarting it."""
+
+    since: float
+    task: asyncio.Task[None] | None = None
+    attempt: int = 0
 
 
 class ProcessPool:
@@ -249,19 +323,28 @@ class ProcessPool:
         job_timeout: float = 600.0,
         max_attempts: int = 2,
         preview_decoder: str | None = None,
+        restart_backoff_seconds: float = 1.0,
+        restart_backoff_cap_seconds: float = 60.0,
     ) -> None:
         if not devices:
             raise ValueError("a pool needs at least one device")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if restart_backoff_seconds <= 0 or restart_backoff_cap_seconds < restart_backoff_seconds:
+            raise ValueError("restart backoff must be above 0 and its cap at least the backoff")
         self.model_source = model_source
         self.devices = list(devices)
         self.cache_dir = cache_dir
         self.batch_size = batch_size
         self.preview_every = preview_every
         self.job_timeout = job_timeout
+        # How many crashed batches a job may be in before it fails with `WorkerCrashedError`.
         self.max_attempts = max_attempts
         self.preview_decoder = preview_decoder
+        self.restart_backoff_seconds = restart_backoff_seconds
+        self.restart_backoff_cap_seconds = restart_backoff_cap_seconds
         self.workers: list[WorkerProcess] = []
         self._queue: FairQueue[JobHandle] = FairQueue()
         self._handles: dict[str, JobHandle] = {}
@@ -269,23 +352,38 @@ class ProcessPool:
         # Set by close(drain=True): no new jobs, and `_settled` resolves once every job has ended.
         self._draining = False
         self._settled: asyncio.Future[None] | None = None
-        self._restarts: set[asyncio.Task[None]] = set()
+        # Worker slots (indexes into `workers`) that are down and being restarted.
+        self._outages: dict[int, _Outage] = {}
+        self._listeners: list[PoolListener] = []
+        self._last_error: str | None = None
+        self._down_since: float | None = None
         self._batches = itertools.count(1)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         # Measured seconds per denoising step of a full batch, smoothed; None until the first batch.
         self.seconds_per_step: float | None = None
 
     async def start(self) -> None:
-        """Start a worker per device and wait until each has loaded the model."""
+        """Start a worker per device and wait until each has loaded the model.
+
+        Raise `ModelLoadError` if any cannot load: a bad configuration is for an admin to see at
+        start-up, not for the pool to retry forever.
+        """
         self.workers = [WorkerProcess(self, device) for device in self.devices]
         try:
             await asyncio.gather(*(worker.start() for worker in self.workers))
-        except BaseException:
+        except BaseException as exc:
+            self._last_error = str(exc)
             await asyncio.gather(*(worker.stop(grace_seconds=2) for worker in self.workers), return_exceptions=True)
             raise
+        for worker in self.workers:
+            self._emit(PoolEvent("worker_ready", worker.device))
+        self._dispatch()
 
     async def submit(self, job_id: str, request: GenerationRequest) -> JobHandle:
-        """Queue a job and return its handle; raise `ValueError` for a bad request."""
+        """Queue a job and return its handle; raise `ValueError` for a bad request.
+
+        Jobs are accepted while workers are restarting: they wait in the queue.
+        """
         if self._closed or self._draining:
             raise PoolClosedError("the generation pool is closed")
         request.validate()
@@ -307,14 +405,41 @@ class ProcessPool:
         """Return how many jobs are waiting."""
         return len(self._queue)
 
+    def health(self) -> PoolHealth:
+        """Return whether workers are ready, restarting, and why the last one went down."""
+        ready = sum(1 for worker in self.workers if worker.ready)
+        longest = min(self._outages.values(), key=lambda outage: outage.since, default=None)
+        return PoolHealth(
+            ready_workers=ready,
+            total_workers=len(self.devices),
+            restarting=bool(self._outages),
+            attempt=longest.attempt if longest else 0,
+            last_error=self._last_error,
+            down_since=None if ready else self._down_since,
+        )
+
+    def add_listener(self, listener: PoolListener) -> None:
+        """Call `listener(event)` on the event loop for every `PoolEvent`; one that raises is logged."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: PoolListener) -> None:
+        """Stop calling a listener added with `add_listener`."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
     def eta(self, job_id: str) -> float | None:
-        """Return the estimated seconds until a job finishes, from measured step times; None if unknown."""
+        """Return the estimated seconds until a job finishes, from measured step times.
+
+        None when unknown: before the first batch, for a job not in the pool, and while no worker is ready.
+        """
         if self.seconds_per_step is None:
             return None
         handle = self._handles.get(job_id)
         if handle is None:
             return None
-        workers = max(1, sum(1 for worker in self.workers if worker.ready))
+        workers = sum(1 for worker in self.workers if worker.ready)
+        if not workers:
+            return None
         if handle.state == "running":
             done = handle.last_progress.step if handle.last_progress else 0
             return max(0.0, (handle.request.steps - done) * self.seconds_per_step)
@@ -348,22 +473,40 @@ class ProcessPool:
                     # Its batch companions go on; this job ends now and its images are dropped.
                     self._end(running, "cancelled", error=JobCancelledError(f"job {job_id} was cancelled"))
 
+    def _emit(self, event: PoolEvent) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("a pool listener failed on %s", event.kind)
+
     def _dispatch(self) -> None:
+        if self._closed:
+            return
+        # A job that was in a crashed batch runs alone from then on, so a job that kills its worker
+        # takes no innocent companion down with it again. A fresh object as its key matches no other.
+        alone = {id(handle.request) for handle in self._handles.values() if handle.crashes}
+
+        def key(request: GenerationRequest) -> Hashable:
+            return object() if id(request) in alone else batch_key(request)
+
         for worker in self.workers:
             if not worker.idle:
                 continue
-            batch = self._queue.pop_batch(self.batch_size)
+            batch = self._queue.pop_batch(self.batch_size, key=key)
             if not batch:
                 return
             batch_id = f"b{next(self._batches)}"
             for handle in batch:
                 handle.state = "running"
                 handle.attempts += 1
+                handle.started.set()
             worker.batch, worker.batch_id = batch, batch_id
             slots = self.batch_size if batch[0].request.kind == "txt2img" else len(batch[0].request.seeds)
             worker.send(("run", batch_id, [(h.job_id, h.request) for h in batch], slots))
             loop = asyncio.get_running_loop()
             self._timers[batch_id] = loop.call_later(self.job_timeout, self._time_out, worker, batch_id)
+            self._emit(PoolEvent("job_started", worker.device, job_ids=tuple(h.job_id for h in batch)))
 
     def _time_out(self, worker: WorkerProcess, batch_id: str) -> None:
         """End a batch that ran past the timeout; kill its worker if it does not stop within a grace period."""
@@ -385,7 +528,7 @@ class ProcessPool:
     def _on_worker_message(self, worker: WorkerProcess, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "died":
-            self._on_worker_died(worker)
+            self._on_worker_died(worker, message[1])
             return
         batch_id = message[1]
         if batch_id != worker.batch_id:
@@ -424,48 +567,121 @@ class ProcessPool:
             previous = self.seconds_per_step
             self.seconds_per_step = per_step if previous is None else 0.7 * previous + 0.3 * per_step
 
-    def _on_worker_died(self, worker: WorkerProcess) -> None:
-        code = worker.process.exitcode if worker.process else None
-        batch = worker.batch
-        worker.ready = False
-        self._finish_batch(worker)
-        for handle in batch:
-            if handle.done:
-                continue
-            if handle.attempts < self.max_attempts and not self._closed:
-                log.warning(
-                    "worker %s died running job %s; retrying it on a fresh worker", worker.device, handle.job_id
-                )
-                handle.state = "queued"
-                self._queue.push(handle, front=True)
-            else:
-                self._end(
-                    handle,
-                    "failed",
-                    error=WorkerCrashedError(
-                        f"the worker on {worker.device} died while running job {handle.job_id} "
-                        f"(exit code {code}), {handle.attempts} times; it was not retried again"
-                    ),
-                )
-        if not self._closed:
-            log.error("worker %s died (exit code %s); starting a fresh one", worker.device, code)
-            task = asyncio.get_running_loop().create_task(self._restart(worker))
-            self._restarts.add(task)
-            task.add_done_callback(self._restarts.discard)
-
-    async def _restart(self, old: WorkerProcess) -> None:
-        await old.stop(grace_seconds=1)
-        fresh = WorkerProcess(self, old.device)
-        self.workers[self.workers.index(old)] = fresh
-        try:
-            await fresh.start()
-        except ModelLoadError as exc:
-            log.exception("could not restart the worker on %s", old.device)
-            if not any(worker.ready for worker in self.workers):
-                for handle in self._queue.drain():
-                    self._end(handle, "failed", error=WorkerCrashedError(f"no worker could be restarted: {exc}"))
+    def _on_worker_died(self, worker: WorkerProcess, exit_code: int | None) -> None:
+        if self._closed or worker not in self.workers:
             return
-        self._dispatch()
+        worker.ready = False
+        how = describe_exit(exit_code)
+        error = f"the worker on {worker.device} (pid {worker.pid}) died: {how}"
+        self._last_error = error
+        if self._down_since is None and not any(other.ready for other in self.workers):
+            self._down_since = time.monotonic()
+        batch = [handle for handle in worker.batch if not handle.done]
+        self._finish_batch(worker)
+        log.error("%s; starting a fresh one", error)
+        self._emit(
+            PoolEvent(
+                "worker_crashed",
+                worker.device,
+                error=error,
+                exit_code=exit_code,
+                job_ids=tuple(handle.job_id for handle in batch),
+            )
+        )
+        retried: list[JobHandle] = []
+        for handle in batch:
+            handle.crashes += 1
+            if handle.crashes < self.max_attempts:
+                retried.append(handle)
+                continue
+            self._end(
+                handle,
+                "failed",
+                error=WorkerCrashedError(
+                    f"the worker on {worker.device} died while running job {handle.job_id} ({how}); "
+                    f"the job was in {handle.crashes} crashed batches, so it was not retried again"
+                ),
+            )
+        # Front of their lines, in their old order: a retry keeps its place.
+        for handle in reversed(retried):
+            handle.state = "queued"
+            handle.last_progress = None
+            self._queue.push(handle, front=True)
+        if retried:
+            log.warning("retrying %s, each in a batch of its own", ", ".join(handle.job_id for handle in retried))
+            self._emit(
+                PoolEvent(
+                    "job_retried",
+                    worker.device,
+                    error=error,
+                    exit_code=exit_code,
+                    job_ids=tuple(handle.job_id for handle in retried),
+                )
+            )
+        self._revive(self.workers.index(worker))
+        self._dispatch()  # another device may take the retried jobs at once
+
+    def _revive(self, slot: int) -> None:
+        """Start restarting the worker in `slot`, unless that is already under way."""
+        if slot in self._outages:
+            return  # the restart loop sees the fresh worker is not ready and tries again
+        outage = _Outage(since=time.monotonic())
+        self._outages[slot] = outage
+        outage.task = asyncio.get_running_loop().create_task(self._restart(slot, outage))
+
+    def _backoff(self, attempt: int) -> float:
+        """Return how long to wait before restart `attempt` (1, 2, ...): doubling, up to the cap."""
+        return min(self.restart_backoff_cap_seconds, self.restart_backoff_seconds * 2 ** min(attempt - 1, 32))
+
+    async def _restart(self, slot: int, outage: _Outage) -> None:
+        """Restart the worker in `slot` until one is ready or the pool closes; jobs wait meanwhile."""
+        device = self.devices[slot]
+        try:
+            await self.workers[slot].stop(grace_seconds=1)
+            while not self._closed:
+                outage.attempt += 1
+                delay = self._backoff(outage.attempt)
+                log.warning(
+                    "restarting the worker on %s: attempt %d in %.2f s (%s)",
+                    device,
+                    outage.attempt,
+                    delay,
+                    self._last_error,
+                )
+                await asyncio.sleep(delay)
+                fresh = WorkerProcess(self, device)
+                # In the list before it spawns, so close() stops it whenever it comes.
+                self.workers[slot] = fresh
+                try:
+                    fresh.spawn()
+                    self._emit(PoolEvent("worker_restarting", device, attempt=outage.attempt, error=self._last_error))
+                    await fresh.wait_ready()
+                except Exception as exc:
+                    self._last_error = str(exc)
+                    log.warning("restart attempt %d of the worker on %s failed: %s", outage.attempt, device, exc)
+                    self._emit(
+                        PoolEvent(
+                            "worker_load_failed",
+                            device,
+                            attempt=outage.attempt,
+                            error=str(exc),
+                            exit_code=fresh.exit_code,
+                        )
+                    )
+                    await fresh.stop(grace_seconds=1)
+                    continue
+                if not fresh.ready:  # it died between its ready message and now; the pool has logged why
+                    await fresh.stop(grace_seconds=1)
+                    continue
+                log.info("the worker on %s is back after %d attempts", device, outage.attempt)
+                self._down_since = None
+                del self._outages[slot]
+                self._emit(PoolEvent("worker_ready", device, attempt=outage.attempt))
+                self._dispatch()
+                return
+        finally:
+            if self._outages.get(slot) is outage:
+                del self._outages[slot]
 
     def _end(
         self, handle: JobHandle, state: JobState, result: GenerationResult | None = None, error: Exception | None = None
@@ -476,11 +692,12 @@ class ProcessPool:
             self._settled.set_result(None)
 
     async def close(self, drain: bool = False) -> None:
-        """Stop the workers; queued and running jobs end with `PoolClosedError`.
+        """Stop the workers and any restarts; queued and running jobs end with `PoolClosedError`.
 
         With `drain`, new jobs are refused at once but every job already submitted runs to its end
-        (done, failed or cancelled) before the workers stop. The default stops promptly: the bot
-        keeps unfinished jobs in its store and resubmits them after a restart.
+        (done, failed or cancelled) before the workers stop; while no worker is up, that waits for
+        one. The default stops promptly: the bot keeps unfinished jobs in its store and resubmits
+        them after a restart.
         """
         if self._closed:
             return
@@ -499,6 +716,8 @@ class ProcessPool:
                 worker.send(("cancel", handle.job_id))
                 self._end(handle, "cancelled", error=PoolClosedError("the generation pool closed mid-job"))
             self._finish_batch(worker)
-        for task in list(self._restarts):
+        restarts = [outage.task for outage in self._outages.values() if outage.task is not None]
+        for task in restarts:
             task.cancel()
+        await asyncio.gather(*restarts, return_exceptions=True)
         await asyncio.gather(*(worker.stop() for worker in self.workers), return_exceptions=True)

@@ -1,8 +1,12 @@
-"""What the pool is asked to do and what it gives back; all of it crosses the process boundary."""
+"""What the pool is asked to do, what it gives back, and what it says about its own health.
+
+Requests, results and progress cross the process boundary; health and events stay in the parent.
+"""
 
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -123,3 +127,55 @@ class JobCancelledError(GenerationError):
 
 class PoolClosedError(GenerationError):
     """The pool was closed before the job finished; the job was not run to the end."""
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    """Whether the pool can generate now, and if not, why and since when."""
+
+    ready_workers: int
+    total_workers: int
+    # Some worker is down and being restarted.
+    restarting: bool = False
+    # The restart attempt of the worker that has been down longest; 0 when none is down.
+    attempt: int = 0
+    # Why the last worker died or failed to load, in words; it stays after a recovery.
+    last_error: str | None = None
+    # time.monotonic() when generation stopped being possible; None while some worker is ready.
+    down_since: float | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Return whether no worker can generate (jobs wait in the queue, none is lost)."""
+        return self.ready_workers == 0
+
+
+PoolEventKind = Literal[
+    "worker_crashed", "worker_restarting", "worker_ready", "worker_load_failed", "job_retried", "job_started"
+]
+
+
+@dataclass(frozen=True)
+class PoolEvent:
+    """Something that happened to the workers, for the bot's event log."""
+
+    kind: PoolEventKind
+    device: str
+    attempt: int = 0
+    error: str | None = None
+    # As the OS gave it: -9 for a worker killed by SIGKILL.
+    exit_code: int | None = None
+    job_ids: tuple[str, ...] = ()
+
+
+def describe_exit(code: int | None) -> str:
+    """Return how a process ended, in words: `killed by signal 9 (SIGKILL)`, `exit code 1`."""
+    if code is None:
+        return "an unknown exit status"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"killed by signal {-code} ({name})"
+    return f"exit code {code}"

@@ -104,7 +104,6 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
     story = []
     for image in images:
         job = by_job[image.job_id]
-        lineage = job.params.get("lineage") or {}
         story.append(
             StoryImage(
                 id=image.id,
@@ -114,10 +113,10 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
                 sha256=image.sha256,
                 width=image.width,
                 height=image.height,
-                prompt=str(job.params.get("prompt", "")),
-                negative_prompt=str(job.params.get("negative_prompt", "")),
-                user_prompt=str(job.params.get("user_prompt", job.params.get("prompt", ""))),
-                params={k: v for k, v in job.params.items() if k not in ("requester", "session", "options", "notes")},
+                prompt=job.spec.render.prompt,
+                negative_prompt=job.spec.render.negative_prompt,
+                user_prompt=job.spec.user_prompt,
+                params=job.spec.facts(),
                 author_id=job.requester_id,
                 author_name=names.get(job.requester_id, job.requester_id),
                 created_at=image.created_at,
@@ -126,7 +125,7 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
                 starred=image.id in starred,
                 winner=image.id in winners,
                 source_image_id=job.source_image_id,
-                action=str(lineage.get("action", job.kind if job.kind != "txt2img" else "imagine")),
+                action=job.spec.action,
                 heatmap_sha256=heatmaps.get(job.id),
                 journey_sha256=image.journey_sha256,
             )
@@ -188,7 +187,7 @@ async def channel_story(db: Database, channel_id: str, since: str, until: str, t
         kind="channel",
         guild_id=jobs[0].guild_id if jobs else None,
         title=title or (session.title if session and session.title else f"Channel {channel_id}"),
-        topic=str(jobs[0].params.get("theme") or "") if jobs else "",
+        topic=(jobs[0].spec.theme or "") if jobs else "",
         started_at=since,
         ended_at=until,
     )

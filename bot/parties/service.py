@@ -15,6 +15,7 @@ from typing import Any
 
 from bot.errors import UserInputError
 from bot.generation import GenerationService
+from bot.jobs.spec import Feature, Origin, PartyRef
 from bot.parties.rules import (
     TIE_BREAK_TEXT,
     Member,
@@ -34,7 +35,7 @@ from bot.parties.rules import (
     require_steer,
     tally_round,
 )
-from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration
+from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration, StartImage
 from bot.store import SYSTEM, Actor, Database, append_event, utc_now
 from bot.store.images import ImageRecord, get_image, images_of_job
 from bot.store.parties import (
@@ -48,6 +49,7 @@ from bot.store.parties import (
     add_star,
     associations_of,
     fragments_of,
+    generating_rounds,
     get_party,
     get_proposal,
     get_round,
@@ -57,6 +59,7 @@ from bot.store.parties import (
     insert_proposal,
     insert_round,
     insert_version,
+    job_state_of_round,
     members_of,
     party_in_thread,
     proposals_of,
@@ -563,29 +566,29 @@ class PartyService:
         assert version is not None  # version 1 is written at start
         winners = [r for r in state.rounds if r.kind == "round" and r.winner_image_id is not None]
         base = await get_image(self.db, winners[-1].winner_image_id) if winners else None
-        place = Place(state.party.guild_id, state.party.thread_id)
-        prepared = await self.generation.prepare(
-            actor, place, ImagineOptions(version.text, version.negative, count=count, journey=True)
-        )
+        party = state.party
+        # A party in a thread follows its channel's theme: the thread shows, the channel rules.
+        place = Place(party.guild_id, party.thread_id, party.channel_id)
+        options = ImagineOptions(version.text, version.negative, count=count, journey=True)
+        start = lineage = None
         if base is not None:
             # The winner carries forward: its image is the start, its seed the first seed.
-            seeds = tuple(base.seed + i for i in range(len(prepared.request.seeds)))
-            request = replace(
-                prepared.request,
-                kind="img2img",
-                init_image=self.generation.files.read(base.sha256),
-                strength=ROUND_STRENGTH,
-                seeds=seeds,
-                width=base.width,
-                height=base.height,
-            )
-            lineage = Lineage("party-round", base.job_id, base.prompt_id, base.id)
-            prepared = replace(prepared, request=request, init_image_sha256=base.sha256, lineage=lineage)
-        prepared = replace(
-            prepared,
-            request=replace(prepared.request, priority=PARTY_PRIORITY, session=f"party:{state.party.id}"),
-            session_id=state.party.session_id,
-            extra={"party_id": state.party.id, "prompt_version": version.version},
+            start = StartImage(base.sha256, base.width, base.height, ROUND_STRENGTH, first_seed=base.seed)
+            lineage = Lineage(base.job_id, base.prompt_id, base.id)
+        prepared = await self.generation.composer.compose(
+            actor.id,
+            place,
+            options,
+            feature=Feature.PARTY_ROUND,
+            origin=Origin.ROUND_BASE if base else Origin.ROUND,
+            start=start,
+            lineage=lineage,
+            # The round's id is set below, once the round exists; the spec is checked first so a
+            # refused prompt leaves no round behind.
+            party=PartyRef(party.id, 0, version.version),
+            priority=PARTY_PRIORITY,
+            share_key=f"party:{party.id}",
+            session_id=party.session_id,
         )
         async with self.db.transaction() as conn:
             round_id = await insert_round(
@@ -602,6 +605,8 @@ class PartyService:
                 "party.round_started",
                 {"round_id": round_id, "prompt_version": version.version, "base_image_id": base.id if base else None},
             )
+        spec = replace(prepared.spec, party=PartyRef(party.id, round_id, version.version))
+        prepared = replace(prepared, spec=spec)
         round_row = await get_round(self.db, round_id)
         assert round_row is not None
         return round_row, prepared
@@ -654,9 +659,38 @@ class PartyService:
             )
         return await self._round(round_id)
 
-    async def round_failed(self, round_id: int, reason: str) -> None:
-        """Mark a round whose generation failed, so the facilitator can start another."""
+    async def open_vote(self, round_id: int, job_id: int) -> RoundRow:
+        """Return a round with its vote open for the job's grid; open it now unless it already is (idempotent).
+
+        Called by the round's presenter before the grid is shown, so the first click already counts,
+        and again after a restart: a vote opened before keeps its deadline.
+        """
         round_row = await self._round(round_id)
+        if round_row.status == "generating":
+            return await self.round_generated(round_id, job_id)
+        return round_row
+
+    async def repair_rounds(self) -> int:
+        """Mark rounds stuck generating with no job that can finish them as failed; return how many.
+
+        A crash between a round's creation and its job's leaves such a round, and a generating round
+        blocks `/party round`. Rounds whose job is still alive are left to it.
+        """
+        repaired = 0
+        for round_row in await generating_rounds(self.db):
+            state = await job_state_of_round(self.db, round_row.id)
+            if state in (None, "failed", "cancelled"):
+                await self.round_failed(round_row.id, "its generation was lost when Salon stopped")
+                repaired += 1
+        if repaired:
+            log.info("marked %d stuck party rounds as failed", repaired)
+        return repaired
+
+    async def round_failed(self, round_id: int, reason: str) -> None:
+        """Mark a round whose generation failed, so the facilitator can start another (once)."""
+        round_row = await self._round(round_id)
+        if round_row.status != "generating":
+            return
         party = await get_party(self.db, round_row.party_id)
         assert party is not None
         async with self.db.transaction() as conn:

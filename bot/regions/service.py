@@ -9,7 +9,6 @@ source exactly (the service composites the result over the source before storing
 from __future__ import annotations
 
 import io
-import math
 import re
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -18,7 +17,8 @@ from PIL import Image, ImageFilter
 
 from bot.errors import UserInputError
 from bot.generation import GenerationService
-from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration
+from bot.jobs.spec import Feature, Origin, RegionEdit
+from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration, StartImage
 from bot.regions.lattice import Cell, Lattice
 from bot.regions.masks import cell_mask, feathered, heatmap_overlay, lattice_overlay, net_scores, soft_strength
 from bot.regions.masks import combine as combine_cells
@@ -41,6 +41,12 @@ MarkKind = Literal["like", "dislike", "clear"]
 FEATHER_RADIUS_FRACTION = 1 / 32  # of the image's shorter side
 
 
+def check_image_number(job_id: int, number: int, count: int) -> None:
+    """Raise `UserInputError` unless image `number` (1-based) is one of the job's `count` images."""
+    if not 1 <= number <= count:
+        raise UserInputError(f"Job #{job_id} has images 1 to {count}; there is no image {number}.")
+
+
 @dataclass(frozen=True)
 class MarkOutcome:
     """What a marking step changed: how many cells, and the group's scores afterwards."""
@@ -56,11 +62,13 @@ class RegionService:
         self.generation = generation
         self.db = generation.db
 
-    async def images(self, job_id: int) -> tuple[Job, list[ImageRecord]]:
-        """Return a job that can be marked and its images, or raise saying why not."""
+    async def images(self, job_id: int, place: Place | None = None) -> tuple[Job, list[ImageRecord]]:
+        """Return a job that can be marked (from `place`, when given) and its images, or raise saying why not."""
         job = await get_job(self.db, job_id)
         if job is None or job.deleted_at is not None:
             raise UserInputError(f"Job #{job_id} is gone: its images can no longer be marked.")
+        if place is not None:
+            await self.generation.job_at(job_id, place)
         images = await images_of_job(self.db, job_id)
         if not images:
             raise UserInputError(f"Job #{job_id} has no images to mark yet.")
@@ -72,8 +80,7 @@ class RegionService:
             raise UserInputError("Choose at least one cell to mark.")
         job, images = await self.images(job_id)
         for cell in cells:
-            if not 1 <= cell.image <= len(images):
-                raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}; there is no image {cell.image}.")
+            check_image_number(job_id, cell.image, len(images))
         changed = 0
         async with self.db.transaction() as conn:
             for cell in cells:
@@ -204,9 +211,8 @@ class RegionService:
         self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice, prompt: str | None = None
     ) -> PreparedGeneration:
         """Return an inpaint of the cells the group dislikes on one image; liked and unmarked pixels stay."""
-        job, images = await self.images(job_id)
-        if not 1 <= image_number <= len(images):
-            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        job, images = await self.images(job_id, place)
+        check_image_number(job_id, image_number, len(images))
         scores = await self.scores(job_id, lattice)
         disliked = [cell for cell, score in scores.items() if cell.image == image_number and score < 0]
         if not disliked:
@@ -224,9 +230,9 @@ class RegionService:
         element: str,
     ) -> PreparedGeneration:
         """Return an inpaint that paints `element` ("a spaceship") into the chosen cells of one image."""
-        job, image = await self._target(job_id, image_number, cells)
+        job, image = await self._target(job_id, image_number, cells, place)
         element = _required_text(element, "what to add, such as `a spaceship`")
-        prompt = f"{element}, {job.params.get('user_prompt', job.params['prompt'])}"
+        prompt = f"{element}, {job.spec.user_prompt}"
         return await self._inpaint(actor, place, job, image, cells, lattice, prompt, "add-element")
 
     async def remove_element(
@@ -241,7 +247,7 @@ class RegionService:
         background: str,
     ) -> PreparedGeneration:
         """Return an inpaint of the chosen cells with the background described and the element as the negative."""
-        job, image = await self._target(job_id, image_number, cells)
+        job, image = await self._target(job_id, image_number, cells, place)
         element = _required_text(element, "what to remove")
         background = _required_text(background, "what should be there instead, such as `empty sky`")
         return await self._inpaint(
@@ -252,9 +258,8 @@ class RegionService:
         self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice, words: list[str]
     ) -> PreparedGeneration:
         """Return a variation that keeps the liked cells and redoes the rest, with the good words emphasised."""
-        job, images = await self.images(job_id)
-        if not 1 <= image_number <= len(images):
-            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        job, images = await self.images(job_id, place)
+        check_image_number(job_id, image_number, len(images))
         scores = await self.scores(job_id, lattice)
         liked = {cell for cell, score in scores.items() if cell.image == image_number and score > 0}
         if not liked:
@@ -262,16 +267,15 @@ class RegionService:
         rest = [cell for cell in lattice.cells(image_number) if cell not in liked]
         if not rest:
             raise UserInputError("Every cell is liked: there is nothing left to vary.")
-        prompt = emphasise(str(job.params.get("user_prompt", job.params["prompt"])), words)
+        prompt = emphasise(job.spec.user_prompt, words)
         return await self._inpaint(actor, place, job, images[image_number - 1], rest, lattice, prompt, "embolden")
 
     async def soft_regenerate(
         self, actor: Actor, place: Place, job_id: int, image_number: int, lattice: Lattice
     ) -> PreparedGeneration:
         """Return an inpaint whose change per pixel follows the heatmap: strongest where most people dislike."""
-        job, images = await self.images(job_id)
-        if not 1 <= image_number <= len(images):
-            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+        job, images = await self.images(job_id, place)
+        check_image_number(job_id, image_number, len(images))
         scores = await self.scores(job_id, lattice)
         if not any(score < 0 for cell, score in scores.items() if cell.image == image_number):
             raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
@@ -291,12 +295,11 @@ class RegionService:
         The first pick's image is the base; every picked cell is taken from its own image, then an
         image-to-image pass at low strength blends the seams.
         """
-        job, images = await self.images(job_id)
+        job, images = await self.images(job_id, place)
         if not picks:
             raise UserInputError("Pick cells from the images, such as `2:A1-D2, 3:C3-D4` (sky from 2, cat from 3).")
         for cell in picks:
-            if not 1 <= cell.image <= len(images):
-                raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}; there is no image {cell.image}.")
+            check_image_number(job_id, cell.image, len(images))
         if len({cell.image for cell in picks}) < 2:
             raise UserInputError("Combining takes cells from at least two images.")
         pictures = {n: self._picture(image) for n, image in enumerate(images, start=1)}
@@ -307,30 +310,22 @@ class RegionService:
         )
         composite_png = _png(composite)
         base = images[base_number - 1]
-        options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
-        options = replace(options, seed=None, count=1, width=base.width, height=base.height, strength=strength)
-        prepared = await self.generation.prepare(actor, place, options)
         sha = self.generation.files.write(composite_png)
-        request = replace(
-            prepared.request,
-            kind="img2img",
-            init_image=composite_png,
-            strength=strength,
-            # At least one step from the composite: diffusers runs int(steps × strength) of them.
-            steps=max(prepared.request.steps, math.ceil(1 / strength)),
-            width=base.width,
-            height=base.height,
-        )
-        return replace(
-            prepared,
-            request=request,
-            init_image_sha256=sha,
-            lineage=Lineage("combine", job.id, job.prompt_id, base.id),
+        options = replace(job.spec.options, seed=None, count=1)
+        return await self.generation.composer.compose(
+            actor.id,
+            place,
+            options,
+            feature=Feature.REGION_EDIT,
+            origin=Origin.COMBINE,
+            start=StartImage(sha, base.width, base.height, strength),
+            lineage=Lineage(job.id, job.prompt_id, base.id),
+            edit=RegionEdit(
+                "combine",
+                cells=tuple(cell.name() for cell in picks),
+                combined_from=tuple(sorted({images[c.image - 1].id for c in picks})),
+            ),
             session_id=job.session_id,  # an edit belongs to its source's session (a party's, say)
-            extra={
-                "cells": [cell.name() for cell in picks],
-                "combined_from": sorted({images[c.image - 1].id for c in picks}),
-            },
         )
 
     async def plan(
@@ -341,20 +336,19 @@ class RegionService:
         Each range becomes one box with its prompt; the whole prompt still shapes everything else.
         """
         regions = parse_plan(plan, lattice)
-        prepared = await self.generation.prepare(actor, place, options)
-        for *_, text in regions:
-            await self.generation.themes.check_blocklist(place.guild_id, text)
-        request = replace(prepared.request, regions=tuple(regions))
-        try:
-            request.validate()
-        except ValueError as exc:
-            raise UserInputError(f"This plan cannot run: {exc}.") from exc
-        return replace(prepared, request=request, extra={"region_plan": plan})
+        return await self.generation.composer.compose(
+            actor.id,
+            place,
+            options,
+            feature=Feature.REGION_EDIT,
+            origin=Origin.REGIONAL_PLAN,
+            regions=tuple(regions),
+            edit=RegionEdit("plan", plan=plan),
+        )
 
-    async def _target(self, job_id: int, image_number: int, cells: list[Cell]) -> tuple[Job, ImageRecord]:
-        job, images = await self.images(job_id)
-        if not 1 <= image_number <= len(images):
-            raise UserInputError(f"Job #{job_id} has images 1 to {len(images)}.")
+    async def _target(self, job_id: int, image_number: int, cells: list[Cell], place: Place) -> tuple[Job, ImageRecord]:
+        job, images = await self.images(job_id, place)
+        check_image_number(job_id, image_number, len(images))
         if not cells:
             raise UserInputError("Choose the cells to edit, such as `B2-C3`.")
         return job, images[image_number - 1]
@@ -376,32 +370,23 @@ class RegionService:
         if mask is None:
             radius = max(1.0, min(source.size) * FEATHER_RADIUS_FRACTION)
             mask = feathered(cell_mask([replace(c, image=1) for c in cells], lattice, source.size), radius)
-        mask_png = _png(mask)
-        options = ImagineOptions.from_json(job.params.get("options") or {"prompt": job.params["prompt"]})
-        options = replace(options, seed=None, count=1, width=image.width, height=image.height)
+        mask_sha = self.generation.files.write(_png(mask))
+        options = replace(job.spec.options, seed=None, count=1)
         if prompt:
             options = replace(options, prompt=prompt)
         if negative is not None:
             options = replace(options, negative_prompt=negative)
-        png = self.generation.files.read(image.sha256)
-        prepared = await self.generation.prepare(actor, place, options)
-        request = replace(
-            prepared.request,
-            kind="inpaint",
-            init_image=png,
-            mask_image=mask_png,
-            strength=1.0,
-            width=image.width,
-            height=image.height,
-        )
-        mask_sha = self.generation.files.write(mask_png)
-        return replace(
-            prepared,
-            request=request,
-            init_image_sha256=image.sha256,
-            lineage=Lineage(action, job.id, job.prompt_id, image.id),
+        start = StartImage(image.sha256, image.width, image.height, 1.0, mask_sha256=mask_sha, keep_unmasked=True)
+        return await self.generation.composer.compose(
+            actor.id,
+            place,
+            options,
+            feature=Feature.REGION_EDIT,
+            origin=Origin.INPAINT,
+            start=start,
+            lineage=Lineage(job.id, job.prompt_id, image.id),
+            edit=RegionEdit(action, cells=tuple(c.name() for c in cells)),
             session_id=job.session_id,  # an edit belongs to its source's session (a party's, say)
-            extra={"mask_sha256": mask_sha, "keep_unmasked": True, "cells": [c.name() for c in cells]},
         )
 
     def _picture(self, image: ImageRecord) -> Image.Image:

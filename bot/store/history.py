@@ -13,7 +13,8 @@ async def jobs_of_sessions(db: Database, session_ids: list[int]) -> list[Job]:
         return []
     marks = ", ".join("?" * len(session_ids))
     rows = await db.fetchall(
-        f"SELECT * FROM jobs WHERE session_id IN ({marks}) AND state = 'done' AND deleted_at IS NULL ORDER BY id",
+        f"SELECT * FROM jobs WHERE session_id IN ({marks}) AND state IN ('generated', 'delivered')"
+        " AND deleted_at IS NULL ORDER BY id",
         session_ids,
     )
     return [Job.from_row(row) for row in rows]
@@ -23,7 +24,7 @@ async def jobs_in_window(
     db: Database, *, channel_id: str | None = None, requester_id: str | None = None, since: str, until: str
 ) -> list[Job]:
     """Return finished, not deleted jobs of a channel or a member between two ISO times, oldest first."""
-    clauses = ["state = 'done'", "deleted_at IS NULL", "created_at >= ?", "created_at < ?"]
+    clauses = ["state IN ('generated', 'delivered')", "deleted_at IS NULL", "created_at >= ?", "created_at < ?"]
     params: list[object] = [since, until]
     if channel_id is not None:
         clauses.append("channel_id = ?")

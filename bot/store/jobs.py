@@ -1,14 +1,21 @@
-"""Generation jobs and their state machine."""
+"""Generation jobs: their rows, their state machine from request to delivered result, and admission.
+
+A job is queued, runs, is generated (its images are stored) and is delivered (its result is shown
+on Discord); or it fails or is cancelled, and then the failure is shown (`delivered_at`). The
+spec is decoded once, here, when the row is read.
+"""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import aiosqlite
 
+from bot.jobs.codec import decode_spec, encode_spec
+from bot.jobs.spec import Feature, JobSpec
 from bot.store.database import Database, row_dict, utc_now
 from bot.store.events import SYSTEM, Actor, append_event
 
@@ -18,7 +25,8 @@ class JobState(StrEnum):
 
     QUEUED = "queued"
     RUNNING = "running"
-    DONE = "done"
+    GENERATED = "generated"
+    DELIVERED = "delivered"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
@@ -26,12 +34,16 @@ class JobState(StrEnum):
 # RUNNING -> QUEUED is how a job is resumed after a restart or retried after a worker crash.
 ALLOWED_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.QUEUED: frozenset({JobState.RUNNING, JobState.CANCELLED, JobState.FAILED}),
-    JobState.RUNNING: frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}),
-    JobState.DONE: frozenset(),
+    JobState.RUNNING: frozenset({JobState.GENERATED, JobState.FAILED, JobState.CANCELLED, JobState.QUEUED}),
+    JobState.GENERATED: frozenset({JobState.DELIVERED}),
+    JobState.DELIVERED: frozenset(),
     JobState.FAILED: frozenset(),
     JobState.CANCELLED: frozenset(),
 }
 ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+# Jobs whose images exist: generated (maybe not shown yet) or delivered.
+FINISHED_STATES = (JobState.GENERATED, JobState.DELIVERED)
+ENDED_UNSUCCESSFULLY = (JobState.FAILED, JobState.CANCELLED)
 
 
 class InvalidJobTransition(Exception):
@@ -40,7 +52,7 @@ class InvalidJobTransition(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """One row of `jobs`; `params` holds the full generation request as JSON."""
+    """One row of `jobs`, its spec decoded."""
 
     id: int
     session_id: int
@@ -48,13 +60,23 @@ class Job:
     requester_id: str
     guild_id: str | None
     channel_id: str
+    rules_channel_id: str
+    feature: Feature
     kind: str
     state: JobState
-    params: dict[str, Any]
+    spec: JobSpec
     priority: int
     attempts: int
     error: str | None
     reply_message_id: str | None
+    result_message_id: str | None
+    interaction_app_id: str | None
+    interaction_token: str | None = field(repr=False)
+    interaction_expires_at: str | None
+    delivery_pending_at: str | None
+    delivery_attempts: int
+    delivery_error: str | None
+    delivered_at: str | None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -67,8 +89,84 @@ class Job:
         """Return the job stored in `row`."""
         values = row_dict(row)
         values["state"] = JobState(values["state"])
-        values["params"] = json.loads(values["params"])
+        values["feature"] = Feature(values["feature"])
+        values["spec"] = decode_spec(values["spec"])
         return cls(**values)
+
+    @property
+    def finished(self) -> bool:
+        """Return whether the job's images exist (generated or delivered)."""
+        return self.state in FINISHED_STATES
+
+    def interaction_token_valid(self, now: datetime, margin: timedelta = timedelta(seconds=30)) -> bool:
+        """Return whether the interaction's token may still edit the reply (with a safety margin)."""
+        if not self.interaction_token or not self.interaction_expires_at:
+            return False
+        expires = datetime.fromisoformat(self.interaction_expires_at.replace("Z", "+00:00"))
+        return now + margin < expires
+
+
+@dataclass(frozen=True)
+class Shown:
+    """Where a job is shown: the channel or thread, and the interaction that asked, while its token lives."""
+
+    channel_id: str
+    rules_channel_id: str
+    interaction_app_id: str | None = None
+    interaction_token: str | None = field(default=None, repr=False)
+    interaction_expires_at: str | None = None
+    # The interaction's reply ("Salon is thinking…"), which is edited into the result.
+    reply_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The caps a new job must fit, checked in the transaction that inserts it."""
+
+    per_user: int
+    total: int
+    cooldown_seconds: float = 0.0
+
+
+class AdmissionRefused(Exception):
+    """A cap or the cooldown refused a job; the message says which and when to try again."""
+
+
+async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admission) -> None:
+    """Raise `AdmissionRefused` unless `requester_id` may add a job now (inside the inserting transaction).
+
+    Run under BEGIN IMMEDIATE, so concurrent submissions are serialised by SQLite's write lock and
+    a cap holds however many arrive at once.
+    """
+    cursor = await conn.execute(
+        "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND requester_id = ?", (requester_id,)
+    )
+    mine = (await cursor.fetchone())[0]  # type: ignore[index]
+    await cursor.close()
+    if mine >= admission.per_user:
+        raise AdmissionRefused(
+            f"You already have {admission.per_user} generations waiting or running (the limit per member); "
+            "you can ask again as soon as one of them finishes."
+        )
+    cursor = await conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
+    everyone = (await cursor.fetchone())[0]  # type: ignore[index]
+    await cursor.close()
+    if everyone >= admission.total:
+        raise AdmissionRefused(
+            f"Salon's queue is full ({admission.total} generations waiting or running); try again in a minute."
+        )
+    if admission.cooldown_seconds > 0:
+        cursor = await conn.execute("SELECT MAX(created_at) FROM jobs WHERE requester_id = ?", (requester_id,))
+        last = (await cursor.fetchone())[0]  # type: ignore[index]
+        await cursor.close()
+        if last:
+            since = datetime.now(UTC) - datetime.fromisoformat(last.replace("Z", "+00:00"))
+            wait = admission.cooldown_seconds - since.total_seconds()
+            if wait > 0:
+                raise AdmissionRefused(
+                    f"Slow down: one generation every {admission.cooldown_seconds:g} s per member. "
+                    f"Try again in {max(1, round(wait))} s."
+                )
 
 
 async def insert_job(
@@ -78,28 +176,33 @@ async def insert_job(
     prompt_id: int,
     requester_id: str,
     guild_id: str | None,
-    channel_id: str,
-    kind: str,
-    params: dict[str, Any],
-    priority: int = 0,
-    parent_job_id: int | None = None,
-    source_image_id: int | None = None,
+    shown: Shown,
+    spec: JobSpec,
 ) -> int:
     """Insert a queued job inside the caller's transaction and return its id."""
+    lineage = spec.lineage
     cursor = await conn.execute(
-        "INSERT INTO jobs (session_id, prompt_id, requester_id, guild_id, channel_id, kind, params,"
-        " priority, parent_job_id, source_image_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO jobs (session_id, prompt_id, requester_id, guild_id, channel_id, rules_channel_id, feature,"
+        " kind, spec, priority, parent_job_id, source_image_id, interaction_app_id, interaction_token,"
+        " interaction_expires_at, reply_message_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             session_id,
             prompt_id,
             requester_id,
             guild_id,
-            channel_id,
-            kind,
-            json.dumps(params, sort_keys=True),
-            priority,
-            parent_job_id,
-            source_image_id,
+            shown.channel_id,
+            shown.rules_channel_id,
+            spec.feature.value,
+            spec.kind,
+            encode_spec(spec),
+            spec.render.priority,
+            lineage.parent_job_id if lineage else None,
+            lineage.source_image_id if lineage else None,
+            shown.interaction_app_id,
+            shown.interaction_token,
+            shown.interaction_expires_at,
+            shown.reply_message_id,
             utc_now(),
         ),
     )
@@ -127,6 +230,11 @@ async def transition_job(
         )
     elif new_state is JobState.QUEUED:
         await conn.execute("UPDATE jobs SET state = ?, started_at = NULL WHERE id = ?", (new_state.value, job_id))
+    elif new_state is JobState.DELIVERED:
+        await conn.execute(
+            "UPDATE jobs SET state = ?, delivered_at = ?, interaction_token = NULL WHERE id = ?",
+            (new_state.value, now, job_id),
+        )
     else:
         await conn.execute(
             "UPDATE jobs SET state = ?, finished_at = ?, error = ? WHERE id = ?",
@@ -136,13 +244,48 @@ async def transition_job(
 
 
 async def set_reply_message(conn: aiosqlite.Connection, job_id: int, message_id: str) -> None:
-    """Remember which Discord message shows this job's progress and result."""
+    """Remember which Discord message shows this job while it runs."""
     await conn.execute("UPDATE jobs SET reply_message_id = ? WHERE id = ?", (message_id, job_id))
+
+
+async def mark_delivery_pending(conn: aiosqlite.Connection, job_id: int) -> None:
+    """Note that an upload of this job's result is about to start (its answer may be lost)."""
+    await conn.execute(
+        "UPDATE jobs SET delivery_pending_at = ?, delivery_attempts = delivery_attempts + 1 WHERE id = ?",
+        (utc_now(), job_id),
+    )
+
+
+async def record_delivered(conn: aiosqlite.Connection, job_id: int, result_message_id: str | None) -> None:
+    """Record that a job's outcome is shown: a generated job becomes delivered, a failed one is marked shown."""
+    cursor = await conn.execute("SELECT state FROM jobs WHERE id = ?", (job_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
+    if row is not None and row[0] == JobState.GENERATED.value:
+        await transition_job(conn, job_id, JobState.DELIVERED)
+    await conn.execute(
+        "UPDATE jobs SET delivered_at = COALESCE(delivered_at, ?), result_message_id = ?, delivery_error = NULL,"
+        " delivery_pending_at = NULL, interaction_token = NULL WHERE id = ?",
+        (utc_now(), result_message_id, job_id),
+    )
+
+
+async def record_delivery_error(conn: aiosqlite.Connection, job_id: int, error: str) -> None:
+    """Record why the last delivery attempt of a job failed (it is tried again at the next start)."""
+    await conn.execute("UPDATE jobs SET delivery_error = ? WHERE id = ?", (error[:500], job_id))
 
 
 async def get_job(db: Database, job_id: int) -> Job | None:
     """Return the job with this id, or None."""
     row = await db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return Job.from_row(row) if row else None
+
+
+async def get_job_in(conn: aiosqlite.Connection, job_id: int) -> Job | None:
+    """Return a job read inside the caller's transaction (so a check and its change cannot interleave)."""
+    cursor = await conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    row = await cursor.fetchone()
+    await cursor.close()
     return Job.from_row(row) if row else None
 
 
@@ -152,6 +295,15 @@ async def jobs_in_states(db: Database, states: tuple[JobState, ...]) -> list[Job
     rows = await db.fetchall(
         f"SELECT * FROM jobs WHERE state IN ({marks}) ORDER BY id",
         [state.value for state in states],
+    )
+    return [Job.from_row(row) for row in rows]
+
+
+async def undelivered_jobs(db: Database) -> list[Job]:
+    """Return jobs whose outcome nobody has been shown yet: generated, or failed/cancelled unannounced."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE state = 'generated'"
+        " OR (state IN ('failed', 'cancelled') AND delivered_at IS NULL) ORDER BY id"
     )
     return [Job.from_row(row) for row in rows]
 

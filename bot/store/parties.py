@@ -421,6 +421,22 @@ async def voting_rounds(db: Database) -> list[RoundRow]:
     return [_round(row) for row in rows]
 
 
+async def generating_rounds(db: Database) -> list[RoundRow]:
+    """Return every round still generating, in every party (checked at start-up)."""
+    rows = await db.fetchall("SELECT * FROM rounds WHERE status = 'generating' AND kind = 'round' ORDER BY id")
+    return [_round(row) for row in rows]
+
+
+async def job_state_of_round(db: Database, round_id: int) -> str | None:
+    """Return the state of the newest job that generates a round (from its spec), or None if there is none."""
+    row = await db.fetchone(
+        "SELECT state FROM jobs WHERE feature = 'party_round' AND json_extract(spec, '$.party.round_id') = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (round_id,),
+    )
+    return str(row[0]) if row else None
+
+
 async def update_round(conn: aiosqlite.Connection, round_id: int, **changes: Any) -> None:
     """Set columns of a round (names come from code, never from users)."""
     allowed = {

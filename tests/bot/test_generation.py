@@ -46,15 +46,15 @@ async def test_imagine_stores_job_images_files_and_events(service: GenerationSer
     stored = await get_job(service.db, queued.job_id)
     assert stored is not None and stored.state in (JobState.QUEUED, JobState.RUNNING)
     finished = await service.wait(queued)
-    assert finished.job.state is JobState.DONE
-    assert finished.job.params["seeds"] == [40, 41, 42, 43]
+    assert finished.job.state is JobState.GENERATED
+    assert finished.job.spec.render.seeds == (40, 41, 42, 43)
     assert [image.seed for image in finished.images] == [40, 41, 42, 43]
     for image in finished.images:
         assert Image.open(service.files.path_for(image.sha256)).size == (64, 64)
-    grid = Image.open(io.BytesIO(finished.grid_png))
+    grid = Image.open(io.BytesIO(await service.grid_png(finished.job, finished.images)))
     assert grid.size == (128, 128)
     kinds = [event.kind for event in await list_events(service.db, session_id=queued.session_id)]
-    assert kinds == ["session.opened", "job.queued", "job.started", *["image.created"] * 4, "job.done"]
+    assert kinds == ["session.opened", "job.queued", "job.started", *["image.created"] * 4, "job.generated"]
     [queued_event] = await list_events(service.db, kinds=("job.queued",))
     assert queued_event.actor_id == ALICE.id and queued_event.payload["prompt"] == "a lighthouse at dusk"
     assert queued_event.payload["negative_prompt"] == "fog"
@@ -84,10 +84,10 @@ async def test_queue_caps_refuse_and_lose_nothing(service: GenerationService) ->
     with pytest.raises(QueueFullError, match="You already have 2 generations"):
         await service.submit(ALICE, PLACE, request)
     third = await service.submit(BOB, PLACE, request)
-    with pytest.raises(QueueFullError, match=r"Salon's queue is full \(3 generations\)"):
+    with pytest.raises(QueueFullError, match=r"Salon's queue is full \(3 generations"):
         await service.submit(BOB, PLACE, request)
     done = await asyncio.gather(*(service.wait(job) for job in (first, second, third)))
-    assert [f.job.state for f in done] == [JobState.DONE] * 3
+    assert [f.job.state for f in done] == [JobState.GENERATED] * 3
     assert len(await list_events(service.db, kinds=("job.queued",))) == 3
 
 

@@ -7,16 +7,24 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Origin, Render
 from bot.reactions import REACTION_VOTE, ReactionService
 from bot.store import Actor, Database, list_events
 from bot.store.images import insert_image
-from bot.store.jobs import insert_job
+from bot.store.jobs import Shown, insert_job
 from bot.store.posts import record_post
 from bot.store.prompts import insert_prompt
 from bot.store.sessions import open_stream
 from bot.store.votes import get_vote, tally_images
 
 ALICE = Actor("101", "alice")
+SPEC = JobSpec(
+    Feature.IMAGINE,
+    Origin.FRESH,
+    ImagineOptions("a door"),
+    "a door",
+    Render("txt2img", "a door", "", (1, 2, 3), 64, 64, 2, 7.0, "euler", "tiny", 0.75),
+)
 CAROL = Actor("103", "carol")
 
 
@@ -34,9 +42,8 @@ async def store(tmp_path: Path) -> AsyncIterator[tuple[ReactionService, list[int
             prompt_id=prompt,
             requester_id=ALICE.id,
             guild_id="1",
-            channel_id="10",
-            kind="txt2img",
-            params={"prompt": "a door", "seeds": [1, 2, 3]},
+            shown=Shown("10", "10"),
+            spec=SPEC,
         )
         images = [
             await insert_image(

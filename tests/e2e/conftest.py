@@ -90,6 +90,10 @@ class RunningSalon:
         assert ready in done, "Salon did not become ready"
         return self.bot
 
+    async def settled(self, timeout: float = 120) -> None:
+        """Return once every job has ended and its outcome is shown (delivery is recorded after the message)."""
+        await asyncio.wait_for(self.bot.generation.wait_until_settled(), timeout)
+
     async def stop(self) -> None:
         await self.bot.close()
         if self._task is not None:

@@ -64,12 +64,13 @@ async def test_options_flags_and_style_shape_the_job_and_png_metadata(world: Wor
         world, "alice", {"prompt": "a red kite --no fog --seed 5 --ar 16:9", "count": 2, "style": "watercolor"}
     )
     db = salon.bot.generation.db
-    [job] = await jobs_in_states(db, (JobState.DONE,))
-    assert job.params["seeds"] == [5, 6]
-    assert "fog" in job.params["negative_prompt"]
-    assert job.params["width"] > job.params["height"]  # 16:9
-    assert "a red kite" in job.params["prompt"] and "watercolor" in job.params["prompt"].lower()
-    assert job.params["user_prompt"] == "a red kite"
+    await salon.settled()
+    [job] = await jobs_in_states(db, (JobState.DELIVERED,))
+    assert job.spec.render.seeds == (5, 6)
+    assert "fog" in job.spec.render.negative_prompt
+    assert job.spec.render.width > job.spec.render.height  # 16:9
+    assert "a red kite" in job.spec.render.prompt and "watercolor" in job.spec.render.prompt.lower()
+    assert job.spec.user_prompt == "a red kite"
     ids = message.custom_ids()
     for expected in ("salon:u:", "salon:v:", "salon:reroll:", "salon:remix:", "salon:info:", "salon:delete:"):
         assert any(cid.startswith(expected) for cid in ids), expected
@@ -92,7 +93,8 @@ async def test_style_and_model_autocomplete_offer_names(world: World, salon: Run
 async def test_every_button_works_for_another_user(world: World, salon: RunningSalon) -> None:
     db = salon.bot.generation.db
     grid = await imagine(world, "alice", {"prompt": "a lighthouse", "count": 2, "seed": 100})
-    [first] = await jobs_in_states(db, (JobState.DONE,))
+    await salon.settled()
+    [first] = await jobs_in_states(db, (JobState.DELIVERED,))
     bob = world.server.driver(world.users["bob"])
 
     # U2: the second image at full size, in a message reactions can find.
@@ -119,17 +121,16 @@ async def test_every_button_works_for_another_user(world: World, salon: RunningS
     submitted = await bob.submit_modal(remix, {inputs[0]["custom_id"]: "a lighthouse in a storm"})
     await grid_of(world, submitted)
 
-    jobs = {
-        job.params["lineage"]["action"]: job for job in await jobs_in_states(db, (JobState.DONE,)) if job.id != first.id
-    }
+    await salon.settled()
+    jobs = {job.spec.action: job for job in await jobs_in_states(db, (JobState.DELIVERED,)) if job.id != first.id}
     assert set(jobs) == {"variation", "reroll", "remix"}
     variation = jobs["variation"]
     assert variation.kind == "img2img" and variation.parent_job_id == first.id
     assert variation.source_image_id == (await images_of_job(db, first.id))[0].id
     assert variation.requester_id == str(world.users["bob"])
-    assert jobs["reroll"].params["prompt"] == first.params["prompt"]
-    assert jobs["reroll"].params["seeds"] != first.params["seeds"]
-    assert jobs["remix"].params["prompt"] == "a lighthouse in a storm"
+    assert jobs["reroll"].spec.render.prompt == first.spec.render.prompt
+    assert jobs["reroll"].spec.render.seeds != first.spec.render.seeds
+    assert jobs["remix"].spec.render.prompt == "a lighthouse in a storm"
     kinds = [event.kind for event in await list_events(db, kinds=("image.picked",))]
     assert kinds == ["image.picked"]
 
@@ -155,7 +156,8 @@ async def test_reactions_record_likes_and_reroll(world: World, salon: RunningSal
     db = salon.bot.generation.db
     grid = await imagine(world, "alice", {"prompt": "a blue door", "count": 2})
     await asyncio.wait_for(salon.bot.generation.wait_for_post(str(grid.id)), 30)
-    [job] = await jobs_in_states(db, (JobState.DONE,))
+    await salon.settled()
+    [job] = await jobs_in_states(db, (JobState.DELIVERED,))
     images = await images_of_job(db, job.id)
     carol = world.server.driver(world.users["carol"])
     carol_id = str(world.users["carol"])
@@ -189,7 +191,8 @@ async def test_reactions_record_likes_and_reroll(world: World, salon: RunningSal
         )
 
     await world.server.wait_for(rerolled, timeout=120)
-    [_, again] = await jobs_in_states(db, (JobState.DONE,))
+    await salon.settled()
+    [_, again] = await jobs_in_states(db, (JobState.DELIVERED,))
     assert again.requester_id == carol_id and again.parent_job_id == job.id
 
 
@@ -210,7 +213,7 @@ async def test_progress_shows_and_cancel_is_for_the_requester(world: World, salo
         assert "Only the person who asked" in await refusal(world, refused)
         stopped = await alice.click(message, cancel_id)
         await stopped.wait_for_original()
-        await world.server.wait_for(lambda: interaction.original.content.startswith("❌"), timeout=60)
+        await world.server.wait_for(lambda: "was cancelled" in interaction.original.content, timeout=60)
         [job] = await jobs_in_states(running.bot.generation.db, (JobState.CANCELLED,))
         kinds = [event.kind for event in await list_events(running.bot.generation.db, subject=("job", job.id))]
         assert "job.cancel_requested" in kinds and kinds[-1] == "job.cancelled"
@@ -251,9 +254,10 @@ async def test_theme_shapes_prompts_and_only_moderators_set_it(world: World, sal
     assert "does not allow `dog`" in await refusal(world, dog)
     await imagine(world, "alice", {"prompt": "a kitten on a sofa", "count": 1})
     db = salon.bot.generation.db
-    [job] = await jobs_in_states(db, (JobState.DONE,))
-    assert job.params["prompt"].startswith("a kitten on a sofa, a cat") and "dog" in job.params["negative_prompt"]
-    assert job.params["theme"] == "cats"
+    await salon.settled()
+    [job] = await jobs_in_states(db, (JobState.DELIVERED,))
+    assert job.spec.render.prompt.startswith("a kitten on a sofa, a cat") and "dog" in job.spec.render.negative_prompt
+    assert job.spec.theme == "cats"
 
     await (await mod.slash(world.channel_id, "theme clear")).wait_for_original()
     cleared = await (await alice.slash(world.channel_id, "theme show")).wait_for_original()
@@ -300,10 +304,11 @@ async def test_content_image_makes_an_image_to_image_job(world: World, salon: Ru
         {"prompt": "the same, at night", "count": 1, "strength": 0.5},
         attachments={"image": ("photo.jpg", picture.getvalue())},
     )
-    [job] = await jobs_in_states(salon.bot.generation.db, (JobState.DONE,))
-    assert job.kind == "img2img" and job.params["strength"] == 0.5
-    assert salon.bot.files.path_for(job.params["init_image_sha256"]).exists()
-    assert job.params["width"] > job.params["height"]  # the picture's shape
+    await salon.settled()
+    [job] = await jobs_in_states(salon.bot.generation.db, (JobState.DELIVERED,))
+    assert job.kind == "img2img" and job.spec.render.strength == 0.5
+    assert salon.bot.files.path_for(job.spec.render.init_image_sha256).exists()
+    assert job.spec.render.width > job.spec.render.height  # the picture's shape
 
 
 async def test_buttons_work_after_a_restart(world: World, salon: RunningSalon) -> None:
@@ -317,7 +322,8 @@ async def test_buttons_work_after_a_restart(world: World, salon: RunningSalon) -
         await grid_of(world, reroll)
         pick = await bob.click(grid, grid.custom_id("salon:u:"))
         assert (await pick.wait_for_original(lambda m: m.attachments)).attachments
-        jobs = await jobs_in_states(restarted.bot.generation.db, (JobState.DONE,))
+        await restarted.settled()
+        jobs = await jobs_in_states(restarted.bot.generation.db, (JobState.DELIVERED,))
         assert len(jobs) == 2 and jobs[1].parent_job_id == jobs[0].id
     finally:
         await restarted.stop()

@@ -30,6 +30,7 @@ async def test_fifty_concurrent_imagines_from_ten_users(world: World, salon: Run
     assert {i.callback_type for i in interactions} == {5}
     for n, interaction in enumerate(interactions):
         assert f"a tiny house number {n}" in interaction.original.content
-    done = await jobs_in_states(salon.bot.generation.db, (JobState.DONE,))
+    await salon.settled()
+    done = await jobs_in_states(salon.bot.generation.db, (JobState.DELIVERED,))
     assert len(done) == 50
     assert len({job.requester_id for job in done}) == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 from PIL import Image
@@ -40,15 +41,25 @@ async def test_imagine_defers_generates_posts_grid_and_records(world: World, sal
     )
 
     db = salon.bot.generation.db
-    [job] = await jobs_in_states(db, (JobState.DONE,))
-    assert job.requester_id == str(world.users["alice"]) and job.params["seeds"] == [7, 8, 9, 10]
+    # The grid is shown first, then its delivery is recorded.
+    await asyncio.wait_for(salon.bot.generation.wait_for_post(str(message.id)), 30)
+    await salon.settled()
+    [job] = await jobs_in_states(db, (JobState.DELIVERED,))
+    assert job.requester_id == str(world.users["alice"]) and job.spec.render.seeds == (7, 8, 9, 10)
     assert job.reply_message_id == str(message.id)
     images = await images_of_job(db, job.id)
     assert [image.seed for image in images] == [7, 8, 9, 10]
     for image in images:
         assert salon.bot.files.path_for(image.sha256).exists()
     kinds = [event.kind for event in await list_events(db, channel_id=str(world.channel_id))]
-    assert kinds == ["session.opened", "job.queued", "job.started", *["image.created"] * 4, "job.done"]
+    assert kinds == [
+        "session.opened",
+        "job.queued",
+        "job.started",
+        *["image.created"] * 4,
+        "job.generated",
+        "job.delivered",
+    ]
 
 
 async def test_bad_prompt_gets_private_reason_and_queues_nothing(world: World, salon: RunningSalon) -> None:
@@ -101,22 +112,27 @@ async def test_job_unfinished_at_shutdown_is_resumed_and_posted_after_restart(wo
     second = RunningSalon(settings)
     await second.start()
     try:
-
-        def resumed_post():
-            return next(
-                (
-                    m
-                    for m in world.server.channel_messages(world.channel_id)
-                    if m.content.startswith("(resumed after a restart)") and shows_grid(m)
-                ),
-                None,
-            )
-
-        message = await world.server.wait_for(resumed_post, timeout=120)
+        # The interaction token is still valid, so the original message itself becomes the grid.
+        message = await world.server.wait_for(
+            lambda: interaction.original if shows_grid(interaction.original) else None, timeout=120
+        )
+        await second.settled()
+        others = [m for m in world.server.channel_messages(world.channel_id) if m.id != message.id]
+        assert not any(shows_grid(m) for m in others), "the grid is posted once"
+        # A result that waited longer than SALON_PING_AFTER_SECONDS also pings its requester.
+        assert all(f"<@{world.users['alice']}>" in m.content and "is ready" in m.content for m in others)
         assert "resume me" in message.content
         db = second.bot.generation.db
-        [job] = await jobs_in_states(db, (JobState.DONE,))
+        [job] = await jobs_in_states(db, (JobState.DELIVERED,))
         kinds = [event.kind for event in await list_events(db, subject=("job", job.id))]
-        assert kinds == ["job.queued", "job.started", "job.suspended", "job.resumed", "job.started", "job.done"]
+        assert kinds == [
+            "job.queued",
+            "job.started",
+            "job.suspended",
+            "job.resumed",
+            "job.started",
+            "job.generated",
+            "job.delivered",
+        ]
     finally:
         await second.stop()

@@ -95,7 +95,7 @@ async def test_sigterm_stops_the_bot_cleanly(world: World, tmp_path: Path, model
     await db.open()
     row = await db.fetchone("SELECT state FROM jobs")
     await db.close()
-    assert row is not None and row[0] == "done"
+    assert row is not None and row[0] == "delivered"
 
 
 async def test_wrong_token_exits_with_a_clear_line(world: World, tmp_path: Path) -> None:

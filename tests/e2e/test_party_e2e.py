@@ -109,7 +109,7 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     assert salon.bot.vote_timers.scheduled().get(round_one.id), "the vote's timer is set before the grid shows"
     job = await get_job(db, (await rounds_of(db, party.id))[0].job_id)
     assert job is not None and job.priority == 10 and job.session_id == party.session_id
-    assert job.params["prompt"] == "two old people looking away, rain"
+    assert job.spec.render.prompt == "two old people looking away, rain"
 
     assert (
         "Your vote: image 2"
@@ -146,7 +146,7 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     rounds = await rounds_of(db, party.id)
     assert rounds[0].winner_image_id == images[1].id and rounds[1].base_image_id == images[1].id
     job_two = await get_job(db, rounds[1].job_id)
-    assert job_two is not None and job_two.kind == "img2img" and job_two.params["seeds"][0] == images[1].seed
+    assert job_two is not None and job_two.kind == "img2img" and job_two.spec.render.seeds[0] == images[1].seed
     assert job_two.parent_job_id == job.id and job_two.source_image_id == images[1].id
     grid_two = second.original
     await answer(await alice.click(grid_two, grid_two.custom_id("salon:pclose:")))

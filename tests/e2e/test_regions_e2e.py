@@ -33,7 +33,8 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
     server, db = world.server, salon.bot.db
     alice, bob, carol = (server.driver(world.users[n]) for n in ("alice", "bob", "carol"))
     grid = await finished_grid(world, await alice.slash(world.channel_id, "imagine", {"prompt": "a cat", "count": 2}))
-    [job] = await jobs_in_states(db, (JobState.DONE,))
+    await salon.settled()
+    [job] = await jobs_in_states(db, (JobState.DELIVERED,))
 
     opened = await bob.click(grid, f"salon:regions:{job.id}")
     assert "Opened job" in (await opened.wait_for_original()).content
@@ -85,10 +86,11 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
     # Regenerate the disliked cells of image 1: every liked or unmarked pixel stays as it was.
     edit = await alice.slash(world.channel_id, "regions edit", {"action": "regenerate", "image": 1})
     await finished_grid(world, edit)
-    edited_job = next(j for j in await jobs_in_states(db, (JobState.DONE,)) if j.kind == "inpaint")
+    await salon.settled()
+    edited_job = next(j for j in await jobs_in_states(db, (JobState.DELIVERED,)) if j.kind == "inpaint")
     [edited] = await images_of_job(db, edited_job.id)
     source = (await images_of_job(db, job.id))[0]
-    mask = Image.open(io.BytesIO(salon.bot.files.read(edited_job.params["mask_sha256"])))
+    mask = Image.open(io.BytesIO(salon.bot.files.read(edited_job.spec.render.mask_sha256)))
     before = Image.open(io.BytesIO(salon.bot.files.read(source.sha256)))
     after = Image.open(io.BytesIO(salon.bot.files.read(edited.sha256)))
     assert differs_only_inside(before, after, mask)
@@ -98,9 +100,14 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
     # Combine: the sky from image 1, the ground from image 2, one picture.
     combined = await bob.slash(world.channel_id, "regions edit", {"action": "combine", "cells": "1:A1-D2 2:A3-D4"})
     await finished_grid(world, combined)
-    combine_job = next(j for j in await jobs_in_states(db, (JobState.DONE,)) if j.params.get("combined_from"))
+    await salon.settled()
+    combine_job = next(
+        j
+        for j in await jobs_in_states(db, (JobState.DELIVERED,))
+        if j.spec.edit is not None and j.spec.edit.combined_from
+    )
     assert len(await images_of_job(db, combine_job.id)) == 1
-    assert combine_job.params["lineage"]["action"] == "combine"
+    assert combine_job.spec.action == "combine"
 
 
 async def test_a_region_plan_steers_parts_of_a_new_image(world: World, salon: RunningSalon) -> None:
@@ -111,7 +118,8 @@ async def test_a_region_plan_steers_parts_of_a_new_image(world: World, salon: Ru
         {"prompt": "a coast", "plan": "A1-D2: a stormy sky; A3-D4: a calm sea"},
     )
     await finished_grid(world, planned)
-    [job] = await jobs_in_states(salon.bot.db, (JobState.DONE,))
-    assert job.params["regions"] == [[0.0, 0.0, 1.0, 0.5, "a stormy sky"], [0.0, 0.5, 1.0, 1.0, "a calm sea"]]
+    await salon.settled()
+    [job] = await jobs_in_states(salon.bot.db, (JobState.DELIVERED,))
+    assert job.spec.render.regions == ((0.0, 0.0, 1.0, 0.5, "a stormy sky"), (0.0, 0.5, 1.0, 1.0, "a calm sea"))
     refused = await alice.slash(world.channel_id, "regions plan", {"prompt": "a coast", "plan": "sky"})
     assert "needs cells and a prompt" in (await refused.wait_for_original()).content

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Origin, Render
 from bot.store import SYSTEM, Actor, Database, append_event, list_events
 from bot.store.database import bundled_migrations
-from bot.store.jobs import InvalidJobTransition, JobState, get_job, insert_job, transition_job
+from bot.store.jobs import InvalidJobTransition, JobState, Shown, get_job, insert_job, transition_job
 from bot.store.prompts import insert_prompt, prompt_lineage
 from bot.store.sessions import open_stream
 
@@ -24,6 +25,15 @@ async def db(tmp_path: Path):
     await database.close()
 
 
+SPEC = JobSpec(
+    Feature.IMAGINE,
+    Origin.FRESH,
+    ImagineOptions("a cat"),
+    "a cat",
+    Render("txt2img", "a cat", "", (1,), 64, 64, 2, 7.0, "euler", "tiny", 0.75),
+)
+
+
 async def _job(db: Database) -> int:
     async with db.transaction() as conn:
         session_id = await open_stream(conn, guild_id="1", channel_id="2", actor=ALICE)
@@ -34,16 +44,15 @@ async def _job(db: Database) -> int:
             prompt_id=prompt_id,
             requester_id=ALICE.id,
             guild_id="1",
-            channel_id="2",
-            kind="txt2img",
-            params={"prompt": "a cat"},
+            shown=Shown("2", "2"),
+            spec=SPEC,
         )
 
 
 async def test_pragmas_and_schema_version(db: Database) -> None:
     assert (await db.fetchone("PRAGMA journal_mode"))[0] == "wal"
     assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
-    assert (await db.fetchone("PRAGMA busy_timeout"))[0] == 5000
+    assert (await db.fetchone("PRAGMA busy_timeout"))[0] == 3000
     assert await db.schema_version() == len(bundled_migrations())
 
 
@@ -104,10 +113,12 @@ async def test_job_state_machine(db: Database) -> None:
     job_id = await _job(db)
     async with db.transaction() as conn:
         await transition_job(conn, job_id, JobState.RUNNING)
-        await transition_job(conn, job_id, JobState.DONE)
+        await transition_job(conn, job_id, JobState.GENERATED)
+        await transition_job(conn, job_id, JobState.DELIVERED)
     job = await get_job(db, job_id)
-    assert job is not None and job.state is JobState.DONE and job.attempts == 1 and job.finished_at
-    with pytest.raises(InvalidJobTransition, match="cannot go from done to running"):
+    assert job is not None and job.state is JobState.DELIVERED and job.attempts == 1 and job.finished_at
+    assert job.delivered_at and job.spec == SPEC
+    with pytest.raises(InvalidJobTransition, match="cannot go from delivered to running"):
         async with db.transaction() as conn:
             await transition_job(conn, job_id, JobState.RUNNING)
 

@@ -19,6 +19,9 @@ ALICE = Actor("1", "alice")
 class NoPool:
     """The party service needs the generation service only for rounds; these tests make none."""
 
+    def add_listener(self, listener: object) -> None:
+        """Take the service's listener; this pool has nothing to tell."""
+
 
 @pytest.fixture
 async def parties(tmp_path: Path) -> AsyncIterator[PartyService]:

@@ -10,6 +10,7 @@ from PIL import Image
 
 from bot.errors import UserInputError
 from bot.generation import GenerationService, ImagineOptions, Place
+from bot.jobs.factory import build_request
 from bot.regions.lattice import Cell, Lattice
 from bot.regions.masks import differs_only_inside
 from bot.regions.service import RegionService
@@ -59,13 +60,13 @@ async def test_regenerating_disliked_cells_keeps_every_other_pixel(regions: Regi
     await regions.mark(BOB, job_id, [Cell(1, 2, 2), Cell(1, 2, 3)], "dislike", LATTICE)
     await regions.mark(ALICE, job_id, [Cell(1, 0, 0)], "like", LATTICE)
     prepared = await regions.regenerate_disliked(CAROL, PLACE, job_id, 1, LATTICE, prompt="a red ball")
-    assert prepared.request.kind == "inpaint" and prepared.lineage is not None
+    assert prepared.render.kind == "inpaint" and prepared.lineage is not None
     queued = await regions.generation.submit(CAROL, PLACE, prepared)
     finished = await regions.generation.wait(queued)
     [edited] = finished.images
     [source, _] = await images_of_job(regions.db, job_id)
     files = regions.generation.files
-    mask = Image.open(io.BytesIO(files.read(finished.job.params["mask_sha256"])))
+    mask = Image.open(io.BytesIO(files.read(finished.job.spec.render.mask_sha256)))
     before = Image.open(io.BytesIO(files.read(source.sha256)))
     after = Image.open(io.BytesIO(files.read(edited.sha256)))
     assert differs_only_inside(before, after, mask)
@@ -100,14 +101,14 @@ async def test_add_and_remove_elements_change_only_their_cells(regions: RegionSe
     job_id = await made_grid(regions)
     cells = LATTICE.parse("B2-C3")
     added = await run(regions, await regions.add_element(ALICE, PLACE, job_id, 1, cells, LATTICE, "a spaceship"))
-    assert added.job.params["prompt"].startswith("a spaceship, a cat")
+    assert added.job.spec.render.prompt.startswith("a spaceship, a cat")
     [source, _] = await images_of_job(regions.db, job_id)
-    mask = picture(regions, added.job.params["mask_sha256"])
+    mask = picture(regions, added.job.spec.render.mask_sha256)
     assert differs_only_inside(picture(regions, source.sha256), picture(regions, added.images[0].sha256), mask)
     removed = await run(
         regions, await regions.remove_element(ALICE, PLACE, job_id, 1, cells, LATTICE, "the cat", "an empty sofa")
     )
-    assert removed.job.params["prompt"] == "an empty sofa" and removed.job.params["negative_prompt"] == "the cat"
+    assert removed.job.spec.render.prompt == "an empty sofa" and removed.job.spec.render.negative_prompt == "the cat"
     with pytest.raises(UserInputError, match="Say what to add"):
         await regions.add_element(ALICE, PLACE, job_id, 1, cells, LATTICE, "  ")
 
@@ -116,7 +117,7 @@ async def test_embolden_keeps_liked_cells_and_weights_the_good_words(regions: Re
     job_id = await made_grid(regions)
     await regions.mark(BOB, job_id, [Cell(1, 0, 0), Cell(1, 0, 1)], "like", LATTICE)
     finished = await run(regions, await regions.embolden(ALICE, PLACE, job_id, 1, LATTICE, ["cat", "velvet"]))
-    assert finished.job.params["prompt"] == "a (cat)1.3, (velvet)1.3"
+    assert finished.job.spec.render.prompt == "a (cat)1.3, (velvet)1.3"
     [source, _] = await images_of_job(regions.db, job_id)
     before, after = picture(regions, source.sha256), picture(regions, finished.images[0].sha256)
     assert after.crop((0, 0, 32, 16)).tobytes() == before.crop((0, 0, 32, 16)).tobytes()  # A1 and B1, kept
@@ -130,7 +131,7 @@ async def test_soft_regeneration_leaves_unmarked_cells_alone(regions: RegionServ
     [source, _] = await images_of_job(regions.db, job_id)
     before, after = picture(regions, source.sha256), picture(regions, finished.images[0].sha256)
     assert after.crop((0, 0, 64, 32)).tobytes() == before.crop((0, 0, 64, 32)).tobytes()
-    mask = picture(regions, finished.job.params["mask_sha256"])
+    mask = picture(regions, finished.job.spec.render.mask_sha256)
     assert mask.getpixel((60, 60)) > mask.getpixel((40, 60)) > 0  # two dislikes change more than one
 
 
@@ -138,10 +139,10 @@ async def test_combine_makes_one_image_from_cells_of_two(regions: RegionService)
     job_id = await made_grid(regions)
     picks = LATTICE.parse("1:A1-D2 2:A3-D4", images=2)
     prepared = await regions.combine(ALICE, PLACE, job_id, picks, LATTICE)
-    assert prepared.request.kind == "img2img" and prepared.request.strength == 0.3
+    assert prepared.render.kind == "img2img" and prepared.render.strength == 0.3
     finished = await run(regions, prepared)
-    assert len(finished.images) == 1 and finished.job.params["lineage"]["action"] == "combine"
-    assert len(finished.job.params["combined_from"]) == 2
+    assert len(finished.images) == 1 and finished.job.spec.action == "combine"
+    assert len(finished.job.spec.edit.combined_from) == 2
     with pytest.raises(UserInputError, match="at least two images"):
         await regions.combine(ALICE, PLACE, job_id, LATTICE.parse("1:A1"), LATTICE)
 
@@ -151,8 +152,8 @@ async def test_a_region_plan_survives_the_store(regions: RegionService) -> None:
     from gpu_worker.scheduling import batch_key
 
     prepared = await regions.plan(ALICE, PLACE, ImagineOptions("a coast"), "A1-D2: a stormy sky", LATTICE)
-    assert prepared.request.regions == tuple(parse_plan("A1-D2: a stormy sky", LATTICE))
+    assert prepared.render.regions == tuple(parse_plan("A1-D2: a stormy sky", LATTICE))
     finished = await run(regions, prepared)
     # A restart resumes a job from its stored parameters: the regions come back as they went in.
-    again = regions.generation._request_of(finished.job)
-    assert again.regions == prepared.request.regions and hash(batch_key(again))
+    again = build_request(finished.job.spec, regions.generation.files, requester="1")
+    assert again.regions == prepared.render.regions and hash(batch_key(again))
