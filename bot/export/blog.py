@@ -24,7 +24,10 @@ from bot.store import ImageFiles
 
 WEB_SIDE = 1024
 WEB_QUALITY = 85
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&\"])")
+# Every ASCII punctuation mark Markdown or a generator's template syntax gives meaning to: with a
+# backslash before each, Hugo's `{{<`/`{{%` shortcodes and Jekyll's Liquid `{{`/`{%` never occur
+# as such, and CommonMark shows each escaped mark as itself.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&\"%$=@^'])")
 
 
 @dataclass(frozen=True)
@@ -48,9 +51,18 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
+ALT_CHARS = 200
+
+
 def _alt(text: str) -> str:
-    """Return alt text for an image from its prompt: brackets and line breaks removed."""
-    return re.sub(r"[\[\]\n\r]", " ", text).strip()[:200]
+    """Return Markdown alt text for an image from its prompt, escaped like the body (shortened first,
+    so the cut never splits an escape)."""
+    return escape_markdown(" ".join(text.split())[:ALT_CHARS])
+
+
+def _plain_alt(text: str) -> str:
+    """Return alt text for front matter (a YAML string, not Markdown): one line, shortened."""
+    return " ".join(text.split())[:ALT_CHARS]
 
 
 def publishable(story: SessionStory, consented: set[str] | None) -> tuple[list[StoryImage], int]:
@@ -127,7 +139,12 @@ def _front_matter(story: SessionStory, cover: tuple[str, StoryImage] | None, slu
     }
     if cover:
         name, image = cover
-        matter["cover"] = {"image": name, "alt": _alt(image.user_prompt), "caption": story.title, "relative": True}
+        matter["cover"] = {
+            "image": name,
+            "alt": _plain_alt(image.user_prompt),
+            "caption": story.title,
+            "relative": True,
+        }
     return matter
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,55 @@ async def test_jekyll_post_and_consent(generation: GenerationService, tmp_path: 
     assert "2 images are not shown" in text
     everyone = write_jekyll_post(story, generation.files, tmp_path / "all", consented={"1", "2"})
     assert everyone.images == 2 and len(list((tmp_path / "all" / "assets").rglob("*.jpg"))) == 2
+
+
+# Member text that Markdown, raw HTML, Hugo shortcodes or Jekyll's Liquid would act on if it were
+# written into a post as it is; a broken shortcode or an unknown one fails the whole Hugo build.
+HOSTILE = [
+    "{{< youtube dQw4w9WgXcQ >}} a cat",
+    "{{% notashortcode %}} and {{< broken",
+    "<script>alert(1)</script><iframe src=x>",
+    "{% raw %}{{ site.title }}{% endraw %} {% include x.html %}",
+    "[a link](http://evil.example) ![an image](http://evil.example/x.png) *em* _u_ `code`",
+    "50% off | pipes | and \\ backslashes \\",
+]
+
+
+async def test_hostile_member_text_stays_text_in_hugo_and_jekyll(generation: GenerationService, tmp_path: Path) -> None:
+    hugo = shutil.which("hugo")
+    if hugo is None:
+        pytest.skip("the hugo binary is not installed (.ci/run installs Debian's hugo package)")
+    _, story = await a_party(generation)
+    # Every image's prompt (alt texts, captions, the cover) and the round's prompt carry hostile text.
+    story.images = [
+        replace(image, prompt=HOSTILE[n % len(HOSTILE)], user_prompt=HOSTILE[(n + 1) % len(HOSTILE)])
+        for n, image in enumerate(story.images)
+    ]
+    story.images += [
+        replace(story.images[0], id=1000 + n, prompt=text, user_prompt=text) for n, text in enumerate(HOSTILE)
+    ]
+    site = tmp_path / "site"
+    export = write_hugo_bundle(story, generation.files, site / "content" / "posts")
+    markdown = export.path.read_text()
+    body = markdown.split("---\n", 2)[2]
+    for delimiter in ("{{<", "{{%", "{{", "{%"):
+        assert delimiter not in body, delimiter
+    assert not re.search(r"(?<!\\)<(script|iframe)", body), "every < of member text is escaped"
+    (site / "hugo.toml").write_text('baseURL = "http://example.org/"\ntitle = "Salon test"\n')
+    (site / "layouts" / "_default").mkdir(parents=True)
+    (site / "layouts" / "_default" / "single.html").write_text("<h1>{{ .Title }}</h1>{{ .Content }}")
+    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
+    command = [hugo, "--source", str(site), "--quiet"]
+    built = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    matter = yaml.safe_load(markdown.split("---\n")[1])
+    page = (site / "public" / "posts" / matter["slug"] / "index.html").read_text()
+    assert "<iframe" not in page and "<script" not in page and "youtube.com" not in page
+    assert 'href="http://evil.example"' not in page and 'src="http://evil.example/x.png"' not in page
+    assert "{{&lt; youtube dQw4w9WgXcQ &gt;}}" in page, "the shortcode is shown as text"
+    assert "{% raw %}{{ site.title }}{% endraw %}" in page and "50% off" in page
+
+    jekyll = write_jekyll_post(story, generation.files, tmp_path / "jekyll", consented={"1", "2"})
+    body = jekyll.path.read_text().split("---\n", 2)[2]
+    # Liquid runs before Markdown: no `{{` or `{%` may survive for it to find.
+    assert "{{" not in body and "{%" not in body and "{% raw %}" not in body
