@@ -19,6 +19,7 @@ from bot.content_images import ContentImage, size_like
 from bot.errors import UserInputError
 from bot.jobs.factory import build_request
 from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Lineage, Origin, PartyRef, Region, RegionEdit, Render
+from bot.member_text import is_blank
 from bot.nearest import unknown_name_message
 from bot.prompting.flags import parse_inline_flags, size_for_aspect
 from bot.prompting.styles import StyleCatalog
@@ -168,11 +169,13 @@ class PromptComposer:
             raise ValueError("a generation starts from an uploaded content image or a stored image, not both")
         flags = parse_inline_flags(options.prompt)
         user_prompt = flags.prompt.strip()
-        if not user_prompt:
+        if is_blank(user_prompt):
             raise UserInputError("The prompt is empty: describe the image you want.")
         if len(user_prompt) > MAX_PROMPT_CHARS:
             raise UserInputError(f"The prompt has {len(user_prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
-        negative = ", ".join(part for part in (options.negative_prompt.strip(), (flags.negative or "").strip()) if part)
+        negative = ", ".join(
+            part for part in (options.negative_prompt.strip(), (flags.negative or "").strip()) if not is_blank(part)
+        )
         if len(negative) > MAX_PROMPT_CHARS:
             raise UserInputError(f"The negative prompt is limited to {MAX_PROMPT_CHARS} characters.")
         # Explicit options win over inline flags; flags fill what the options leave open.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import UserInputError
+from bot.member_text import is_blank
 from bot.nearest import unknown_name_message
 from bot.store import Actor, Database, append_event
 from bot.store.themes import (
@@ -76,7 +77,7 @@ class Theme:
 
     def validate(self) -> None:
         """Raise `UserInputError` saying what is allowed if the theme cannot be used."""
-        if not self.name.strip() or len(self.name) > 60:
+        if is_blank(self.name) or len(self.name) > 60:
             raise UserInputError("A theme needs a name of 1 to 60 characters.")
         if len(self.description) > 1000:
             raise UserInputError("A theme's description is limited to 1000 characters.")

@@ -16,6 +16,7 @@ from typing import Any
 from bot.errors import UserInputError
 from bot.generation import GenerationService
 from bot.jobs.spec import Feature, Origin, PartyRef
+from bot.member_text import one_line
 from bot.parties.rules import (
     TIE_BREAK_TEXT,
     Member,
@@ -220,7 +221,7 @@ class PartyService:
         settings: PartySettings,
     ) -> PartyState:
         """Start a party in a new thread with the caller as facilitator; the topic is prompt version 1."""
-        topic = " ".join(topic.split())
+        topic = one_line(topic)
         if not 1 <= len(topic) <= MAX_TOPIC_CHARS:
             raise UserInputError(f"A party's topic is 1 to {MAX_TOPIC_CHARS} characters, such as `loneliness`.")
         async with self.db.transaction() as conn:
@@ -382,7 +383,7 @@ class PartyService:
         state = await self.state_in(thread_id)
         require_member(state.rule_members, actor.id, "post associations")
         require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "post associations")
-        cleaned = " ".join(text.split())
+        cleaned = one_line(text)
         if not 1 <= len(cleaned) <= MAX_ASSOCIATION_CHARS:
             raise UserInputError(f"An association is 1 to {MAX_ASSOCIATION_CHARS} characters: a word or short phrase.")
         if kind not in ASSOCIATION_KINDS:
@@ -413,7 +414,7 @@ class PartyService:
         """Turn associations into a prompt fragment (Prompt Master or facilitator), crediting their authors."""
         state = await self.state_in(thread_id)
         require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
-        cleaned = " ".join(text.split())
+        cleaned = one_line(text)
         if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
             raise UserInputError(f"A fragment is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")
         wanted = {normalize_association(a) for a in from_associations if a.strip()}
@@ -952,7 +953,7 @@ def _utc_text(moment: datetime) -> str:
 
 
 def _checked_prompt(text: str) -> str:
-    cleaned = " ".join(text.split())
+    cleaned = one_line(text)
     if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
         raise UserInputError(f"A party prompt is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")
     return cleaned

@@ -64,6 +64,7 @@ async def test_imagine_stores_job_images_files_and_events(service: GenerationSer
     ("options", "message"),
     [
         (ImagineOptions("   "), "The prompt is empty"),
+        (ImagineOptions("\u200b\u200d\u2060\ufeff\u00ad"), "The prompt is empty"),
         (ImagineOptions("x" * 1001), "the limit is 1000"),
         (ImagineOptions("cat", count=12), "choose 1 to 9"),
         (ImagineOptions("cat", seed=-1), "The seed must be between 0 and 4294967295"),
