@@ -236,7 +236,10 @@ class PromptComposer:
             first_seed = random.randint(0, MAX_SEED - count) if seed is None else seed
         seeds = tuple((first_seed + i) % (MAX_SEED + 1) for i in range(count))
         notes: list[str] = []
+        wildcards_used: tuple[str, ...] = ()
         if self.wildcards.has_syntax(text) or self.wildcards.has_syntax(negative):
+            wildcards_used = tuple(dict.fromkeys(self.wildcards.used(text) + self.wildcards.used(negative)))
+            notes += self.wildcards.literal_notes(text) + self.wildcards.literal_notes(negative)
             expanded = self.wildcards.expand(text, first_seed)
             negative = self.wildcards.expand(negative, first_seed) if negative else negative
             if expanded != text:
@@ -280,6 +283,7 @@ class PromptComposer:
             theme=theme.name if theme else None,
             style=style_name,
             notes=tuple(notes),
+            wildcards=wildcards_used,
             lineage=lineage,
             party=party,
             edit=edit,

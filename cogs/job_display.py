@@ -84,6 +84,8 @@ def describe_info(job: Job, images: list[ImageRecord]) -> str:
         facts.append(f"style {spec.style}")
     if spec.theme:
         facts.append(f"theme {_escape(spec.theme)}")
+    if spec.wildcards:
+        facts.append("wildcards " + ", ".join(f"`__{name}__`" for name in spec.wildcards))
     if render.kind != "txt2img":
         facts.append(f"strength {render.strength:g}")
     lines.append(", ".join(facts))

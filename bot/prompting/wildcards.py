@@ -3,8 +3,10 @@
 Lists live in `data/wildcards/<name>.txt`, one option a line (`#` starts a comment). Expansion is
 seeded, so the same template and seed always give the same text: a reproduced grid matches.
 
-dynamicprompts is lenient where a user needs to hear about a mistake: an unknown `__name__` is
-left in the prompt with a log warning, and a stray `}` passes as text. Both are checked here first.
+Only the names of existing lists expand (a `*` glob must match one of them). Any other
+`__word__` (Markdown underline, a Python dunder, a typo) stays in the prompt as text, hidden from
+dynamicprompts so it never reaches the file system as a path; the composer notes it, with the
+nearest list name. A stray `}` passes as text in dynamicprompts, so braces are checked here first.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dynamicprompts.generators import RandomPromptGenerator
 from dynamicprompts.wildcards import WildcardManager
 
 from bot.errors import UserInputError
-from bot.nearest import unknown_name_message
+from bot.nearest import nearest_names
 from bot.prompting import DATA_DIR
 
 WILDCARDS_DIR = DATA_DIR / "wildcards"
@@ -26,6 +28,8 @@ _VARIANT = re.compile(r"\{[^{}]*\|[^{}]*\}")
 VARIANT_FORM = "variants are written {red|green|blue}, wildcards __artists__"
 # dynamicprompts reads `#` to the end of a line as a comment; in a prompt it is text ("#1 fan").
 _HASH_STAND_IN = "\ue000"
+# Around a `__word__` that names no list, so dynamicprompts sees plain text (private-use marks).
+_LITERAL_OPEN, _LITERAL_CLOSE = "\ue001", "\ue002"
 
 
 class Wildcards:
@@ -48,21 +52,39 @@ class Wildcards:
 
     def expand(self, template: str, seed: int) -> str:
         """Return the expansion of `template` that `seed` picks, or raise `UserInputError` saying what is wrong."""
-        self._check_wildcards(template)
         _check_braces(template)
+        known = self.names()
+
+        def hide_unknown(match: re.Match[str]) -> str:
+            if fnmatch.filter(known, match[1]):
+                return match[0]
+            return f"{_LITERAL_OPEN}{match[1]}{_LITERAL_CLOSE}"
+
+        hidden = _WILDCARD.sub(hide_unknown, template.replace("#", _HASH_STAND_IN))
         generator = RandomPromptGenerator(self._manager, seed=seed)
         try:
-            [expanded] = generator.generate(template.replace("#", _HASH_STAND_IN), 1)
+            [expanded] = generator.generate(hidden, 1)
         except Exception as exc:  # pyparsing's ParseException, among others: the syntax could not be read
             raise UserInputError(f"The prompt's variants could not be read; {VARIANT_FORM}.") from exc
-        return " ".join(expanded.replace(_HASH_STAND_IN, "#").split())
+        text = expanded.replace(_HASH_STAND_IN, "#").replace(_LITERAL_OPEN, "__").replace(_LITERAL_CLOSE, "__")
+        return " ".join(text.split())
 
-    def _check_wildcards(self, template: str) -> None:
+    def used(self, template: str) -> tuple[str, ...]:
+        """Return the wildcard lists `template` draws from (globs resolved), in the order written."""
         known = self.names()
-        for name in _WILDCARD.findall(template):
-            # `__art*__` is a glob over the list names; it must match at least one.
-            if not fnmatch.filter(known, name):
-                raise UserInputError(unknown_name_message("wildcard", f"__{name}__", [f"__{n}__" for n in known]))
+        return tuple(dict.fromkeys(n for name in _WILDCARD.findall(template) for n in fnmatch.filter(known, name)))
+
+    def literal_notes(self, template: str) -> list[str]:
+        """Return a note for each `__word__` that names no list and so stays as text (with the nearest name)."""
+        known = self.names()
+        notes = []
+        for name in dict.fromkeys(_WILDCARD.findall(template)):
+            if fnmatch.filter(known, name):
+                continue
+            nearest = nearest_names(name, known, limit=1)
+            hint = f"; did you mean `__{nearest[0]}__`?" if nearest else "."
+            notes.append(f"`__{name}__` is not a wildcard list, so it was kept as text{hint}")
+        return notes
 
 
 def _check_braces(template: str) -> None:

@@ -124,3 +124,11 @@ async def test_shutdown_requeues_running_job(models_dir: Path, tmp_path: Path) -
     with pytest.raises(ServiceStoppingError):
         await service.submit(ALICE, PLACE, slow)
     await db.close()
+
+
+async def test_only_wildcard_lists_expand_and_info_names_them(service: GenerationService) -> None:
+    prepared = await service.prepare(ALICE, PLACE, ImagineOptions("a __dunder__ cat by __artists__", seed=3))
+    spec = prepared.spec
+    assert spec.wildcards == ("artists",)
+    assert "__dunder__" in spec.render.prompt and "__artists__" not in spec.render.prompt
+    assert any("`__dunder__` is not a wildcard list, so it was kept as text" in note for note in spec.notes)

@@ -59,20 +59,21 @@ def test_has_syntax_spots_variants_and_wildcards() -> None:
     assert not Wildcards.has_syntax("a {single} word in braces, a_snake_case name")
 
 
-def test_unknown_wildcard_suggests_the_nearest_names(wildcards: Wildcards) -> None:
-    with pytest.raises(UserInputError, match=r"no wildcard named '__artsts__'.*Did you mean `__artists__`"):
-        wildcards.expand("a cat by __artsts__", 1)
+def test_a_word_in_double_underscores_that_names_no_list_stays_text(wildcards: Wildcards) -> None:
+    # Markdown underline, a dunder, a typo: kept as written, never refused, never a file path.
+    for template in ("a __dunder__ cat", "__init__ by __artsts__", "__../../etc/passwd__", "__xyz*__"):
+        assert wildcards.expand(template, 1) == template
+    assert wildcards.used("__init__ by __artsts__") == ()
+    [note] = wildcards.literal_notes("a cat by __artsts__ and __artsts__ again")
+    assert "`__artsts__` is not a wildcard list, so it was kept as text" in note and "`__artists__`" in note
 
 
-def test_unknown_wildcard_without_a_near_name_lists_the_known_ones(wildcards: Wildcards) -> None:
-    with pytest.raises(UserInputError, match=r"`__animals__`, `__artists__`"):
-        wildcards.expand("__zzzzzz__", 1)
-
-
-def test_a_glob_wildcard_must_match_a_list(wildcards: Wildcards) -> None:
-    assert wildcards.expand("__ani*__", 2) in {"cat", "dog", "fox", "owl"}
-    with pytest.raises(UserInputError, match="no wildcard named '__xyz\\*__'"):
-        wildcards.expand("__xyz*__", 2)
+def test_known_lists_expand_beside_literal_words(wildcards: Wildcards) -> None:
+    expanded = wildcards.expand("__ani*__ by __artists__, not __this__", 2)
+    animal, rest = expanded.split(" by ", 1)
+    assert animal in {"cat", "dog", "fox", "owl"} and rest.endswith(", not __this__")
+    assert "__artists__" not in rest
+    assert wildcards.used("__ani*__ by __artists__, not __this__") == ("animals", "artists")
 
 
 @pytest.mark.parametrize("template", ["a {red|blue car", "a red|blue} car", "a }{red|blue} car", "{a|{b|c}"])
