@@ -62,7 +62,10 @@ def load_content_image(filename: str, data: bytes) -> ContentImage:
     except UserInputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise UserInputError(f"{filename} expands to too many pixels to be a picture; it was refused.") from exc
+        raise UserInputError(
+            f"{filename} expands to more pixels than a picture has (a decompression bomb); content images "
+            f"are limited to {MAX_PIXELS // 1_000_000} megapixels."
+        ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise UserInputError(f"{filename} is not an image Salon can read; attach one of {allowed}.") from exc
     buffer = io.BytesIO()

@@ -69,10 +69,10 @@ class Lattice:
         found: list[Cell] = []
         for piece in pieces:
             ends = piece.split("-")
-            if len(ends) > 2:
+            if len(ends) > 2 or not all(end.strip() for end in ends):
                 raise UserInputError(f"{piece!r} is not a cell or range; write ranges as `A1-B2`.")
-            first = self._cell(ends[0], images, default_image)
-            last = self._cell(ends[-1], images, first.image if ":" not in ends[-1] else default_image)
+            first = self._cell(ends[0], images, default_image, piece)
+            last = self._cell(ends[-1], images, first.image if ":" not in ends[-1] else default_image, piece)
             if first.image != last.image:
                 raise UserInputError(f"The range {piece!r} spans two images; mark each image's cells on their own.")
             for row in range(min(first.row, last.row), max(first.row, last.row) + 1):
@@ -80,16 +80,18 @@ class Lattice:
                     found.append(Cell(first.image, row, col))
         return sorted(dict.fromkeys(found))
 
-    def _cell(self, text: str, images: int, default_image: int) -> Cell:
+    def _cell(self, text: str, images: int, default_image: int, piece: str) -> Cell:
+        """Return one cell; a refusal quotes the whole piece the member wrote (`A1-ZZ`, not `ZZ`)."""
         match = _CELL.match(text.strip())
         allowed = f"cells go from A1 to {self.last_name()}"
         if images > 1:
             allowed += f" on images 1 to {images} (for example `2:B3`)"
+        where = f" (in {piece!r})" if piece.strip() != text.strip() else ""
         if not match:
-            raise UserInputError(f"{text!r} is not a cell: {allowed}.")
+            raise UserInputError(f"{text.strip()!r}{where} is not a cell: {allowed}.")
         image = int(match["image"]) if match["image"] else default_image
         col = ord(match["col"].upper()) - ord("A")
         row = int(match["row"]) - 1
         if not 1 <= image <= images or not 0 <= row < self.rows or not 0 <= col < self.cols:
-            raise UserInputError(f"{text} is outside the lattice: {allowed}.")
+            raise UserInputError(f"{text.strip()!r}{where} is outside the lattice: {allowed}.")
         return Cell(image, row, col)

@@ -31,6 +31,11 @@ def test_parse_single_cells_ranges_and_images() -> None:
         ("", "Name at least one cell"),
         ("1:A1-2:B2", "spans two images"),
         ("A1-B2-C3", "write ranges as `A1-B2`"),
+        # The refusal quotes what the member wrote, never an empty piece of it.
+        ("A1-", "'A1-' is not a cell or range"),
+        ("-B2", "'-B2' is not a cell or range"),
+        ("A1-ZZ", "'ZZ' \\(in 'A1-ZZ'\\) is not a cell"),
+        ("B2-E9", "'E9' \\(in 'B2-E9'\\) is outside the lattice"),
     ],
 )
 def test_bad_cells_say_what_is_allowed(text: str, message: str) -> None:
