@@ -49,6 +49,7 @@ from bot.store.parties import (
     VersionRow,
     add_star,
     associations_of,
+    close_voting_round,
     fragments_of,
     generating_rounds,
     get_party,
@@ -366,7 +367,12 @@ class PartyService:
 
     async def _move_to(self, state: PartyState, phase: Phase, actor: Actor) -> PartyState:
         async with self.db.transaction() as conn:
-            await set_party_phase(conn, state.party.id, phase.value)
+            if not await set_party_phase(conn, state.party.id, phase.value, expected=state.phase.value):
+                # Someone else moved it between our read and this write (a second click, a timer).
+                now = await self.state(state.party.id)
+                if now.phase is Phase.ENDED:
+                    raise PartyRuleError("This party has already ended.")
+                raise PartyRuleError(f"The party has already moved on to {now.phase.value}.")
             await self._log_in(
                 conn,
                 state.party,
@@ -514,6 +520,9 @@ class PartyService:
     ) -> VersionRow:
         current = state.current_version
         async with self.db.transaction() as conn:
+            # First, so that of two members committing one proposal at once, one commits it.
+            if proposal is not None and not await set_proposal_status(conn, proposal.id, "committed"):
+                raise UserInputError(f"Proposal #{proposal.id} was committed already.")
             prompt_id = await insert_prompt(
                 conn,
                 session_id=state.party.session_id,
@@ -534,8 +543,6 @@ class PartyService:
                 proposal_id=proposal.id if proposal else None,
                 reverted_from=reverted_from,
             )
-            if proposal is not None:
-                await set_proposal_status(conn, proposal.id, "committed")
             await self._log_in(
                 conn,
                 state.party,
@@ -816,11 +823,11 @@ class PartyService:
         )
         winner = images[outcome.winner] if outcome.winner is not None else None
         async with self.db.transaction() as conn:
+            if not await close_voting_round(conn, round_id):
+                raise PartyRuleError("This vote is already closed.")
             await update_round(
                 conn,
                 round_id,
-                status="closed",
-                closed_at=utc_now(),
                 winner_image_id=winner.id if winner else None,
                 outcome={
                     **round_row.outcome,

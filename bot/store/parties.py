@@ -179,19 +179,36 @@ async def party_in_thread(db: Database, thread_id: str) -> PartyRow | None:
     return PartyRow(**row_dict(row)) if row else None
 
 
-async def set_party_phase(conn: aiosqlite.Connection, party_id: int, phase: str) -> None:
-    """Move a party to a phase (and stamp its end)."""
+async def set_party_phase(conn: aiosqlite.Connection, party_id: int, phase: str, *, expected: str) -> bool:
+    """Move a party from phase `expected` to `phase` (and stamp its end); return False if it was not in `expected`.
+
+    The check and the change are one UPDATE inside the caller's transaction, so of two concurrent
+    callers (or two processes) exactly one moves the party.
+    """
     ended = utc_now() if phase == "ended" else None
-    await conn.execute("UPDATE parties SET phase_deadline_at = NULL WHERE id = ? AND phase != ?", (party_id, phase))
-    await conn.execute(
-        "UPDATE parties SET phase = ?, ended_at = COALESCE(?, ended_at) WHERE id = ?", (phase, ended, party_id)
+    cursor = await conn.execute(
+        "UPDATE parties SET phase = ?, ended_at = COALESCE(?, ended_at),"
+        " phase_deadline_at = CASE WHEN ? != phase THEN NULL ELSE phase_deadline_at END"
+        " WHERE id = ? AND phase = ?",
+        (phase, ended, phase, party_id, expected),
     )
+    if cursor.rowcount == 0:
+        return False
     if ended:
         await conn.execute(
             "UPDATE sessions SET status = 'ended', ended_at = ?"
             " WHERE id = (SELECT session_id FROM parties WHERE id = ?)",
             (ended, party_id),
         )
+    return True
+
+
+async def close_voting_round(conn: aiosqlite.Connection, round_id: int) -> bool:
+    """Mark a round's vote closed if it is still open; return False when someone closed it first."""
+    cursor = await conn.execute(
+        "UPDATE rounds SET status = 'closed', closed_at = ? WHERE id = ? AND status = 'voting'", (utc_now(), round_id)
+    )
+    return cursor.rowcount == 1
 
 
 async def parties_with_phase_timers(db: Database) -> list[PartyRow]:
@@ -319,9 +336,12 @@ async def proposals_of(db: Database, party_id: int, status: str | None = None) -
     return [ProposalRow(**row_dict(row)) for row in rows]
 
 
-async def set_proposal_status(conn: aiosqlite.Connection, proposal_id: int, status: str) -> None:
-    """Mark a proposal committed or withdrawn."""
-    await conn.execute("UPDATE prompt_proposals SET status = ? WHERE id = ?", (status, proposal_id))
+async def set_proposal_status(conn: aiosqlite.Connection, proposal_id: int, status: str) -> bool:
+    """Mark an open proposal committed or withdrawn; return False if it was no longer open (taken first)."""
+    cursor = await conn.execute(
+        "UPDATE prompt_proposals SET status = ? WHERE id = ? AND status = 'open'", (status, proposal_id)
+    )
+    return cursor.rowcount == 1
 
 
 async def insert_version(

@@ -16,6 +16,14 @@ async def answer(interaction, timeout: float = 60) -> Message:
     return await interaction.wait_for_original(lambda m: m.content and not m.loading, timeout=timeout)
 
 
+async def said(world: World, interaction) -> str:
+    """Return the first thing the bot said in answer to an interaction (its reply or a follow-up)."""
+    message = await world.server.wait_for(
+        lambda: next((m for m in interaction.messages if m.content and not m.loading and not m.deleted), None), 60
+    )
+    return message.content
+
+
 async def private_reply(world: World, interaction) -> str:
     message = await world.server.wait_for(
         lambda: next((m for m in interaction.messages if m.ephemeral and m.content), None), timeout=30
@@ -307,3 +315,30 @@ async def test_members_choose_whether_their_images_are_published(world: World, s
     assert "Manage Server permission" in await private_reply(world, denied)
     users = [str(world.users["alice"]), str(world.users["bob"])]
     assert await salon.bot.consents.consented(str(world.guild_id), users) == {users[0]}
+
+
+async def test_a_vote_closed_twice_at_once_and_a_party_ended_twice_at_once_take_effect_once(
+    world: World, salon: RunningSalon
+) -> None:
+    server = world.server
+    thread_id = await start_party(world, "alice", "echoes", vote_minutes=60.0)
+    alice = server.driver(world.users["alice"])
+    await answer(await alice.slash(thread_id, "party next"))
+    grid = await round_grid(world, await alice.slash(thread_id, "party round"))
+    await answer(await alice.click(grid, grid.custom_id("salon:pvote:")))
+    # Two clicks on Close before either is answered: the store lets exactly one through.
+    closes = [await alice.click(grid, grid.custom_id("salon:pclose:")) for _ in range(2)]
+    texts = [await said(world, i) for i in closes]
+    assert sum("already closed" in text for text in texts) == 1, texts
+    await server.wait_for(lambda: any("🏆 Round 1" in m.content for m in server.channel_messages(thread_id)), 60)
+    assert sum("🏆 Round 1" in m.content for m in server.channel_messages(thread_id)) == 1
+
+    ends = [await alice.slash(thread_id, "party end") for _ in range(2)]
+    replies = [await said(world, i) for i in ends]
+    assert sum("already ended" in reply for reply in replies) == 1, replies
+    await server.wait_for(
+        lambda: any("the party in review" in m.content for m in server.channel_messages(thread_id)), 60
+    )
+    assert sum("the party in review" in m.content for m in server.channel_messages(thread_id)) == 1
+    assert len(await list_events(salon.bot.db, kinds=("party.ended",))) == 1
+    assert len(await list_events(salon.bot.db, kinds=("party.vote_closed",))) == 1
