@@ -19,6 +19,7 @@ from bot.content_images import ContentImage, size_like
 from bot.errors import UserInputError
 from bot.jobs.factory import build_request
 from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Lineage, Origin, PartyRef, Region, RegionEdit, Render
+from bot.limits import GUIDANCE, SIDE, STEPS, STRENGTH
 from bot.member_text import is_blank
 from bot.nearest import unknown_name_message
 from bot.prompting.flags import parse_inline_flags, size_for_aspect
@@ -44,8 +45,8 @@ __all__ = [
 
 MAX_PROMPT_CHARS = 1000
 MAX_SEED = 2**32 - 1
-MAX_SIDE = 2048
-MAX_STEPS = 150
+MAX_SIDE = int(SIDE.high)
+MAX_STEPS = int(STEPS.high)
 DEFAULT_STRENGTH = 0.75
 # Variations stay close to the chosen image: new noise on top of most of its structure.
 VARIATION_STRENGTH = 0.45
@@ -189,32 +190,25 @@ class PromptComposer:
         if model not in self.defaults.known_models:
             raise UserInputError(unknown_name_message("model", model, self.defaults.known_models))
         count = self.defaults.count if options.count is None else options.count
-        if not 1 <= count <= self.defaults.max_count:
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= self.defaults.max_count:
             raise UserInputError(f"You asked for {count} images; choose 1 to {self.defaults.max_count}.")
-        if seed is not None and not 0 <= seed <= MAX_SEED:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
             raise UserInputError(f"The seed must be between 0 and {MAX_SEED}.")
         if start is not None:
             width, height = start.width, start.height
         else:
             width, height = self._size(options, aspect, content, defaults)
-        steps = steps_asked or int(defaults.get("steps", self.defaults.steps))
-        if not 1 <= steps <= MAX_STEPS:
-            raise UserInputError(f"You asked for {steps} steps; choose 1 to {MAX_STEPS}.")
-        guidance = (
-            options.guidance
-            if options.guidance is not None
-            else float(defaults.get("guidance", self.defaults.guidance))
+        # Zero is a value (refused by the range), never "not given".
+        steps = int(STEPS.check(steps_asked if steps_asked is not None else defaults.get("steps", self.defaults.steps)))
+        guidance = GUIDANCE.check(
+            options.guidance if options.guidance is not None else defaults.get("guidance", self.defaults.guidance)
         )
-        if not 0.0 <= guidance <= 30.0:
-            raise UserInputError(f"The guidance is {guidance}; choose 0 to 30.")
         if start is not None:
             strength = start.strength
             # diffusers runs int(steps × strength) steps from the start image: at least one.
             steps = min(MAX_STEPS, max(steps, math.ceil(1 / strength)))
         else:
-            strength = DEFAULT_STRENGTH if options.strength is None else options.strength
-            if not 0.05 <= strength <= 1.0:
-                raise UserInputError(f"The strength is {strength}; choose 0.05 (keep the image) to 1 (ignore it).")
+            strength = STRENGTH.check(DEFAULT_STRENGTH if options.strength is None else options.strength)
 
         if theme is not None:
             theme.check(user_prompt, model)
@@ -305,19 +299,20 @@ class PromptComposer:
         """Return (width, height): explicit sizes, else the aspect ratio, else the content image's shape."""
         base_width = int(defaults.get("width", self.defaults.width))
         base_height = int(defaults.get("height", self.defaults.height))
-        if (options.width or options.height) and aspect:
+        sized = options.width is not None or options.height is not None
+        if sized and aspect:
             raise UserInputError("Choose either an aspect ratio or a width and height, not both.")
         if aspect:
             width, height = size_for_aspect(aspect, base_width * base_height)
-        elif options.width or options.height:
-            width, height = options.width or base_width, options.height or base_height
+        elif sized:
+            width = base_width if options.width is None else options.width
+            height = base_height if options.height is None else options.height
         elif content is not None:
             width, height = size_like(content.width, content.height, base_width * base_height)
         else:
             width, height = base_width, base_height
-        for name, side in (("width", width), ("height", height)):
-            if not 64 <= side <= MAX_SIDE or side % 8:
-                raise UserInputError(f"The {name} is {side}; use a multiple of 8 from 64 to {MAX_SIDE}.")
+        width = int(SIDE.check(width, "The width"))
+        height = int(SIDE.check(height, "The height"))
         return width, height
 
     def theme_for_display(self, theme: Theme | None) -> str:

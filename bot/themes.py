@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import UserInputError
+from bot.limits import GUIDANCE, SIDE, STEPS
 from bot.member_text import is_blank
 from bot.nearest import unknown_name_message
 from bot.store import Actor, Database, append_event
@@ -32,7 +33,8 @@ THEME_PRESETS_PATH = DATA_DIR / "themes.toml"
 MAX_TEMPLATE_CHARS = 500
 MAX_WORDS = 50
 MAX_BLOCKED_TERMS = 500
-DEFAULT_KEYS = {"steps": int, "guidance": float, "width": int, "height": int}
+DEFAULT_LIMITS = {"steps": STEPS, "guidance": GUIDANCE, "width": SIDE, "height": SIDE}
+DEFAULT_KEYS = tuple(DEFAULT_LIMITS)
 
 
 def word_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
@@ -93,8 +95,8 @@ class Theme:
         for key, value in self.defaults.items():
             if key not in DEFAULT_KEYS:
                 raise UserInputError(f"Unknown theme default {key!r}; allowed: {', '.join(DEFAULT_KEYS)}.")
-            if not isinstance(value, int | float):
-                raise UserInputError(f"The theme default {key} must be a number.")
+            # The same limits as /imagine's own options: a theme cannot promise what /imagine refuses.
+            DEFAULT_LIMITS[key].check(value, f"The theme's default {key}")
         for words in (self.required_words, self.banned_words, self.allowed_models):
             if len(words) > MAX_WORDS:
                 raise UserInputError(f"A theme lists at most {MAX_WORDS} words or models in each list.")

@@ -14,9 +14,10 @@ from bot.content_images import check_attachment_header, load_content_image
 from bot.errors import SalonError
 from bot.generation import MAX_PROMPT_CHARS, MAX_SEED
 from bot.jobs.spec import Feature
+from bot.limits import COUNT, GUIDANCE, SIDE, STEPS, STRENGTH
 from bot.nearest import nearest_names
 from bot.progress import describe_eta, health_line
-from bot.prompt_composer import ASPECT_RATIOS, MAX_STEPS, ImagineOptions, Place
+from bot.prompt_composer import ASPECT_RATIOS, ImagineOptions, Place
 from bot.store import Actor
 from bot.store.disk_space import describe_low_space
 from cogs.generation_views import PERSISTENT_ITEMS, actor_of, defer_reply, place_of, start_generation
@@ -39,12 +40,12 @@ class ImagineCog(commands.Cog):
         prompt="What to picture; inline flags work too: --no <words> --seed N --ar 16:9 --steps N",
         negative="What to keep out of the picture",
         seed=f"Seed of the first image (0 to {MAX_SEED}); the others follow it",
-        count="How many images (1 to 9)",
+        count=f"How many images ({COUNT.allowed()})",
         aspect="Aspect ratio (instead of width and height)",
-        width="Width in pixels (multiple of 8, 64 to 2048)",
-        height="Height in pixels (multiple of 8, 64 to 2048)",
-        steps=f"Denoising steps (1 to {MAX_STEPS})",
-        guidance="How closely to follow the prompt (0 to 30)",
+        width=f"Width in pixels ({SIDE.allowed()})",
+        height=f"Height in pixels ({SIDE.allowed()})",
+        steps=f"Denoising steps ({STEPS.allowed()})",
+        guidance=f"How closely to follow the prompt ({GUIDANCE.allowed()})",
         style="A style preset (oil, watercolor, pencil, ...)",
         model="Which model to use",
         image="A content image to start from (image-to-image)",
@@ -58,16 +59,16 @@ class ImagineCog(commands.Cog):
         prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
         negative: app_commands.Range[str, 0, MAX_PROMPT_CHARS] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
-        count: app_commands.Range[int, 1, 9] | None = None,
+        count: app_commands.Range[int, COUNT.low, COUNT.high] | None = None,
         aspect: str | None = None,
-        width: app_commands.Range[int, 64, 2048] | None = None,
-        height: app_commands.Range[int, 64, 2048] | None = None,
-        steps: app_commands.Range[int, 1, MAX_STEPS] | None = None,
-        guidance: app_commands.Range[float, 0.0, 30.0] | None = None,
+        width: app_commands.Range[int, SIDE.low, SIDE.high] | None = None,
+        height: app_commands.Range[int, SIDE.low, SIDE.high] | None = None,
+        steps: app_commands.Range[int, STEPS.low, STEPS.high] | None = None,
+        guidance: app_commands.Range[float, GUIDANCE.low, GUIDANCE.high] | None = None,
         style: str | None = None,
         model: str | None = None,
         image: discord.Attachment | None = None,
-        strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+        strength: app_commands.Range[float, STRENGTH.low, STRENGTH.high] | None = None,
         journey: bool = False,
     ) -> None:
         actor, place = actor_of(interaction), place_of(interaction)

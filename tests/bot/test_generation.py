@@ -68,7 +68,12 @@ async def test_imagine_stores_job_images_files_and_events(service: GenerationSer
         (ImagineOptions("x" * 1001), "the limit is 1000"),
         (ImagineOptions("cat", count=12), "choose 1 to 9"),
         (ImagineOptions("cat", seed=-1), "The seed must be between 0 and 4294967295"),
-        (ImagineOptions("cat", width=100), "use a multiple of 8 from 64 to 2048"),
+        (ImagineOptions("cat", width=100), "choose a multiple of 8 from 64 to 2048"),
+        (ImagineOptions("cat", width=0), "The width is 0; choose a multiple of 8"),
+        (ImagineOptions("cat", steps=0), "The number of steps is 0; choose 1 to 150"),
+        (ImagineOptions("cat", steps=1.5), "1.5, not a whole number; choose 1 to 150"),  # type: ignore[arg-type]
+        (ImagineOptions("cat", guidance=float("nan")), "The guidance must be a number; choose 0 to 30"),
+        (ImagineOptions("cat", strength=0.0), "The strength is 0; choose 0.05 to 1"),
         (ImagineOptions("cat", steps=500), "choose 1 to 150"),
         (ImagineOptions("cat", guidance=99), "choose 0 to 30"),
     ],

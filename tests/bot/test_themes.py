@@ -99,3 +99,21 @@ async def test_blocklist_refuses_terms_in_its_guild_only(themes: ThemeService) -
     await themes.check_blocklist("1", "gore")
     kinds = [event.kind for event in await list_events(themes.db, kinds=("blocklist.added", "blocklist.removed"))]
     assert kinds == ["blocklist.added", "blocklist.removed"]
+
+
+@pytest.mark.parametrize(
+    ("defaults", "message"),
+    [
+        ({"steps": -1}, "The theme's default steps is -1; choose 1 to 150"),
+        ({"steps": 0}, "The theme's default steps is 0; choose 1 to 150"),
+        ({"steps": 1.5}, "1.5, not a whole number"),
+        ({"guidance": 1e308}, "The theme's default guidance is 1e\\+308; choose 0 to 30"),
+        ({"guidance": float("inf")}, "must be a number"),
+        ({"width": 100}, "choose a multiple of 8 from 64 to 2048"),
+        ({"height": "512"}, "must be a number"),
+        ({"sampler": 3}, "Unknown theme default 'sampler'"),
+    ],
+)
+def test_theme_defaults_have_the_limits_of_imagine(defaults: dict, message: str) -> None:
+    with pytest.raises(UserInputError, match=message):
+        Theme(name="x", description="", template="{prompt}", defaults=defaults)
