@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
-import signal
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from bot.store import list_events
 from bot.store.jobs import JobState, jobs_in_states
 from gpu_worker import PoolEvent, ProcessPool
 from tests.e2e.conftest import BOT_TOKEN, RunningSalon, World, shows_grid
+from tests.gpu_worker.test_pool_health import kill_worker, next_event
 
 
 def result_messages(world: World, channel_id: int, job_id: int) -> list[Message]:
@@ -56,25 +55,6 @@ async def private_text(world: World, interaction) -> str:
     return message.content
 
 
-def next_pool_event(pool: ProcessPool, kind: str, attempt: int | None = None) -> asyncio.Future[PoolEvent]:
-    """Return a future for the pool's next event of `kind` (and `attempt`)."""
-    future: asyncio.Future[PoolEvent] = asyncio.get_running_loop().create_future()
-
-    def listen(event: PoolEvent) -> None:
-        if event.kind == kind and attempt in (None, event.attempt) and not future.done():
-            future.set_result(event)
-            pool.remove_listener(listen)
-
-    pool.add_listener(listen)
-    return future
-
-
-def kill_worker(pool: ProcessPool) -> None:
-    [worker] = pool.workers
-    assert worker.pid is not None
-    os.kill(worker.pid, signal.SIGKILL)
-
-
 async def test_worker_killed_twice_and_a_flood_past_the_cap_lose_nothing(
     world: World, salon_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
@@ -92,7 +72,7 @@ async def test_worker_killed_twice_and_a_flood_past_the_cap_lose_nothing(
         pool.model_source = str(tmp_path / "no-such-model")
         slow = await alice.slash(world.channel_id, "imagine", {"prompt": "a slow walk", "count": 1, "steps": 150})
         await world.server.wait_for(lambda: slow.original and "step" in slow.original.content, timeout=60)
-        load_failed = next_pool_event(pool, "worker_load_failed")
+        load_failed = next_event(pool, "worker_load_failed")
         kill_worker(pool)
         await load_failed
         await world.server.wait_for(lambda: "Generation is paused" in slow.original.content, timeout=30)

@@ -46,6 +46,17 @@ async def test_slugs_and_markdown_escaping_keep_user_text_inert() -> None:
     assert escape_markdown("[x](http://y) <b>") == r"\[x\]\(http://y\) \<b\>"
 
 
+async def build_with_hugo(hugo: str, site: Path) -> None:
+    """Build `site` (its content already written) with the real hugo and a minimal layout; fail on errors."""
+    (site / "hugo.toml").write_text('baseURL = "http://example.org/"\ntitle = "Salon test"\n')
+    (site / "layouts" / "_default").mkdir(parents=True)
+    (site / "layouts" / "_default" / "single.html").write_text("<h1>{{ .Title }}</h1>{{ .Content }}")
+    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
+    command = [hugo, "--source", str(site), "--quiet"]
+    built = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+
+
 async def test_hugo_bundle_builds_with_the_real_hugo(generation: GenerationService, tmp_path: Path) -> None:
     hugo = shutil.which("hugo")
     if hugo is None:
@@ -58,13 +69,7 @@ async def test_hugo_bundle_builds_with_the_real_hugo(generation: GenerationServi
     assert matter["title"] == TOPIC and matter["draft"] is False and TOPIC in matter["tags"]
     assert matter["cover"]["image"].endswith(".jpg") and (export.path.parent / matter["cover"]["image"]).exists()
     assert export.images == 2 and export.left_out == 0
-    (site / "hugo.toml").write_text('baseURL = "http://example.org/"\ntitle = "Salon test"\n')
-    (site / "layouts" / "_default").mkdir(parents=True)
-    (site / "layouts" / "_default" / "single.html").write_text("<h1>{{ .Title }}</h1>{{ .Content }}")
-    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
-    command = [hugo, "--source", str(site), "--quiet"]
-    built = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
-    assert built.returncode == 0, built.stderr
+    await build_with_hugo(hugo, site)
     page_dir = site / "public" / "posts" / matter["slug"]
     page = (page_dir / "index.html").read_text()
     assert "two red roses in the rain" in page and "red roses" in page
@@ -117,13 +122,7 @@ async def test_hostile_member_text_stays_text_in_hugo_and_jekyll(generation: Gen
     for delimiter in ("{{<", "{{%", "{{", "{%"):
         assert delimiter not in body, delimiter
     assert not re.search(r"(?<!\\)<(script|iframe)", body), "every < of member text is escaped"
-    (site / "hugo.toml").write_text('baseURL = "http://example.org/"\ntitle = "Salon test"\n')
-    (site / "layouts" / "_default").mkdir(parents=True)
-    (site / "layouts" / "_default" / "single.html").write_text("<h1>{{ .Title }}</h1>{{ .Content }}")
-    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
-    command = [hugo, "--source", str(site), "--quiet"]
-    built = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=120)
-    assert built.returncode == 0, built.stderr
+    await build_with_hugo(hugo, site)
     matter = yaml.safe_load(markdown.split("---\n")[1])
     page = (site / "public" / "posts" / matter["slug"] / "index.html").read_text()
     assert "<iframe" not in page and "<script" not in page and "youtube.com" not in page
