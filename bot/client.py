@@ -137,7 +137,6 @@ class SalonBot(commands.Bot):
                 guidance=self.settings.guidance,
                 scheduler=self.settings.scheduler,
                 count=self.settings.images_per_prompt,
-                max_count=min(9, self.settings.batch_size),
             ),
             limits=QueueLimits(
                 per_user=self.settings.max_jobs_per_user,

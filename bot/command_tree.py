@@ -8,6 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
+from bot.command_options import check_options
 from bot.errors import SalonError
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,16 @@ def describe_user_error(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, SalonError):
         return str(error.original)
     if isinstance(error, app_commands.TransformerError):
-        return f"{error.value!r} is not a valid value for this option."
+        if error.type is discord.AppCommandOptionType.user:
+            return "That user is not a member of this server; name a member."
+        return f"{discord.utils.escape_mentions(repr(error.value))[:100]} is not a valid value for this option."
+    if isinstance(error, app_commands.CommandNotFound):
+        return f"Salon has no command /{error.name[:50]} (any more); type / to see its commands."
+    if isinstance(error, app_commands.CommandSignatureMismatch):
+        return (
+            f"/{error.command.qualified_name} changed since your Discord app loaded it; "
+            "reload Discord (Ctrl+R, or restart the app) and try again."
+        )
     if isinstance(error, app_commands.MissingPermissions):
         needed = " and ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
         return f"You need the {needed} permission to do that."
@@ -66,7 +76,17 @@ async def report_error(interaction: discord.Interaction, error: Exception, where
 
 
 class SalonCommandTree(app_commands.CommandTree):
-    """A command tree whose `on_error` turns errors into replies (RoboDanny's shape)."""
+    """A command tree that checks every option against the declared schema before a command runs,
+    and whose `on_error` turns errors into replies (RoboDanny's shape)."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        command = interaction.command
+        if interaction.type is discord.InteractionType.application_command and isinstance(
+            command, app_commands.Command
+        ):
+            # Raises `OptionRefused`, which reaches `on_error` like any check failure.
+            check_options(command, dict(interaction.data or {}))
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         message = describe_user_error(error)

@@ -14,6 +14,11 @@ from dataclasses import dataclass
 from bot.errors import UserInputError
 
 
+def shown(value: int | float) -> str:
+    """Return a number as a member reads it: whole numbers in full (4294967295), others short (1.5, 1e+308)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 @dataclass(frozen=True)
 class NumberLimit:
     """A number a member may choose: its range, whether it is whole, and how it is named."""
@@ -27,7 +32,7 @@ class NumberLimit:
 
     def allowed(self) -> str:
         """Return the allowed values in words, e.g. `1 to 150` or `a multiple of 8 from 64 to 2048`."""
-        text = f"{self.low:g} to {self.high:g}"
+        text = f"{shown(self.low)} to {shown(self.high)}"
         if self.multiple_of > 1:
             text = f"a multiple of {self.multiple_of} from {text}"
         return text + (f" ({self.hint})" if self.hint else "")
@@ -38,9 +43,9 @@ class NumberLimit:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise UserInputError(f"{label} must be a number; choose {self.allowed()}.")
         if self.integer and value != int(value):
-            raise UserInputError(f"{label} is {value:g}, not a whole number; choose {self.allowed()}.")
+            raise UserInputError(f"{label} is {shown(value)}, not a whole number; choose {self.allowed()}.")
         if not self.low <= value <= self.high or (self.multiple_of > 1 and int(value) % self.multiple_of):
-            raise UserInputError(f"{label} is {value:g}; choose {self.allowed()}.")
+            raise UserInputError(f"{label} is {shown(value)}; choose {self.allowed()}.")
         return int(value) if self.integer else float(value)
 
 

@@ -19,7 +19,7 @@ from bot.content_images import ContentImage, size_like
 from bot.errors import UserInputError
 from bot.jobs.factory import build_request
 from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Lineage, Origin, PartyRef, Region, RegionEdit, Render
-from bot.limits import GUIDANCE, SIDE, STEPS, STRENGTH
+from bot.limits import COUNT, GUIDANCE, SEED, SIDE, STEPS, STRENGTH
 from bot.member_text import is_blank
 from bot.nearest import unknown_name_message
 from bot.prompting.flags import parse_inline_flags, size_for_aspect
@@ -64,7 +64,6 @@ class GenerationDefaults:
     guidance: float = 7.0
     scheduler: str = "euler"
     count: int = 4
-    max_count: int = 9
     # The models users may pick; empty means only `model`.
     models: tuple[str, ...] = ()
 
@@ -182,7 +181,7 @@ class PromptComposer:
         # Explicit options win over inline flags; flags fill what the options leave open.
         seed = options.seed if options.seed is not None else flags.seed
         steps_asked = options.steps if options.steps is not None else flags.steps
-        aspect = _parse_aspect(options.aspect) if options.aspect else flags.aspect
+        aspect = _parse_aspect(options.aspect) if options.aspect is not None else flags.aspect
         theme = await self.themes.theme_of(place.rules_channel)
         defaults = theme.defaults if theme else {}
 
@@ -190,10 +189,9 @@ class PromptComposer:
         if model not in self.defaults.known_models:
             raise UserInputError(unknown_name_message("model", model, self.defaults.known_models))
         count = self.defaults.count if options.count is None else options.count
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= self.defaults.max_count:
-            raise UserInputError(f"You asked for {count} images; choose 1 to {self.defaults.max_count}.")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
-            raise UserInputError(f"The seed must be between 0 and {MAX_SEED}.")
+        count = int(COUNT.check(count))
+        if seed is not None:
+            seed = int(SEED.check(seed))
         if start is not None:
             width, height = start.width, start.height
         else:

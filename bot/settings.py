@@ -126,8 +126,6 @@ class Settings(BaseSettings):
     def _check_queue_caps(self) -> Settings:
         if self.max_jobs_per_user > self.max_queued_jobs:
             raise ValueError("SALON_MAX_JOBS_PER_USER must not exceed SALON_MAX_QUEUED_JOBS")
-        if self.images_per_prompt > self.batch_size:
-            raise ValueError("SALON_IMAGES_PER_PROMPT must not exceed SALON_BATCH_SIZE (one request fits one batch)")
         return self
 
     @property

@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 ROLE_CHOICES = [app_commands.Choice(name=role.value, value=role.value) for role in Role if role is not Role.PARTICIPANT]
 
 
+def check_role_candidate(interaction: discord.Interaction, member: discord.Member) -> None:
+    """Refuse a party role for a bot (Salon too) or for someone who cannot see the party's thread."""
+    name = discord.utils.escape_markdown(member.display_name)
+    if member.bot or member.system or (interaction.client.user and member.id == interaction.client.user.id):
+        raise UserInputError(f"Party roles go to people; {name} is a bot. Name a member of this server.")
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread | discord.TextChannel) and not channel.permissions_for(member).view_channel:
+        raise UserInputError(f"{name} cannot see this thread, so they cannot take part; name someone who can.")
+
+
 def brief_text(state: PartyState) -> str:
     """Return the pinned brief: topic, rules, roles and how to take part."""
     party = state.party
@@ -229,14 +239,25 @@ class PartyCog(commands.Cog):
         await interaction.response.send_message(f"{interaction.user.mention} left the party.")
 
     @party.command(name="role", description="Give a member a party role (facilitator only)")
+    @app_commands.describe(member="A member of this server who can see the thread", role="The role to give")
     @app_commands.choices(role=ROLE_CHOICES)
     async def role(self, interaction: discord.Interaction, member: discord.Member, role: str) -> None:
+        check_role_candidate(interaction, member)
         target = Actor(str(member.id), member.display_name)
-        await self.bot.parties.assign_role(
+        assigned = await self.bot.parties.assign_role(
             actor_of(interaction), self._thread_id(interaction), target, Role(role), is_admin=is_admin(interaction)
         )
+        text = f"{member.mention} is now {role} of this party."
+        if assigned.joined:
+            # They did not ask to take part: say so to them (the only mention allowed), and how to leave.
+            text += " They were not in it, so Salon joined them; `/party leave` takes them out again."
+            if isinstance(interaction.channel, discord.Thread):
+                try:
+                    await interaction.channel.add_user(member)
+                except discord.HTTPException:
+                    log.warning("could not add %s to thread %s", member.id, interaction.channel_id, exc_info=True)
         await interaction.response.send_message(
-            f"{member.mention} is now {role} of this party.", allowed_mentions=discord.AllowedMentions.none()
+            text, allowed_mentions=discord.AllowedMentions(users=[member] if assigned.joined else False)
         )
 
     @party.command(name="status", description="Show the party's phase, members, associations and prompt")

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.client import SalonBot
 from bot.errors import UserInputError
+from bot.limits import GUIDANCE, STEPS
 from bot.themes import Theme, split_words
 from cogs.generation_views import actor_of
 
@@ -48,8 +49,8 @@ class ThemeCog(commands.Cog):
         required_words="Comma-separated: a prompt must mention at least one",
         banned_words="Comma-separated: a prompt must mention none",
         models="Comma-separated models allowed here",
-        steps="Default steps in this channel",
-        guidance="Default guidance in this channel",
+        steps=f"Default steps in this channel ({STEPS.allowed()})",
+        guidance=f"Default guidance in this channel ({GUIDANCE.allowed()})",
     )
     @app_commands.checks.has_permissions(manage_channels=True)
     async def theme_set(
@@ -63,8 +64,8 @@ class ThemeCog(commands.Cog):
         required_words: app_commands.Range[str, 0, 1000] | None = None,
         banned_words: app_commands.Range[str, 0, 1000] | None = None,
         models: app_commands.Range[str, 0, 1000] | None = None,
-        steps: app_commands.Range[int, 1, 150] | None = None,
-        guidance: app_commands.Range[float, 0.0, 30.0] | None = None,
+        steps: app_commands.Range[int, STEPS.low, STEPS.high] | None = None,
+        guidance: app_commands.Range[float, GUIDANCE.low, GUIDANCE.high] | None = None,
     ) -> None:
         guild_id = _guild_id(interaction)
         if preset:

@@ -80,8 +80,19 @@ def run_batch(
     # Item i's images are positions starts[i] to starts[i + 1] of the batch, in job order.
     starts = list(itertools.accumulate((len(item.request.seeds) for item in items), initial=0))
     real = starts[-1]
-    positions = [[p for index in group for p in range(starts[index], starts[index + 1])] for group in groups.values()]
-    calls = len(groups)
+    # A group holding more images than the batch has slots (one job of nine images on a pool of
+    # eight) runs as several calls of at most `slots` images, so memory stays what the admin set.
+    plan: list[tuple[list[BatchItem], list[int]]] = []
+    for group in groups.values():
+        members = [items[index] for index in group]
+        places = [p for index in group for p in range(starts[index], starts[index + 1])]
+        while members:
+            chunk, members = _split_images(members, slots)
+            taken = sum(len(item.request.seeds) for item in chunk)
+            plan.append((chunk, places[:taken]))
+            places = places[taken:]
+    positions = [places for _, places in plan]
+    calls = len(plan)
     everything: Any = None
 
     def report(call: int, step: int, total: int, latents: Any) -> bool:
@@ -98,8 +109,7 @@ def run_batch(
     pngs: list[bytes] = [b""] * real
     step_gaps: list[float] = []
     used_slots = 0
-    for call, group in enumerate(groups.values()):
-        members = [items[index] for index in group]
+    for call, (members, _) in enumerate(plan):
         run = _run_call(context, pipeline, members, encoded, slots, functools.partial(report, call))
         if run is None:
             return None

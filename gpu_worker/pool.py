@@ -387,8 +387,6 @@ class ProcessPool:
         if self._closed or self._draining:
             raise PoolClosedError("the generation pool is closed")
         request.validate()
-        if len(request.seeds) > self.batch_size:
-            raise ValueError(f"at most {self.batch_size} images per request on this pool, got {len(request.seeds)}")
         if job_id in self._handles:
             raise ValueError(f"job {job_id} is already in the pool")
         handle = JobHandle(job_id, request, self)
@@ -502,8 +500,7 @@ class ProcessPool:
                 handle.attempts += 1
                 handle.started.set()
             worker.batch, worker.batch_id = batch, batch_id
-            slots = self.batch_size if batch[0].request.kind == "txt2img" else len(batch[0].request.seeds)
-            worker.send(("run", batch_id, [(h.job_id, h.request) for h in batch], slots))
+            worker.send(("run", batch_id, [(h.job_id, h.request) for h in batch], self.batch_size))
             loop = asyncio.get_running_loop()
             self._timers[batch_id] = loop.call_later(self.job_timeout, self._time_out, worker, batch_id)
             self._emit(PoolEvent("job_started", worker.device, job_ids=tuple(h.job_id for h in batch)))

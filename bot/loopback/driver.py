@@ -87,6 +87,36 @@ class UserDriver:
             command_type=registered.get("type", CHAT_INPUT),
         )
 
+    async def forged_slash(
+        self,
+        channel_id: int,
+        command: str,
+        options: dict[str, Any],
+        *,
+        resolved: dict[str, Any] | None = None,
+    ) -> Interaction:
+        """Return the interaction of `/command` with option values sent as given, unchecked.
+
+        What a modified client, a stale schema or a forged request delivers: values of any type,
+        outside the declared ranges and choices, options the command does not have. Each option's
+        type is the registered one where the name is known, else string.
+        """
+        channel = self._channel(channel_id)
+        registered, built, container, definitions = self._command_path(channel, command)
+        types = {d["name"]: d["type"] for d in definitions}
+        container.extend({"name": n, "type": types.get(n, STRING), "value": v} for n, v in options.items())
+        data: dict[str, Any] = {
+            "id": registered["id"],
+            "name": command.split()[0],
+            "type": CHAT_INPUT,
+            "options": built,
+        }
+        if resolved:
+            data["resolved"] = resolved
+        return self.server.interaction_service.create(
+            self.user, channel, APPLICATION_COMMAND, data, command_name=command, command_type=CHAT_INPUT
+        )
+
     async def autocomplete(
         self, channel_id: int, command: str, options: dict[str, Any], focused: str, timeout: float = 10.0
     ) -> list[dict[str, Any]]:
@@ -132,18 +162,7 @@ class UserDriver:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Return INTERACTION_CREATE's `data` for a chat command, checked against its registration."""
         names = command.split()
-        registered = self._find_command(names[0], channel, CHAT_INPUT)
-        definitions: list[dict[str, Any]] = registered.get("options") or []
-        built: list[dict[str, Any]] = []
-        container = built
-        for name in names[1:]:
-            definition = next((o for o in definitions if o["name"] == name), None)
-            if definition is None or definition["type"] not in (SUB_COMMAND, SUB_COMMAND_GROUP):
-                raise CommandNotFound(f"/{command}: the bot registered no subcommand {name!r}")
-            node: dict[str, Any] = {"name": name, "type": definition["type"], "options": []}
-            container.append(node)
-            container = node["options"]
-            definitions = definition.get("options") or []
+        registered, built, container, definitions = self._command_path(channel, command)
         if any(d["type"] in (SUB_COMMAND, SUB_COMMAND_GROUP) for d in definitions):
             wanted = sorted(d["name"] for d in definitions)
             raise CommandNotFound(f"/{command} needs a subcommand, one of {wanted}")
@@ -172,6 +191,26 @@ class UserDriver:
         if registered.get("guild_id"):
             data["guild_id"] = registered["guild_id"]
         return data, registered
+
+    def _command_path(
+        self, channel: Channel, command: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+        """Return a chat command's registration, its options tree down to the subcommand, the list its
+        options go in, and the subcommand's option definitions."""
+        names = command.split()
+        registered = self._find_command(names[0], channel, CHAT_INPUT)
+        definitions: list[dict[str, Any]] = registered.get("options") or []
+        built: list[dict[str, Any]] = []
+        container = built
+        for name in names[1:]:
+            definition = next((o for o in definitions if o["name"] == name), None)
+            if definition is None or definition["type"] not in (SUB_COMMAND, SUB_COMMAND_GROUP):
+                raise CommandNotFound(f"/{command}: the bot registered no subcommand {name!r}")
+            node: dict[str, Any] = {"name": name, "type": definition["type"], "options": []}
+            container.append(node)
+            container = node["options"]
+            definitions = definition.get("options") or []
+        return registered, built, container, definitions
 
     def _find_command(self, name: str, channel: Channel, kind: int) -> dict[str, Any]:
         """Return the registered command Discord would run here, checking it is offered to this user."""
@@ -226,6 +265,22 @@ class UserDriver:
             "component_type": kind,
             **_select_values(self.server, target.channel, component, values),
         }
+        return self.server.interaction_service.create(
+            self.user, target.channel, MESSAGE_COMPONENT, data, source_message=target
+        )
+
+    async def forged_component(
+        self, message: MessageRef, custom_id: str, *, values: list[str] | None = None
+    ) -> Interaction:
+        """Return the interaction of a click (or, with `values`, a menu pick) sent as given, unchecked.
+
+        The message must carry a component with this custom id (discord.py acts on nothing else),
+        but the id's contents and the picked values are whatever a tampered client sends.
+        """
+        target = self._visible_message(message)
+        data: dict[str, Any] = {"custom_id": custom_id, "component_type": 2 if values is None else STRING_SELECT}
+        if values is not None:
+            data["values"] = values
         return self.server.interaction_service.create(
             self.user, target.channel, MESSAGE_COMPONENT, data, source_message=target
         )

@@ -185,6 +185,14 @@ class RoundResult:
     winner: ImageRecord | None
 
 
+@dataclass(frozen=True)
+class RoleAssigned:
+    """A role handed out: the party after it, and whether its holder joined the party by it."""
+
+    state: PartyState
+    joined: bool
+
+
 class PartyService:
     """Return and change parties, keeping every step in the store and the event log."""
 
@@ -316,13 +324,20 @@ class PartyService:
 
     async def assign_role(
         self, actor: Actor, thread_id: str, target: Actor, role: Role, *, is_admin: bool
-    ) -> PartyState:
-        """Give a member a role (facilitator, Prompt Master, Art Expert); only the facilitator or an admin may."""
+    ) -> RoleAssigned:
+        """Give a member a role (facilitator, Prompt Master, Art Expert); only the facilitator or an admin may.
+
+        A role is a way of taking part, so someone named who is not in the party joins it with the
+        role (the caller tells them); they can leave like anyone else.
+        """
         state = await self.state_in(thread_id)
         require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="hand out roles")
         if role is Role.PARTICIPANT:
             raise UserInputError("Everyone who joins is a participant; give facilitator, prompt-master or art-expert.")
         member = state.members.get(target.id)
+        joined = member is None or not member.active
+        if joined:
+            require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS, Phase.FINAL_VOTE), "join")
         roles = set(member.roles if member else ())
         roles.add(role.value)
         await self._set_member(
@@ -333,9 +348,9 @@ class PartyService:
             True,
             actor,
             "party.role_assigned",
-            {"member_id": target.id, "role": role.value},
+            {"member_id": target.id, "role": role.value, "joined": joined},
         )
-        return await self.state(state.party.id)
+        return RoleAssigned(await self.state(state.party.id), joined)
 
     async def advance(self, actor: Actor, thread_id: str, *, is_admin: bool) -> PartyState:
         """Move the party to its next phase (facilitator or admin only)."""

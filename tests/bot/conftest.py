@@ -23,6 +23,6 @@ async def pool(models_dir: Path):
 async def generation(pool: ProcessPool, tmp_path: Path):
     db = Database(tmp_path / "salon.db")
     await db.open()
-    defaults = GenerationDefaults(model="tiny", width=64, height=64, steps=2, count=2, max_count=2)
+    defaults = GenerationDefaults(model="tiny", width=64, height=64, steps=2, count=2)
     yield GenerationService(db, ImageFiles(tmp_path / "images"), pool, defaults=defaults)
     await db.close()

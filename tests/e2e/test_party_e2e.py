@@ -3,7 +3,7 @@ rounds, votes, stars, a final vote and a summary; and a restart in the middle of
 
 from __future__ import annotations
 
-from bot.loopback import Message
+from bot.loopback import Message, User
 from bot.store import list_events
 from bot.store.images import get_image, images_of_job
 from bot.store.jobs import get_job
@@ -342,3 +342,33 @@ async def test_a_vote_closed_twice_at_once_and_a_party_ended_twice_at_once_take_
     assert sum("the party in review" in m.content for m in server.channel_messages(thread_id)) == 1
     assert len(await list_events(salon.bot.db, kinds=("party.ended",))) == 1
     assert len(await list_events(salon.bot.db, kinds=("party.vote_closed",))) == 1
+
+
+async def test_party_roles_go_to_people_and_naming_someone_joins_them(world: World, salon: RunningSalon) -> None:
+    server = world.server
+    thread_id = await start_party(world, "alice", "tides")
+    alice = server.driver(world.users["alice"])
+    assert server.application is not None
+    helper = User(server.snowflakes.next(), "helperbot", bot=True)
+    server.users[helper.id] = helper
+    server.add_member(world.guild_id, helper.id)
+    for bot_user in (server.application, helper):
+        refused = await alice.slash(thread_id, "party role", {"member": bot_user.id, "role": "prompt-master"})
+        assert "Party roles go to people" in await private_reply(world, refused)
+    party = await party_in_thread(salon.bot.db, str(thread_id))
+    assert party is not None
+    state = await salon.bot.parties.state(party.id)
+    assert set(state.members) == {str(world.users["alice"])}
+
+    # Carol never joined: naming her joins her, and she is the one person the answer mentions.
+    named = await answer(
+        await alice.slash(thread_id, "party role", {"member": world.users["carol"], "role": "prompt-master"})
+    )
+    assert "Salon joined them" in named.content and "/party leave" in named.content
+    assert named.mention_ids == [world.users["carol"]]
+    assert world.users["carol"] in server.channels[thread_id].thread_members
+    state = await salon.bot.parties.state(party.id)
+    carol = state.members[str(world.users["carol"])]
+    assert carol.active and "prompt-master" in carol.roles
+    [event] = await list_events(salon.bot.db, kinds=("party.role_assigned",))
+    assert event.payload["joined"] is True

@@ -168,3 +168,25 @@ def test_out_of_memory_halving_keeps_the_dropped_text(context: WorkerContext) ->
     assert small.calls == [2, 1, 1]
     assert results["long"].seeds == (1, 2) and len(results["long"].images) == 2
     assert results["long"].dropped_text
+
+
+def test_a_job_larger_than_the_batch_runs_in_calls_of_the_batch_size_with_the_same_images(
+    context: WorkerContext,
+) -> None:
+    # Nine images on a pool of eight slots: the slots, not the job, set how much the device holds.
+    spy = SmallDevice(context.base, limit=2)
+    seen: list[tuple[int, int, int]] = []
+
+    def record(step: int, total: int, latents: Any) -> bool:
+        seen.append((step, total, latents.shape[0]))
+        return False
+
+    results = run_batch(WorkerContext("cpu", spy), [item("big", (1, 2, 3))], 2, record)
+    assert results is not None
+    assert spy.calls == [2, 2]  # two images, then one padded to the two slots
+    assert results["big"].seeds == (1, 2, 3) and len(results["big"].images) == 3
+    assert [step for step, *_ in seen] == [1, 2, 3, 4] and {images for *_, images in seen} == {3}
+    first = run_batch(context, [item("big", (1, 2))], 2, never_stop)
+    last = run_batch(context, [item("big", (3,))], 2, never_stop)
+    assert first is not None and last is not None
+    assert results["big"].images == first["big"].images + last["big"].images

@@ -1,0 +1,84 @@
+"""Hostile and forged input through the loopback Discord, surface by surface: each value gets its
+exact private refusal (or a safe result), within the first response, and nothing is stored by it.
+
+The values are what a modified client, a stale command schema or a forged request delivers, not
+only what Discord's client lets a member type: the checks are Salon's own.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from bot.loopback import Interaction
+from tests.e2e.conftest import RunningSalon, World
+
+
+def row_counts(salon: RunningSalon) -> dict[str, int]:
+    """Return how many rows each table of Salon's store holds (read beside the running bot)."""
+    with sqlite3.connect(salon.settings.resolved_database_path) as conn:
+        tables = [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] for table in tables}
+
+
+async def refusal(world: World, interaction: Interaction) -> str:
+    """Return the private answer to an interaction, checking it was the first and only response."""
+    message = await world.server.wait_for(
+        lambda: next((m for m in interaction.messages if m.content and not m.loading), None), timeout=30
+    )
+    assert message.ephemeral, message.content
+    assert not any(m.content and not m.ephemeral for m in interaction.messages), "a public answer was posted"
+    return message.content
+
+
+LONG = "x" * 1001
+
+# (command, forged options, what the private answer says). None of these may store anything.
+FORGED_COMMANDS: list[tuple[str, dict[str, Any], str]] = [
+    ("imagine", {"prompt": "a cat", "steps": 0}, "`steps` is 0; choose 1 to 150."),
+    ("imagine", {"prompt": "a cat", "steps": 1.5}, "`steps` must be a whole number from 1 to 150."),
+    ("imagine", {"prompt": "a cat", "steps": "12"}, "`steps` must be a whole number from 1 to 150."),
+    ("imagine", {"prompt": "a cat", "steps": True}, "`steps` must be a whole number from 1 to 150."),
+    ("imagine", {"prompt": "a cat", "width": 0}, "`width` is 0; choose 64 to 2048."),
+    ("imagine", {"prompt": "a cat", "seed": -1}, "`seed` is -1; choose 0 to 4294967295."),
+    ("imagine", {"prompt": "a cat", "count": 10}, "`count` is 10; choose 1 to 9."),
+    ("imagine", {"prompt": "a cat", "guidance": "NaN"}, "`guidance` must be a number from 0 to 30."),
+    ("imagine", {"prompt": "a cat", "guidance": 1e308}, "`guidance` is 1e+308; choose 0 to 30."),
+    ("imagine", {"prompt": "a cat", "aspect": ""}, "'' is not a choice for `aspect`; choose one of `1:1`"),
+    ("imagine", {"prompt": "a cat", "aspect": "1:100"}, "'1:100' is not a choice for `aspect`"),
+    ("imagine", {"prompt": "a cat", "journey": "yes"}, "`journey` must be true or false."),
+    ("imagine", {"prompt": LONG}, "`prompt` has 1001 characters; the limit is 1000."),
+    ("imagine", {"prompt": ""}, "`prompt` needs at least 1 character."),
+    ("imagine", {"prompt": 42}, "`prompt` must be text."),
+    ("imagine", {"steps": 4}, "/imagine needs the option `prompt`."),
+    ("imagine", {"prompt": "a cat", "evil": 1}, "/imagine has no option `evil`; its options are: `prompt`"),
+    ("imagine", {"prompt": "\u200b\u2060\ufeff\u00ad"}, "The prompt is empty"),
+    ("party start", {"topic": "love", "vote_mode": "chaos"}, "'chaos' is not a choice for `vote_mode`"),
+    ("party start", {"topic": "love", "quorum": -1}, "`quorum` is -1; choose 0 to 100."),
+    ("party start", {"topic": "love", "vote_minutes": 0}, "`vote_minutes` is 0; choose 0.05 to 10080."),
+    ("party start", {"topic": "love", "tie_break": None}, "None is not a choice for `tie_break`"),
+    ("party associate", {"text": "cats", "kind": "spell"}, "'spell' is not a choice for `kind`"),
+    ("party role", {"member": "1", "role": "emperor"}, "`member` names a member Discord did not send"),
+    ("party role", {"member": "x", "role": "facilitator"}, "`member` must name a member."),
+    ("party revert", {"version": 2**60}, "`version` is 1152921504606846976; choose 1 to 10000."),
+    ("party commit", {"proposal": 2**70}, "`proposal` is 1180591620717411303424; choose -9007199254740992 to"),
+    ("party consent", {"publish": "no"}, "`publish` must be true or false."),
+    ("export", {"format": "pdf"}, "'pdf' is not a choice for `format`; choose one of `gallery`"),
+    ("regions heatmap", {"job": 2**63}, "`job` is 9223372036854775808; choose"),
+    ("theme set", {"name": "x", "steps": -1}, "`steps` is -1; choose 1 to 150."),
+    ("theme set", {"name": "x", "guidance": 1e308}, "`guidance` is 1e+308; choose 0 to 30."),
+]
+
+
+async def test_forged_command_options_get_their_exact_private_refusal_and_store_nothing(
+    world: World, salon: RunningSalon
+) -> None:
+    alice = world.server.driver(world.users["alice"])
+    before = row_counts(salon)
+    for command, options, expected in FORGED_COMMANDS:
+        interaction = await alice.forged_slash(world.channel_id, command, options)
+        text = await refusal(world, interaction)
+        assert expected in text, (command, options, text)
+        assert "Something went wrong" not in text
+    await salon.settled()
+    assert row_counts(salon) == before
