@@ -65,14 +65,6 @@ def _plain_alt(text: str) -> str:
     return " ".join(text.split())[:ALT_CHARS]
 
 
-def publishable(story: SessionStory, consented: set[str] | None) -> tuple[list[StoryImage], int]:
-    """Return the images that may be published (all when `consented` is None) and how many were left out."""
-    if consented is None:
-        return list(story.images), 0
-    kept = [image for image in story.images if image.author_id in consented]
-    return kept, len(story.images) - len(kept)
-
-
 def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[int, str], left_out: int) -> str:
     """Return the post's Markdown body: the session's story, its figures and a gallery."""
     lines: list[str] = []
@@ -193,7 +185,8 @@ def write_hugo_bundle(
     progress: FileProgress | None = None,
 ) -> BlogExport:
     """Write a Hugo page bundle (`<slug>/index.md` beside its images) under `content_dir`."""
-    images, left_out = publishable(story, consented)
+    story = story.published(consented)
+    images, left_out = story.images, story.left_out
     slug = slugify(story.title)
     bundle = content_dir / slug
     names = _write_images(images, files, bundle, originals, progress)
@@ -214,7 +207,8 @@ def write_jekyll_post(
     progress: FileProgress | None = None,
 ) -> BlogExport:
     """Write a Jekyll post (`_posts/YYYY-MM-DD-slug.md`) with its images under `assets/<slug>/`."""
-    images, left_out = publishable(story, consented)
+    story = story.published(consented)
+    images, left_out = story.images, story.left_out
     slug = slugify(story.title)
     day = story.started_at[:10]
     assets = site_dir / "assets" / slug

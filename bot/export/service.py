@@ -62,7 +62,7 @@ class ExportResult:
     folder: Path  # everything written lives under it
     entry: Path  # index.html, index.md or the Jekyll post
     images: int  # images exported
-    left_out: int  # images of members who did not agree to publication (blog posts only)
+    left_out: int  # images of members who did not agree to publication
     archive: Path | None = None  # the zip of `folder`, when one was asked for
 
 
@@ -137,12 +137,14 @@ class ExportService:
             def on_file(done: int, total: int) -> None:
                 report(ExportStep("writing", done, total))
 
+            # Every export is a publication, a gallery as much as a blog post: only the images of
+            # members who agreed (or whose server publishes by default) are in it.
+            consented = await self.consents.consented(story.guild_id, {i.author_id for i in story.images})
             if fmt == "gallery":
-                entry = await asyncio.to_thread(write_gallery, story, self.files, folder, progress=on_file)
-                images, left_out = len(story.images), 0
+                shown = story.published(consented)
+                entry = await asyncio.to_thread(write_gallery, shown, self.files, folder, progress=on_file)
+                images, left_out = len(shown.images), shown.left_out
             else:
-                # Blog posts are publications: only members who agreed (or whose guild publishes by default).
-                consented = await self.consents.consented(story.guild_id, {i.author_id for i in story.images})
                 writer = write_hugo_bundle if fmt == "hugo" else write_jekyll_post
                 post = await asyncio.to_thread(writer, story, self.files, folder, consented=consented, progress=on_file)
                 entry, images, left_out = post.path, post.images, post.left_out

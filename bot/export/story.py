@@ -78,6 +78,30 @@ class SessionStory:
     versions: list[tuple[int, str, str, str]] = field(default_factory=list)  # version, text, author name, diff
     rounds: list[StoryRound] = field(default_factory=list)
     images: list[StoryImage] = field(default_factory=list)
+    left_out: int = 0  # images not shown because their authors did not agree to publication
+
+    def published(self, consented: set[str] | None) -> SessionStory:
+        """Return the story as it may be published: only the images of members in `consented`
+        (everyone's when None), and `left_out` counting the others.
+
+        A round whose winner is left out keeps its result in words, without the link; lineage
+        starts again at the images that remain.
+        """
+        if consented is None:
+            return self
+        kept = [image for image in self.images if image.author_id in consented]
+        ids = {image.id for image in kept}
+        rounds = [
+            round_
+            if round_.winner_image_id is None or round_.winner_image_id in ids
+            else replace(
+                round_,
+                winner_image_id=None,
+                reason=f"{round_.reason} (the winner's author did not agree to publication)",
+            )
+            for round_ in self.rounds
+        ]
+        return replace(self, images=kept, rounds=rounds, left_out=self.left_out + len(self.images) - len(kept))
 
     def image(self, image_id: int) -> StoryImage | None:
         """Return an image of the story by id."""

@@ -27,7 +27,12 @@ def zip_of(world: World, message: Message) -> zipfile.ZipFile:
 
 async def test_export_posts_a_gallery_zip_with_progress(world: World, salon: RunningSalon) -> None:
     await make_grid_in_channel(world)
-    bob = world.server.driver(world.users["bob"])
+    alice, bob = world.server.driver(world.users["alice"]), world.server.driver(world.users["bob"])
+    unpublished = await bob.slash(world.channel_id, "export", {"format": "gallery"})
+    refused = await unpublished.wait_for_original(lambda m: m.attachments, timeout=60)
+    assert ": 0 images. 2 images are left out: their authors have not agreed to publication" in refused.content
+    assert not any(n.startswith("images/") for n in zip_of(world, refused).namelist())
+    await alice.slash(world.channel_id, "party consent", {"publish": True})
     exported = await bob.slash(world.channel_id, "export", {"format": "gallery"})
     done = await exported.wait_for_original(lambda m: m.attachments, timeout=60)
     assert "A static gallery site of session" in done.content and ": 2 images." in done.content
@@ -38,10 +43,10 @@ async def test_export_posts_a_gallery_zip_with_progress(world: World, salon: Run
     assert "&lt;script&gt;alert(1)&lt;/script&gt; a lighthouse" in html and "<script>alert" not in html
     assert len([name for name in bundle.namelist() if name.startswith("images/")]) == 2
 
-    # A blog post: nobody agreed to publication yet, so the export says what it left out.
+    # A blog post follows the same consent: alice agreed, so her images are in it.
     hugo = await bob.slash(world.channel_id, "export", {"format": "hugo"})
     post = await hugo.wait_for_original(lambda m: m.attachments, timeout=60)
-    assert "A Hugo page bundle" in post.content and "2 images are left out" in post.content
+    assert "A Hugo page bundle of session 1: 2 images." in post.content and "left out" not in post.content
     assert any(name.endswith("/index.md") for name in zip_of(world, post).namelist())
 
 

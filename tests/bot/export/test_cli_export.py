@@ -34,19 +34,22 @@ async def test_export_a_channel_stream_as_gallery_zip_and_hugo(generation: Gener
     queued = await generation.submit(ALICE, place, await generation.prepare(ALICE, place, ImagineOptions("a kite")))
     finished = await generation.wait(queued)
     session = str(finished.job.session_id)
-    gallery = await cli(
-        session, "--format", "gallery", "--out", str(tmp_path / "out" / "gallery"), "--zip", data_dir=tmp_path
-    )
-    assert gallery.returncode == 0, gallery.stderr
-    assert "Writing files 2/2" in gallery.stderr and "✅ Done" in gallery.stderr
-    index = Path(gallery.stdout.strip())
-    assert index.name == "index.html" and "a kite" in await asyncio.to_thread(index.read_text)
-    assert await asyncio.to_thread((tmp_path / "out" / "gallery.zip").exists)
+    unpublished = await cli(session, "--format", "gallery", "--out", str(tmp_path / "out" / "g0"), data_dir=tmp_path)
+    assert unpublished.returncode == 0 and "left out 2 images whose authors did not agree" in unpublished.stderr
+    assert "a kite" not in await asyncio.to_thread(Path(unpublished.stdout.strip()).read_text)
     hugo = await cli(session, "--format", "hugo", "--out", str(tmp_path / "out" / "content"), data_dir=tmp_path)
     assert hugo.returncode == 0, hugo.stderr
     assert Path(hugo.stdout.strip()).name == "index.md"
     assert "left out 2 images whose authors did not agree" in hugo.stderr  # alice has not consented yet
     await ConsentService(generation.db).choose(ALICE, "1", True)
+    gallery = await cli(
+        session, "--format", "gallery", "--out", str(tmp_path / "out" / "gallery"), "--zip", data_dir=tmp_path
+    )
+    assert gallery.returncode == 0, gallery.stderr
+    assert "Writing files 2/2" in gallery.stderr and "✅ Done" in gallery.stderr and "left out" not in gallery.stderr
+    index = Path(gallery.stdout.strip())
+    assert index.name == "index.html" and "a kite" in await asyncio.to_thread(index.read_text)
+    assert await asyncio.to_thread((tmp_path / "out" / "gallery.zip").exists)
     again = await cli(session, "--format", "jekyll", "--out", str(tmp_path / "out" / "site"), data_dir=tmp_path)
     assert again.returncode == 0 and "left out" not in again.stderr
 

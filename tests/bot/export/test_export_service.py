@@ -30,6 +30,11 @@ async def test_a_channel_is_exported_with_each_step_reported(generation: Generat
     )
     session = await service.session_in("90")
     assert session.kind == "stream"
+    # A gallery is a publication too: alice has not agreed, so her images are left out, and it says so.
+    unpublished = await service.export(session.id, "gallery")
+    assert unpublished.images == 0 and unpublished.left_out == 2
+    assert "2 images are not shown: their authors did not agree to publication" in unpublished.entry.read_text()
+    await service.consents.choose(ALICE, "1", True)
     steps: list[ExportStep] = []
     result = await service.export(session.id, "gallery", archive=True, progress=steps.append)
     assert [step.stage for step in steps] == ["reading", "writing", "writing", "zipping", "done"]

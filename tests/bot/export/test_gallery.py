@@ -65,6 +65,17 @@ async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generatio
     html = render_gallery(story)
     assert "an empty chair by the window" in html and "winner" in html
 
+    # Published without alice's consent: no image of hers, the round's result in words without its
+    # link, and the count of what was left out and why.
+    unpublished = story.published(set())
+    assert unpublished.images == [] and unpublished.left_out == 2 and story.left_out == 0
+    [shown_round] = unpublished.rounds
+    assert shown_round.winner_image_id is None and "did not agree to publication" in shown_round.reason
+    html = render_gallery(unpublished)
+    assert f"#image-{result.winner.id}" not in html and "images/" not in html
+    assert "2 images are not shown: their authors did not agree to publication" in html
+    assert story.published({"1"}) == story and story.published(None) is story
+
 
 async def test_recorded_journeys_are_kept_per_image_and_shown(generation: GenerationService, tmp_path: Path) -> None:
     place = Place("1", "52")
