@@ -13,7 +13,7 @@ from bot.command_tree import SalonCommandTree
 from bot.export.consent import ConsentService
 from bot.export.service import ExportService
 from bot.generation import GenerationDefaults, GenerationService, QueueLimits
-from bot.parties.service import PartyService
+from bot.parties.service import PartyLimits, PartyService
 from bot.parties.suggestions import PromptSuggester
 from bot.reactions import ReactionService
 from bot.regions.service import RegionService
@@ -84,7 +84,7 @@ class SalonBot(commands.Bot):
         self.files = ImageFiles(settings.images_dir)
         self.pool: GenerationPool | None = None
         self._generation: GenerationService | None = None
-        self.reactions = ReactionService(self.db)
+        self.reactions = ReactionService(self.db, debounce_seconds=self.settings.reaction_debounce_seconds)
         self.consents = ConsentService(self.db)
         # One export service per bot: `/export` and the demo share its one-export-per-session guard.
         self.exports = ExportService(self.db, self.files, settings.exports_dir)
@@ -142,10 +142,15 @@ class SalonBot(commands.Bot):
                 per_user=self.settings.max_jobs_per_user,
                 total=self.settings.max_queued_jobs,
                 cooldown_seconds=self.settings.job_cooldown_seconds,
+                per_minute=self.settings.max_jobs_per_minute,
             ),
         )
-        self.parties = PartyService(self.db, self._generation)
-        self.regions = RegionService(self._generation)
+        self.parties = PartyService(
+            self.db,
+            self._generation,
+            PartyLimits(self.settings.max_associations_per_member, self.settings.max_proposals_per_member),
+        )
+        self.regions = RegionService(self._generation, marks_per_member=self.settings.max_marks_per_member)
         self._deliverer = ResultDeliverer(
             self,
             progress_view,

@@ -90,11 +90,13 @@ OutcomeListener = Callable[[int], Awaitable[None]]
 
 @dataclass(frozen=True)
 class QueueLimits:
-    """How many active (queued or running) jobs one user, and everyone, may have; and a per-user pause."""
+    """How many active (queued or running) jobs one user, and everyone, may have; a per-user pause;
+    and how many jobs one user may start in any minute."""
 
     per_user: int = 10
     total: int = 200
     cooldown_seconds: float = 0.0
+    per_minute: int = 0
 
 
 @dataclass
@@ -201,7 +203,9 @@ class GenerationService:
             raise ServiceStoppingError("Salon is restarting; please ask again in a minute.")
         spec = prepared.spec
         shown = shown or Shown(place.channel_id, place.rules_channel)
-        admission = Admission(self.limits.per_user, self.limits.total, self.limits.cooldown_seconds)
+        admission = Admission(
+            self.limits.per_user, self.limits.total, self.limits.cooldown_seconds, self.limits.per_minute
+        )
         lineage = spec.lineage
         try:
             async with self.db.transaction() as conn:

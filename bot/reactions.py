@@ -8,6 +8,8 @@ reaction is an event with its author, so a gallery can tell who liked what.
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,8 +41,14 @@ class ReactionOutcome:
 class ReactionService:
     """Return what a reaction on a message means, and record it."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self, db: Database, *, debounce_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.db = db
+        # A 🔁 taken back and given again within this many seconds is one reroll, not one per toggle.
+        self.debounce_seconds = debounce_seconds
+        self._clock = clock
+        self._last_reroll: dict[tuple[str, str], float] = {}
         # How many reactions have been handled; lets callers wait for one without polling.
         self.handled = 0
         self._handled_changed = asyncio.Condition()
@@ -67,7 +75,7 @@ class ReactionService:
         if job is None or job.deleted_at is not None:
             return ReactionOutcome("ignored")
         if emoji in REROLL_EMOJI:
-            if not added:
+            if not added or self._bounced(actor.id, message_id):
                 return ReactionOutcome("ignored")
             await self._log(actor, job, "reaction.added", {"emoji": emoji, "message_id": message_id, "reroll": True})
             return ReactionOutcome("reroll", job.id, channel_id=post.channel_id)
@@ -100,6 +108,23 @@ class ReactionService:
             payload = {"emoji": emoji, "message_id": message_id, "image_ids": changed, "value": value}
             await append_job_event(conn, job, "reaction.added" if added else "reaction.removed", payload, actor=actor)
         return ReactionOutcome("vote", job.id, tuple(changed), value if added else 0, post.channel_id)
+
+    def _bounced(self, actor_id: str, message_id: str) -> bool:
+        """Return whether this member's 🔁 on this message repeats one of the last few seconds.
+
+        Kept in memory: a restart between two toggles lets one more reroll through, and the job
+        caps (active and per minute) still hold. Votes need no debounce: a toggle sets the same vote.
+        """
+        now = self._clock()
+        # Forget old entries as we go, so the table stays as small as the recent activity.
+        for key, at in list(self._last_reroll.items()):
+            if now - at >= self.debounce_seconds:
+                del self._last_reroll[key]
+        key = (actor_id, message_id)
+        if key in self._last_reroll:
+            return True
+        self._last_reroll[key] = now
+        return False
 
     async def vote_of(self, image_id: int, voter_id: str) -> int | None:
         """Return a voter's reaction vote on an image (1, -1, 0), or None if they never reacted."""

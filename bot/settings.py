@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     worker_restart_cap_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
     max_jobs_per_user: int = Field(default=10, ge=1, le=1000)
     max_queued_jobs: int = Field(default=200, ge=1, le=100_000)
+    # Jobs one member may start in any minute, rerolls, variations and remixes too (0: no limit).
+    max_jobs_per_minute: int = Field(default=12, ge=0, le=1000)
+    # What one member may add to one party: associations and prompt proposals.
+    max_associations_per_member: int = Field(default=50, ge=1, le=10_000)
+    max_proposals_per_member: int = Field(default=20, ge=1, le=10_000)
+    # Region cells one member may have marked in one session (a party, a channel's stream).
+    max_marks_per_member: int = Field(default=500, ge=1, le=100_000)
+    # A reaction taken back and given again within this many seconds is one action (one reroll).
+    reaction_debounce_seconds: float = Field(default=10.0, ge=0.0, le=3600.0)
     # Seconds one member waits between two new jobs (0: no cooldown; the caps above still hold).
     job_cooldown_seconds: float = Field(default=0.0, ge=0.0, le=3600.0)
     # A result that took longer than this also mentions its requester (Discord notifies nobody of an edit).

@@ -13,6 +13,7 @@ from PIL import Image
 from bot.client import SalonBot
 from bot.errors import UserInputError
 from bot.jobs.spec import Feature
+from bot.member_text import one_line
 from bot.parties.rules import Phase, Role, TieBreak, VoteMode
 from bot.parties.service import PartySettings, PartyState, describe_tie_break
 from bot.parties.timers import PartyTimers, parse_utc
@@ -315,11 +316,12 @@ class PartyCog(commands.Cog):
         self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 100], kind: str = "word"
     ) -> None:
         state = await self.bot.parties.associate(actor_of(interaction), self._thread_id(interaction), text, kind)
+        # One short line per association: the whole list lives in `/party status`, not in every answer.
         tallies = state.tallied_associations()
-        listing = ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:40])
-        added = discord.utils.escape_markdown(text)
+        added = discord.utils.escape_markdown(one_line(text))[:200]
         await interaction.response.send_message(
-            f"💭 {interaction.user.mention} added *{added}*. Associations so far: {listing}"[:2000],
+            f"💭 {interaction.user.mention} added *{added}* ({len(tallies)} associations so far; "
+            "`/party status` lists them).",
             allowed_mentions=discord.AllowedMentions.none(),
         )
 

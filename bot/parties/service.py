@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosqlite
+
 from bot.errors import UserInputError
 from bot.generation import GenerationService
 from bot.jobs.spec import Feature, Origin, PartyRef
@@ -50,6 +52,7 @@ from bot.store.parties import (
     add_star,
     associations_of,
     close_voting_round,
+    count_contributions,
     fragments_of,
     generating_rounds,
     get_party,
@@ -186,6 +189,25 @@ class RoundResult:
 
 
 @dataclass(frozen=True)
+class PartyLimits:
+    """What one member may add to one party in bulk (settings `SALON_MAX_ASSOCIATIONS_PER_MEMBER`, ...)."""
+
+    associations_per_member: int = 50
+    proposals_per_member: int = 20
+
+
+async def _check_contribution_limit(
+    conn: aiosqlite.Connection, party_id: int, actor: Actor, kind: str, limit: int
+) -> None:
+    """Refuse one more association or proposal from a member who has added `limit` to this party."""
+    if await count_contributions(conn, party_id, actor.id, kind) >= limit:
+        raise PartyRuleError(
+            f"You have added {limit} {kind} to this party, the most one member may. The ones you added "
+            "stay; vote, and comment in the thread. A new party starts afresh."
+        )
+
+
+@dataclass(frozen=True)
 class RoleAssigned:
     """A role handed out: the party after it, and whether its holder joined the party by it."""
 
@@ -196,9 +218,10 @@ class RoleAssigned:
 class PartyService:
     """Return and change parties, keeping every step in the store and the event log."""
 
-    def __init__(self, db: Database, generation: GenerationService) -> None:
+    def __init__(self, db: Database, generation: GenerationService, limits: PartyLimits | None = None) -> None:
         self.db = db
         self.generation = generation
+        self.limits = limits or PartyLimits()
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -411,6 +434,8 @@ class PartyService:
             raise UserInputError(f"An association is one of: {', '.join(ASSOCIATION_KINDS)}.")
         normalized = normalize_association(cleaned)
         async with self.db.transaction() as conn:
+            limit = self.limits.associations_per_member
+            await _check_contribution_limit(conn, state.party.id, actor, "associations", limit)
             association_id = await insert_association(
                 conn,
                 party_id=state.party.id,
@@ -471,6 +496,8 @@ class PartyService:
         require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "propose prompt edits")
         text, negative = _checked_prompt(text), " ".join(negative.split())
         async with self.db.transaction() as conn:
+            limit = self.limits.proposals_per_member
+            await _check_contribution_limit(conn, state.party.id, actor, "proposals", limit)
             proposal_id = await insert_proposal(
                 conn, party_id=state.party.id, author_id=actor.id, text=text, negative=negative
             )

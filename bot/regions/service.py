@@ -27,6 +27,7 @@ from bot.store.images import ImageRecord, images_of_job
 from bot.store.jobs import Job, append_job_event, get_job
 from bot.store.region_marks import (
     LatticePost,
+    count_marks_by,
     get_lattice_post,
     get_mode,
     latest_lattice_post,
@@ -58,9 +59,11 @@ class MarkOutcome:
 class RegionService:
     """Return and change the marks on a job's images, and prepare edits from them."""
 
-    def __init__(self, generation: GenerationService) -> None:
+    def __init__(self, generation: GenerationService, *, marks_per_member: int = 500) -> None:
         self.generation = generation
         self.db = generation.db
+        # Cells one member may have marked in one session (a party, a channel's stream).
+        self.marks_per_member = marks_per_member
 
     async def images(self, job_id: int, place: Place | None = None) -> tuple[Job, list[ImageRecord]]:
         """Return a job that can be marked (from `place`, when given) and its images, or raise saying why not."""
@@ -97,6 +100,12 @@ class RegionService:
                     mark=None if kind == "clear" else kind,
                 )
                 changed += previous != (None if kind == "clear" else kind)
+            if kind != "clear" and await count_marks_by(conn, job.session_id, actor.id) > self.marks_per_member:
+                # Raised inside the transaction: none of these marks is kept.
+                raise UserInputError(
+                    f"You have marked {self.marks_per_member} cells in this session, the most one member may. "
+                    "Clear some (`/regions mark clear:A1-E5`) to mark others."
+                )
             await append_job_event(
                 conn,
                 job,

@@ -7,6 +7,7 @@ spec is decoded once, here, when the row is read.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -126,6 +127,7 @@ class Admission:
     per_user: int
     total: int
     cooldown_seconds: float = 0.0
+    per_minute: int = 0  # jobs one member may start in any minute, rerolls and variations too (0: no limit)
 
 
 class AdmissionRefused(Exception):
@@ -155,6 +157,23 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
         raise AdmissionRefused(
             f"Salon's queue is full ({admission.total} generations waiting or running); try again in a minute."
         )
+    if admission.per_minute > 0:
+        now = datetime.now(UTC)
+        window_start = (now - timedelta(minutes=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        cursor = await conn.execute(
+            "SELECT created_at FROM jobs WHERE requester_id = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
+            (requester_id, window_start, admission.per_minute),
+        )
+        recent = [row[0] for row in await cursor.fetchall()]
+        await cursor.close()
+        if len(recent) >= admission.per_minute:
+            # The oldest of the last `per_minute` leaves the window first; then one more may start.
+            frees_at = datetime.fromisoformat(recent[-1].replace("Z", "+00:00")) + timedelta(minutes=1)
+            raise AdmissionRefused(
+                f"You started {admission.per_minute} generations in the last minute, the limit per member "
+                f"(rerolls, variations and remixes count too). You can go on in "
+                f"{max(1, math.ceil((frees_at - now).total_seconds()))} s."
+            )
     if admission.cooldown_seconds > 0:
         cursor = await conn.execute("SELECT MAX(created_at) FROM jobs WHERE requester_id = ?", (requester_id,))
         last = (await cursor.fetchone())[0]  # type: ignore[index]

@@ -275,6 +275,18 @@ async def insert_association(
     return cursor.lastrowid
 
 
+async def count_contributions(conn: aiosqlite.Connection, party_id: int, author_id: str, kind: str) -> int:
+    """Return how many associations (`kind` "associations") or proposals ("proposals") a member added
+    to a party, inside the caller's transaction, so a per-member limit holds under concurrency."""
+    table = {"associations": "associations", "proposals": "prompt_proposals"}[kind]
+    cursor = await conn.execute(
+        f"SELECT COUNT(*) FROM {table} WHERE party_id = ? AND author_id = ?", (party_id, author_id)
+    )
+    (count,) = await cursor.fetchone()  # type: ignore[misc]
+    await cursor.close()
+    return int(count)
+
+
 async def associations_of(db: Database, party_id: int) -> list[AssociationRow]:
     """Return a party's associations, oldest first."""
     rows = await db.fetchall("SELECT * FROM associations WHERE party_id = ? ORDER BY id", (party_id,))

@@ -121,3 +121,13 @@ async def get_mode(db: Database, job_id: int, user_id: str) -> str:
     """Return a member's marking mode for a job's lattice (like until they switch)."""
     row = await db.fetchone("SELECT mode FROM region_modes WHERE job_id = ? AND user_id = ?", (job_id, user_id))
     return str(row[0]) if row else "like"
+
+
+async def count_marks_by(conn: aiosqlite.Connection, session_id: int, author_id: str) -> int:
+    """Return how many cells a member has marked in a session (inside the caller's transaction)."""
+    cursor = await conn.execute(
+        "SELECT COUNT(*) FROM region_marks WHERE session_id = ? AND author_id = ?", (session_id, author_id)
+    )
+    (count,) = await cursor.fetchone()  # type: ignore[misc]
+    await cursor.close()
+    return int(count)

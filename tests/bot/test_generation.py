@@ -99,6 +99,24 @@ async def test_queue_caps_refuse_and_lose_nothing(service: GenerationService) ->
     assert len(await list_events(service.db, kinds=("job.queued",))) == 3
 
 
+async def test_jobs_per_minute_count_every_job_a_member_starts_and_say_when_to_go_on(
+    service: GenerationService,
+) -> None:
+    limited = GenerationService(
+        service.db, service.files, service.pool, defaults=DEFAULTS, limits=QueueLimits(10, 10, per_minute=2)
+    )
+    request = await limited.prepare(ALICE, PLACE, ImagineOptions("a cat", count=1))
+    first = await limited.submit(ALICE, PLACE, request)
+    await limited.wait(first)
+    reroll = await limited.reroll(ALICE, PLACE, first.job_id)  # a reroll is a job like any other
+    second = await limited.submit(ALICE, PLACE, reroll)
+    await limited.wait(second)
+    with pytest.raises(QueueFullError, match=r"You started 2 generations in the last minute.*go on in \d+ s"):
+        await limited.submit(ALICE, PLACE, request)
+    await limited.wait(await limited.submit(BOB, PLACE, request))  # the limit is per member
+    assert len(await list_events(service.db, kinds=("job.queued",))) == 3  # nothing was queued by the refusal
+
+
 async def test_failed_generation_is_recorded(service: GenerationService) -> None:
     request = await service.prepare(ALICE, PLACE, ImagineOptions("a cat", count=1))
     queued = await service.submit(ALICE, PLACE, request)

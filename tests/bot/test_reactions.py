@@ -117,3 +117,19 @@ async def test_each_reaction_is_an_event_with_its_author(store) -> None:
         ("reaction.removed", CAROL.id, "1️⃣"),
     ]
     assert service.handled == 2
+
+
+async def test_toggling_reroll_within_the_debounce_is_one_reroll(store) -> None:
+    service, _ = store
+    now = [100.0]
+    service = ReactionService(service.db, debounce_seconds=10.0, clock=lambda: now[0])
+    actions = []
+    for _ in range(20):  # twenty toggles in a burst
+        actions.append((await service.react(CAROL, "500", "🔁", added=True)).action)
+        await service.react(CAROL, "500", "🔁", added=False)
+    assert actions.count("reroll") == 1
+    assert (await service.react(ALICE, "500", "🔁", added=True)).action == "reroll"  # each member has their own
+    now[0] += 10.0
+    assert (await service.react(CAROL, "500", "🔁", added=True)).action == "reroll"  # a later one counts again
+    rerolls = [e for e in await list_events(service.db, kinds=("reaction.added",)) if e.payload.get("reroll")]
+    assert len(rerolls) == 3  # only the counted ones are logged as asking for a reroll

@@ -55,6 +55,18 @@ async def test_three_members_marks_add_up_and_can_be_changed(regions: RegionServ
     assert recorded.payload["scores"]["1:A1"] == 2
 
 
+async def test_marks_per_member_are_limited_and_a_refused_pick_keeps_nothing(regions: RegionService) -> None:
+    job_id = await made_grid(regions)
+    limited = RegionService(regions.generation, marks_per_member=5)
+    await limited.mark(ALICE, job_id, [Cell(1, 0, c) for c in range(4)], "like", LATTICE)
+    with pytest.raises(UserInputError, match="You have marked 5 cells in this session, the most one member may"):
+        await limited.mark(ALICE, job_id, [Cell(1, 1, c) for c in range(2)], "dislike", LATTICE)
+    kept = await limited.mark(ALICE, job_id, [Cell(1, 1, 0)], "dislike", LATTICE)  # one more still fits
+    assert kept.scores[Cell(1, 1, 0)] == -1 and kept.scores.get(Cell(1, 1, 1), 0) == 0  # the refused pick left nothing
+    await limited.mark(ALICE, job_id, [Cell(1, 0, 0)], "like", LATTICE)  # changing a mark adds none
+    await limited.mark(BOB, job_id, [Cell(1, 2, 2)], "like", LATTICE)  # each member has their own
+
+
 async def test_regenerating_disliked_cells_keeps_every_other_pixel(regions: RegionService) -> None:
     job_id = await made_grid(regions)
     await regions.mark(BOB, job_id, [Cell(1, 2, 2), Cell(1, 2, 3)], "dislike", LATTICE)
