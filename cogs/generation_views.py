@@ -20,7 +20,7 @@ from bot.prompt_composer import Place, PreparedGeneration
 from bot.store import Actor
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job, Shown
-from cogs.stale_components import ComponentRegistry
+from cogs.stale_components import ID, SMALL, ComponentRegistry
 
 MAX_BUTTON_IMAGES = 9
 INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
@@ -113,7 +113,7 @@ async def start_generation(
     await interaction.client.deliverer.follow(queued, interaction=interaction)  # type: ignore[attr-defined]
 
 
-class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:u:(?P<job_id>[0-9]+):(?P<idx>[0-9]+)"):
+class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:u:(?P<job_id>{ID}):(?P<idx>{SMALL})"):
     """U1..Un: post one image of the grid at full size."""
 
     def __init__(self, job_id: int, idx: int) -> None:
@@ -151,7 +151,7 @@ class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:u:(
         await guarded(interaction, "the U button", pick)
 
 
-class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:v:(?P<job_id>[0-9]+):(?P<idx>[0-9]+)"):
+class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:v:(?P<job_id>{ID}):(?P<idx>{SMALL})"):
     """V1..Vn: new seeds around the chosen image (image-to-image at low strength)."""
 
     def __init__(self, job_id: int, idx: int) -> None:
@@ -177,7 +177,7 @@ class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:v:(
         await guarded(interaction, "the V button", vary)
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:reroll:(?P<job_id>[0-9]+)"):
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:reroll:(?P<job_id>{ID})"):
     """🔁: the same prompt and options with new seeds."""
 
     def __init__(self, job_id: int) -> None:
@@ -248,7 +248,7 @@ class RemixModal(discord.ui.Modal):
         await guarded(interaction, "the remix form", remix)
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:remix:(?P<job_id>[0-9]+)"):
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:remix:(?P<job_id>{ID})"):
     """🎛️ Remix: open a form with the prompt and negative prompt to edit before rerolling."""
 
     def __init__(self, job_id: int) -> None:
@@ -276,7 +276,7 @@ class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:re
         await guarded(interaction, "the remix button", open_form)
 
 
-class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:info:(?P<job_id>[0-9]+)"):
+class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:info:(?P<job_id>{ID})"):
     """ℹ️ Info: every parameter, the seed of each image and a command that reproduces the grid."""
 
     def __init__(self, job_id: int) -> None:
@@ -305,7 +305,7 @@ class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:
         await guarded(interaction, "the info button", info)
 
 
-class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:delete:(?P<job_id>[0-9]+)"):
+class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:delete:(?P<job_id>{ID})"):
     """🗑️ Delete: the requester or a moderator removes the grid (its history stays in the store)."""
 
     def __init__(self, job_id: int) -> None:
@@ -333,7 +333,7 @@ class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:d
         await guarded(interaction, "the delete button", delete)
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:cancel:(?P<job_id>[0-9]+)"):
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:cancel:(?P<job_id>{ID})"):
     """✖️ Cancel, under a running job: the requester or a moderator stops it within a step."""
 
     def __init__(self, job_id: int) -> None:

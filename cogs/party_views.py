@@ -20,6 +20,7 @@ from bot.store import SYSTEM, Actor
 from bot.store.images import ImageRecord
 from bot.store.parties import RoundRow
 from cogs.generation_views import actor_of, guarded
+from cogs.stale_components import ID, SMALL
 
 MAX_CANDIDATES = 9
 
@@ -38,7 +39,7 @@ def is_admin(interaction: discord.Interaction) -> bool:
 
 
 class VoteButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pvote:(?P<round_id>[0-9]+):(?P<idx>[0-9]+)"
+    discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pvote:(?P<round_id>{ID}):(?P<idx>{SMALL})"
 ):
     """Vote for image n of a round (a second click moves a single-choice vote, or toggles an approval)."""
 
@@ -68,7 +69,7 @@ class VoteButton(
         await guarded(interaction, "a party vote", vote)
 
 
-class StarButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pstar:(?P<image_id>[0-9]+):(?P<n>[0-9]+)"):
+class StarButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pstar:(?P<image_id>{ID}):(?P<n>{SMALL})"):
     """⭐n: the Art Expert stars image n for the final selection."""
 
     def __init__(self, image_id: int, n: int) -> None:
@@ -99,7 +100,7 @@ class StarButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pst
         await guarded(interaction, "a star", star)
 
 
-class CloseVoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:pclose:(?P<round_id>[0-9]+)"):
+class CloseVoteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pclose:(?P<round_id>{ID})"):
     """The facilitator closes a vote before its deadline."""
 
     def __init__(self, round_id: int) -> None:

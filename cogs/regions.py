@@ -23,6 +23,7 @@ from bot.regions.lattice import DEFAULT_SIZE, MAX_SIZE, Lattice
 from bot.regions.service import MarkOutcome, RegionService, cell_for_indicator
 from bot.store import Actor
 from cogs.generation_views import actor_of, guarded, place_of, start_generation
+from cogs.stale_components import ID, SMALL, pick_fits_menu
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ async def refresh_lattice(
 
 class CellSelect(
     discord.ui.DynamicItem[discord.ui.Select],
-    template=r"salon:rsel:(?P<job_id>[0-9]+):(?P<image>[0-9]+):(?P<rows>[1-5]):(?P<cols>[1-5])",
+    template=rf"salon:rsel:(?P<job_id>{ID}):(?P<image>{SMALL}):(?P<rows>[1-5]):(?P<cols>[1-5])",
 ):
     """A menu of one image's cells: the picked cells are marked in the member's mode."""
 
@@ -90,6 +91,10 @@ class CellSelect(
     ) -> CellSelect:
         return cls(int(match["job_id"]), int(match["image"]), int(match["rows"]), int(match["cols"]))
 
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        # The menu rebuilt from the custom_id offers the lattice's cells: a pick of anything else is refused.
+        return await pick_fits_menu(interaction, self.item)
+
     async def callback(self, interaction: discord.Interaction) -> None:
         async def mark() -> None:
             service = regions_of(interaction.client)
@@ -110,7 +115,7 @@ class CellSelect(
 
 
 class ModeButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=r"salon:rmode:(?P<job_id>[0-9]+):(?P<mode>like|dislike)"
+    discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:rmode:(?P<job_id>{ID}):(?P<mode>like|dislike)"
 ):
     """👍 / 👎: what the member's menu picks and reactions mean from now on."""
 
@@ -142,7 +147,7 @@ class ModeButton(
         await guarded(interaction, "switching the marking mode", switch)
 
 
-class RegionsButton(discord.ui.DynamicItem[discord.ui.Button], template=r"salon:regions:(?P<job_id>[0-9]+)"):
+class RegionsButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:regions:(?P<job_id>{ID})"):
     """🔲 Regions, under a result: open it for marking."""
 
     def __init__(self, job_id: int) -> None:

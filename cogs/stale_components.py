@@ -16,6 +16,12 @@ import discord
 
 log = logging.getLogger(__name__)
 
+# An id inside a custom_id: at most 18 digits, so it always fits SQLite's 64-bit integers. A longer
+# (forged) number matches no template and gets the stale-button answer instead of reaching the store.
+ID = "[0-9]{1,18}"
+# A position (an image in a grid, a star count): at most two digits; the service checks the range.
+SMALL = "[0-9]{1,2}"
+
 STALE_BUTTON = "This button no longer works: the message is out of date. Use the newest message, or ask again."
 STALE_FORM = "This form has expired (Salon may have restarted since it was opened): open it again."
 
@@ -54,6 +60,34 @@ def shows_component(message: discord.Message | None, custom_id: str) -> bool:
         for child in getattr(row, "children", [row]):
             if getattr(child, "custom_id", None) == custom_id:
                 return True
+    return False
+
+
+def refuse_menu_values(menu: discord.ui.Select, values: object) -> str | None:
+    """Return why picked values do not fit the menu Salon built, or None if they do.
+
+    The menu is the schema of a pick, as declared options are of a command: a tampered client
+    can send values it does not offer, the same one twice, or more than it allows.
+    """
+    if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+        return "Pick from the menu."
+    offered = [option.value for option in menu.options]
+    if len(set(values)) != len(values):
+        return "Pick each entry of the menu once."
+    strangers = [value for value in values if value not in offered]
+    if strangers:
+        return f"{strangers[0][:40]!r} is not in this menu; it offers {', '.join(offered[:25])}."
+    if not menu.min_values <= len(values) <= menu.max_values:
+        return f"Pick {menu.min_values} to {menu.max_values} entries of this menu."
+    return None
+
+
+async def pick_fits_menu(interaction: discord.Interaction, menu: discord.ui.Select) -> bool:
+    """Return whether a pick fits `menu`; if not, say why privately (a menu's `interaction_check`)."""
+    refusal = refuse_menu_values(menu, (interaction.data or {}).get("values"))
+    if refusal is None:
+        return True
+    await interaction.response.send_message(refusal, ephemeral=True)
     return False
 
 

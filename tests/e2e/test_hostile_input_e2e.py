@@ -11,7 +11,7 @@ import sqlite3
 from typing import Any
 
 from bot.loopback import Interaction
-from tests.e2e.conftest import RunningSalon, World
+from tests.e2e.conftest import RunningSalon, World, shows_grid
 
 
 def row_counts(salon: RunningSalon) -> dict[str, int]:
@@ -82,3 +82,83 @@ async def test_forged_command_options_get_their_exact_private_refusal_and_store_
         assert "Something went wrong" not in text
     await salon.settled()
     assert row_counts(salon) == before
+
+
+HUGE = "9" * 30  # far past SQLite's 64-bit integers
+
+
+async def test_forged_buttons_and_menus_get_private_refusals_and_store_nothing(
+    world: World, salon: RunningSalon
+) -> None:
+    server = world.server
+    alice = server.driver(world.users["alice"])
+    made = await alice.slash(world.channel_id, "imagine", {"prompt": "a red kite", "count": 2})
+    grid = await server.wait_for(lambda: made.original if made.original and shows_grid(made.original) else None, 120)
+    await salon.settled()
+    job = int(grid.custom_id("salon:info:").rsplit(":", 1)[1])
+    cases: list[tuple[str, list[str] | None, str]] = [
+        (f"salon:u:{job}:99", None, f"Job #{job} has images 1 to 2; there is no image 100."),
+        (f"salon:v:{job}:2", None, f"Job #{job} has images 1 to 2; there is no image 3."),
+        (f"salon:u:{HUGE}:0", None, "This button no longer works"),
+        (f"salon:reroll:{HUGE}", None, "This button no longer works"),
+        ("salon:info:0", None, "Job #0 is gone"),
+        (f"salon:delete:{HUGE}", None, "This button no longer works"),
+        (f"salon:pvote:{HUGE}:0", None, "This button no longer works"),
+        (f"salon:pclose:{HUGE}", None, "This button no longer works"),
+        (f"salon:pstar:{HUGE}:1", None, "This button no longer works"),
+        (f"salon:regions:{HUGE}", None, "This button no longer works"),
+        (f"salon:rmode:{HUGE}:like", None, "This button no longer works"),
+        (f"salon:rsel:{job}:1:4:4", ["Z9"], "'Z9' is not in this menu; it offers A1, B1, C1, D1, A2"),
+        (f"salon:rsel:{job}:1:4:4", [], "Pick 1 to 16 entries of this menu."),
+        (f"salon:rsel:{job}:1:4:4", ["A1"] * 40, "Pick each entry of the menu once."),
+        (f"salon:rsel:{job}:7:4:4", ["A1"], "'7:A1' is outside the lattice: cells go from A1 to D4 on images 1 to 2"),
+        (f"salon:rsel:{HUGE}:1:4:4", ["A1"], "This button no longer works"),
+        ("salon:nonsense:1", None, "This button no longer works"),
+        (f"salon:u:{job}:123", None, "This button no longer works"),
+    ]
+    assert server.application is not None
+    components = {
+        custom_id: {"type": 2, "style": 2, "label": "x", "custom_id": custom_id}
+        if values is None
+        else {"type": 3, "custom_id": custom_id, "options": [{"label": "A1", "value": "A1"}]}
+        for custom_id, values, _ in cases
+    }
+    # Messages of Salon's carrying the forged components, one per row and five rows each, as a
+    # tampered client or a copied message would show them.
+    rows = [{"type": 1, "components": [component]} for component in components.values()]
+    channel = server.channels[world.channel_id]
+    planted = [
+        server.post_message(channel, server.application, {"content": "…", "components": rows[i : i + 5]})
+        for i in range(0, len(rows), 5)
+    ]
+    carrier = {c: m for m in planted for c in m.custom_ids()}
+    before = row_counts(salon)
+    for custom_id, values, expected in cases:
+        interaction = await alice.forged_component(carrier[custom_id], custom_id, values=values)
+        text = await refusal(world, interaction)
+        assert expected in text and "Something went wrong" not in text, (custom_id, values, text)
+    await salon.settled()
+    assert row_counts(salon) == before
+
+
+async def test_reaction_toggles_and_stray_emoji_do_one_thing_or_nothing(world: World, salon: RunningSalon) -> None:
+    server = world.server
+    bob = server.driver(world.users["bob"])
+    made = await bob.slash(world.channel_id, "imagine", {"prompt": "a lantern", "count": 2})
+    grid = await server.wait_for(lambda: made.original if made.original and shows_grid(made.original) else None, 120)
+    await salon.settled()
+    before = row_counts(salon)
+    handled = salon.bot.reactions.handled
+    # Twenty toggles of 🔁 in a burst are one reroll; a number past the grid and foreign emoji do nothing.
+    for _ in range(20):
+        await bob.react(grid, "🔁")
+        await bob.unreact(grid, "🔁")
+    for emoji in ("7️⃣", "🎉", "🇿"):
+        await bob.react(grid, emoji)
+    await salon.bot.reactions.wait_handled(handled + 43)
+    # The reroll's grid, posted in the channel beside the first.
+    await server.wait_for(lambda: sum(map(shows_grid, server.channel_messages(world.channel_id))) >= 2, 120)
+    await salon.settled()
+    after = row_counts(salon)
+    assert after["jobs"] == before["jobs"] + 1
+    assert after["votes"] == before["votes"]
