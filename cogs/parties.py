@@ -316,12 +316,14 @@ class PartyCog(commands.Cog):
         self, interaction: discord.Interaction, text: app_commands.Range[str, 1, 100], kind: str = "word"
     ) -> None:
         state = await self.bot.parties.associate(actor_of(interaction), self._thread_id(interaction), text, kind)
-        # One short line per association: the whole list lives in `/party status`, not in every answer.
+        # One short answer per association, with the five most mentioned: the whole list lives in
+        # `/party status`, so a long run of additions does not repost it each time.
         tallies = state.tallied_associations()
         added = discord.utils.escape_markdown(one_line(text))[:200]
+        top = ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:5])
         await interaction.response.send_message(
-            f"💭 {interaction.user.mention} added *{added}* ({len(tallies)} associations so far; "
-            "`/party status` lists them).",
+            f"💭 {interaction.user.mention} added *{added}*. Most mentioned: {top} "
+            f"({len(tallies)} in all; `/party status` lists them).",
             allowed_mentions=discord.AllowedMentions.none(),
         )
 

@@ -373,7 +373,7 @@ class SharedPool:
 async def test_imagine_before_on_ready_gets_its_grid_twenty_starts_in_a_row(
     world: World, salon_settings: Callable[..., Settings], models_dir: Path
 ) -> None:
-    settings = salon_settings(steps=1)
+    settings = salon_settings(steps=1, max_jobs_per_minute=0)  # twenty jobs of one member in a row
     pool = ProcessPool("tiny", ["cpu"], models_dir, preview_every=0, batch_size=4)
     await pool.start()
     world.server.guild_create_delay = math.inf  # the guild arrives only when the test says: on_ready waits
