@@ -40,9 +40,13 @@ class OptionRefused(app_commands.CheckFailure):
 
 def leaf_options(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Return the options of the command actually run, below any sub-command group and sub-command."""
-    options: list[dict[str, Any]] = list(data.get("options") or [])
-    while len(options) == 1 and options[0].get("type") in _NESTING:
-        options = list(options[0].get("options") or [])
+    options = data.get("options") or []
+    while isinstance(options, list) and len(options) == 1 and isinstance(options[0], dict):
+        if options[0].get("type") not in _NESTING:
+            break
+        options = options[0].get("options") or []
+    if not isinstance(options, list):
+        return [options]  # refused by the caller as not an option
     return options
 
 
@@ -51,10 +55,12 @@ def check_options(command: app_commands.Command[Any, ..., Any], data: dict[str, 
     parameters = {parameter.display_name: parameter for parameter in command.parameters}
     delivered: dict[str, dict[str, Any]] = {}
     for option in leaf_options(data):
+        if not isinstance(option, dict):
+            raise OptionRefused(f"/{command.qualified_name} got an option that is not one; run it from the / menu.")
         name = str(option.get("name"))
         if name not in parameters:
             known = ", ".join(f"`{p}`" for p in parameters) or "none"
-            raise OptionRefused(f"/{command.qualified_name} has no option `{name[:50]}`; its options are: {known}.")
+            raise OptionRefused(f"/{command.qualified_name} has no option {_quoted(name)}; its options are: {known}.")
         if name in delivered:
             raise OptionRefused(f"The option `{name}` was given twice; give it once.")
         delivered[name] = option
