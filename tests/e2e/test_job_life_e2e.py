@@ -316,9 +316,14 @@ async def wait_for_event(bot: SalonBot, kind: str, *, final: bool | None = None,
         return None
 
     async def wait() -> object:
-        while (event := await found()) is None:
-            await bot.generation.wait_for_change()
-        return event
+        while True:
+            # Listen before looking: a change that lands while the store is read is not missed.
+            change = asyncio.ensure_future(bot.generation.wait_for_change())
+            await asyncio.sleep(0)  # a yield, not a wait: the listener is in place after it
+            if (event := await found()) is not None:
+                change.cancel()
+                return event
+            await change
 
     return await asyncio.wait_for(wait(), timeout)
 
