@@ -84,10 +84,17 @@ class GenerationPool(Protocol):
         """
 
 
+class Canceller(Protocol):
+    """What a `JobHandle` needs of its pool: a way to cancel the job (any pool, not only `ProcessPool`)."""
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a job: drop it from the queue, or stop it within a step."""
+
+
 class JobHandle:
     """A submitted job: its state, its progress stream, its result, and a way to cancel it."""
 
-    def __init__(self, job_id: str, request: GenerationRequest, pool: ProcessPool) -> None:
+    def __init__(self, job_id: str, request: GenerationRequest, pool: Canceller) -> None:
         self.job_id = job_id
         self.request = request
         self.state: JobState = "queued"
