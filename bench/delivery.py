@@ -26,12 +26,12 @@ from pathlib import Path
 
 from bench._common import report
 from bot.client import SalonBot, point_discord_at
-from bot.loopback import LoopbackDiscord
-from bot.loopback.faults import skip_discord_py_backoff
 from bot.settings import Settings, load_settings
 from bot.store import list_events
 from bot.store.jobs import JobState, jobs_in_states
 from gpu_worker.tiny import build_tiny_pipeline_folder
+from loopback import LoopbackDiscord
+from loopback.faults import skip_discord_py_backoff
 
 TOKEN = "bench-bot-token.salon"
 

@@ -50,7 +50,7 @@ def default_pool(settings: Settings) -> GenerationPool:
 def point_discord_at(settings: Settings) -> None:
     """Point discord.py's REST and gateway at the overrides in settings (a proxy, or the loopback)."""
     if settings.discord_api_base or settings.discord_gateway_url:
-        from bot.loopback.client_patch import point_discord_py_at
+        from bot.discord_endpoint import point_discord_py_at
 
         point_discord_py_at(settings.discord_api_base, settings.discord_gateway_url)
 

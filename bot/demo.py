@@ -16,15 +16,18 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.client import SalonBot, point_discord_at
 from bot.export.service import ExportResult
-from bot.loopback import LoopbackDiscord, Message
-from bot.loopback.interactions import Interaction
 from bot.settings import Settings, load_settings
 from bot.store.images import images_of_job
 from bot.store.parties import party_in_thread, rounds_of
+
+if TYPE_CHECKING:
+    # The loopback Discord is test and demo equipment, not part of the bot: loaded only when the demo runs.
+    from loopback import LoopbackDiscord, Message
+    from loopback.interactions import Interaction
 
 DEMO_TOKEN = "loopback-demo-token.salon"
 TOPIC = "loneliness"
@@ -124,6 +127,8 @@ async def run_demo(
 ) -> DemoResult:
     """Run the whole party in `out` (data, exports) and return where its gallery and Hugo bundle are."""
     out = prepare_folder(out)
+    from loopback import LoopbackDiscord
+
     server = LoopbackDiscord()
     await server.start()
     try:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.client import SalonBot, point_discord_at
-from bot.loopback import LoopbackDiscord
 from bot.settings import Settings, load_settings
+from loopback import LoopbackDiscord
 
 BOT_TOKEN = "loopback-bot-token.salon"
 

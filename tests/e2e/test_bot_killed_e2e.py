@@ -17,7 +17,7 @@ import sys
 from itertools import count
 from pathlib import Path
 
-from bot.loopback import Message
+from loopback import Message
 from tests.e2e.conftest import BOT_TOKEN, World, shows_grid
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,6 @@ import json
 import pytest
 from PIL import Image
 
-from bot.loopback import Message
 from bot.png_metadata import read_parameters
 from bot.reactions import REACTION_VOTE
 from bot.store import list_events
@@ -21,6 +20,7 @@ from bot.store.images import images_of_job
 from bot.store.jobs import JobState, get_job, jobs_in_states
 from bot.store.posts import get_post
 from bot.store.votes import get_vote
+from loopback import Message
 from tests.e2e.conftest import RunningSalon, World
 
 MANAGE_CHANNELS = 1 << 4

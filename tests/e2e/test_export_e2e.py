@@ -7,7 +7,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from bot.loopback import Message
+from loopback import Message
 from tests.e2e.conftest import RunningSalon, World, shows_grid
 
 HOSTILE = "<script>alert(1)</script> a lighthouse"

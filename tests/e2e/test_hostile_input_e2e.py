@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from bot.loopback import Interaction
+from loopback import Interaction
 from tests.e2e.conftest import RunningSalon, World, shows_grid
 
 

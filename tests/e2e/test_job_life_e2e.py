@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 from bot.client import SalonBot, point_discord_at
-from bot.loopback import Message
-from bot.loopback.faults import skip_discord_py_backoff
-from bot.loopback.interactions import MESSAGE_COMPONENT
 from bot.settings import Settings
 from bot.store import list_events
 from bot.store.jobs import JobState, jobs_in_states
 from gpu_worker import PoolEvent, ProcessPool
+from loopback import Message
+from loopback.faults import skip_discord_py_backoff
+from loopback.interactions import MESSAGE_COMPONENT
 from tests.e2e.conftest import BOT_TOKEN, RunningSalon, World, shows_grid
 from tests.gpu_worker.test_pool_health import kill_worker, next_event
 

@@ -3,11 +3,11 @@ rounds, votes, stars, a final vote and a summary; and a restart in the middle of
 
 from __future__ import annotations
 
-from bot.loopback import Message, User
 from bot.store import list_events
 from bot.store.images import get_image, images_of_job
 from bot.store.jobs import get_job
 from bot.store.parties import party_in_thread, rounds_of, versions_of, votes_of_round
+from loopback import Message, User
 from tests.e2e.conftest import RunningSalon, World
 
 

@@ -6,11 +6,11 @@ import io
 
 from PIL import Image
 
-from bot.loopback import Message
 from bot.regions.lattice import Cell, Lattice
 from bot.regions.masks import differs_only_inside
 from bot.store.images import images_of_job
 from bot.store.jobs import JobState, jobs_in_states
+from loopback import Message
 from tests.e2e.conftest import RunningSalon, World
 
 

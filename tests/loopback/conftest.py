@@ -18,8 +18,8 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.loopback import LoopbackDiscord
-from bot.loopback.client_patch import point_discord_py_at, reset_discord_py
+from bot.discord_endpoint import point_discord_py_at, reset_discord_py
+from loopback import LoopbackDiscord
 
 TOKEN = "loopback-test-token.probe"
 EVENT_TIMEOUT = 5.0

@@ -10,8 +10,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot.loopback import FaultPlan, skip_discord_py_backoff
-from bot.loopback.changes import ChangeSignal
+from loopback import FaultPlan, skip_discord_py_backoff
+from loopback.changes import ChangeSignal
 from tests.loopback.conftest import TOKEN, Probe
 
 pytestmark = pytest.mark.timeout(30)

@@ -10,8 +10,8 @@ import aiohttp
 import discord
 import pytest
 
-from bot.loopback import LoopbackDiscord
-from bot.loopback.client_patch import point_discord_py_at, reset_discord_py
+from bot.discord_endpoint import point_discord_py_at, reset_discord_py
+from loopback import LoopbackDiscord
 from tests.loopback.conftest import TOKEN, Probe, connect_probe, start_probe, stop_probe
 
 pytestmark = pytest.mark.timeout(30)

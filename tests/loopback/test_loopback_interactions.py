@@ -8,7 +8,7 @@ import aiohttp
 import discord
 import pytest
 
-from bot.loopback import CommandNotFound, CommandUnavailable, InteractionFailed, OptionError
+from loopback import CommandNotFound, CommandUnavailable, InteractionFailed, OptionError
 from tests.loopback.conftest import Probe
 
 pytestmark = pytest.mark.timeout(30)

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from bot.loopback import skip_discord_py_backoff
+from loopback import skip_discord_py_backoff
 from tests.loopback.conftest import Probe
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,17 +11,17 @@ from __future__ import annotations
 import mimetypes
 from typing import TYPE_CHECKING, Any
 
-from bot.loopback.interactions import (
+from loopback.interactions import (
     APPLICATION_COMMAND,
     APPLICATION_COMMAND_AUTOCOMPLETE,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
     Interaction,
 )
-from bot.loopback.state import DM, Channel, Message, Role, StoredFile, User, attachment_payload
+from loopback.state import DM, Channel, Message, Role, StoredFile, User, attachment_payload
 
 if TYPE_CHECKING:
-    from bot.loopback.server import LoopbackDiscord
+    from loopback.server import LoopbackDiscord
 
 # Application command option types (Discord's numbers).
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = range(

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.loopback import errors
-from bot.loopback.errors import invalid_form
-from bot.loopback.state import CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND, DEFAULT, EPHEMERAL
+from loopback import errors
+from loopback.errors import invalid_form
+from loopback.state import CHAT_INPUT_COMMAND, CONTEXT_MENU_COMMAND, DEFAULT, EPHEMERAL
 
 if TYPE_CHECKING:
-    from bot.loopback.changes import ChangeSignal
-    from bot.loopback.server import LoopbackDiscord
-    from bot.loopback.state import Channel, Message, StoredFile, User
+    from loopback.changes import ChangeSignal
+    from loopback.server import LoopbackDiscord
+    from loopback.state import Channel, Message, StoredFile, User
 
 log = logging.getLogger(__name__)
 

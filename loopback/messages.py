@@ -8,9 +8,9 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from bot.loopback import errors
-from bot.loopback.errors import DiscordHTTPError, invalid_form
-from bot.loopback.state import (
+from loopback import errors
+from loopback.errors import DiscordHTTPError, invalid_form
+from loopback.state import (
     CHANNEL_PINNED_MESSAGE,
     DEFAULT,
     DM,
@@ -32,9 +32,9 @@ from bot.loopback.state import (
 )
 
 if TYPE_CHECKING:
-    from bot.loopback.changes import ChangeSignal
-    from bot.loopback.clock import LoopbackClock
-    from bot.loopback.state import Snowflakes
+    from loopback.changes import ChangeSignal
+    from loopback.clock import LoopbackClock
+    from loopback.state import Snowflakes
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
-    from bot.loopback.clock import LoopbackClock
+    from loopback.clock import LoopbackClock
 
 DISCORD_EPOCH_MS = 1_420_070_400_000
 

@@ -19,10 +19,10 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from bot.loopback import errors
-from bot.loopback.errors import DiscordHTTPError, invalid_form
-from bot.loopback.messages import check_emoji
-from bot.loopback.state import (
+from loopback import errors
+from loopback.errors import DiscordHTTPError, invalid_form
+from loopback.messages import check_emoji
+from loopback.state import (
     GUILD_CATEGORY,
     GUILD_TEXT,
     PRIVATE_THREAD,
@@ -35,9 +35,9 @@ from bot.loopback.state import (
 )
 
 if TYPE_CHECKING:
-    from bot.loopback.faults import Fault
-    from bot.loopback.interactions import Interaction
-    from bot.loopback.server import LoopbackDiscord
+    from loopback.faults import Fault
+    from loopback.interactions import Interaction
+    from loopback.server import LoopbackDiscord
 
 log = logging.getLogger(__name__)
 

@@ -17,17 +17,17 @@ from typing import Any, Self, TypeVar
 import aiohttp
 from aiohttp import web
 
-from bot.loopback import errors
-from bot.loopback.changes import ChangeSignal
-from bot.loopback.clock import LoopbackClock
-from bot.loopback.driver import UserDriver
-from bot.loopback.errors import DiscordHTTPError, invalid_form
-from bot.loopback.faults import FaultPlan
-from bot.loopback.gateway import GUILD_MEMBERS, MESSAGE_CONTENT, PRIVILEGED_INTENTS, Gateway, GatewaySession
-from bot.loopback.interactions import Interaction, InteractionService
-from bot.loopback.messages import MessageActions
-from bot.loopback.rest import RecordedResponse, RestAPI
-from bot.loopback.state import (
+from loopback import errors
+from loopback.changes import ChangeSignal
+from loopback.clock import LoopbackClock
+from loopback.driver import UserDriver
+from loopback.errors import DiscordHTTPError, invalid_form
+from loopback.faults import FaultPlan
+from loopback.gateway import GUILD_MEMBERS, MESSAGE_CONTENT, PRIVILEGED_INTENTS, Gateway, GatewaySession
+from loopback.interactions import Interaction, InteractionService
+from loopback.messages import MessageActions
+from loopback.rest import RecordedResponse, RestAPI
+from loopback.state import (
     BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
     DM,
@@ -66,7 +66,7 @@ class LoopbackDiscord(MessageActions):
     size of the files one request may carry (Discord's 413 / 40005 above it), and
     `record_responses` keeps every REST answer in `recorded` for schema checks.
 
-    `faults` makes chosen REST requests fail (see `bot.loopback.faults`). `guild_create_delay`
+    `faults` makes chosen REST requests fail (see `loopback.faults`). `guild_create_delay`
     is how many seconds after READY the gateway sends each guild's GUILD_CREATE (0: right
     behind READY; `math.inf`: only at `release_guild_creates()`); it applies to the next IDENTIFY.
     """

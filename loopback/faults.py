@@ -33,7 +33,7 @@ import discord.http
 import discord.webhook.async_
 
 if TYPE_CHECKING:
-    from bot.loopback.changes import ChangeSignal
+    from loopback.changes import ChangeSignal
 
 RATE_LIMITED = 429
 

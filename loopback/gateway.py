@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from bot.loopback.server import LoopbackDiscord
-    from bot.loopback.state import User
+    from loopback.server import LoopbackDiscord
+    from loopback.state import User
 
 log = logging.getLogger(__name__)
 

@@ -4,17 +4,17 @@
 `UserDriver` acts as users (slash commands, components, modals, reactions, messages);
 `LoopbackClock` is the time Discord's deadlines are measured on; `FaultPlan` (`server.faults`)
 makes chosen REST requests fail as a broken Discord would; `point_discord_py_at`
-(in `bot.loopback.client_patch`) points discord.py at any Discord-compatible API.
+(in `bot.discord_endpoint`) points discord.py at any Discord-compatible API.
 """
 
-from bot.loopback.clock import LoopbackClock
-from bot.loopback.driver import CommandNotFound, CommandUnavailable, OptionError, UserDriver
-from bot.loopback.errors import DiscordHTTPError
-from bot.loopback.faults import Fault, FaultPlan, skip_discord_py_backoff
-from bot.loopback.interactions import Interaction, InteractionFailed
-from bot.loopback.rest import RecordedResponse
-from bot.loopback.server import LoopbackDiscord
-from bot.loopback.state import Channel, Guild, Member, Message, Role, StoredFile, User
+from loopback.clock import LoopbackClock
+from loopback.driver import CommandNotFound, CommandUnavailable, OptionError, UserDriver
+from loopback.errors import DiscordHTTPError
+from loopback.faults import Fault, FaultPlan, skip_discord_py_backoff
+from loopback.interactions import Interaction, InteractionFailed
+from loopback.rest import RecordedResponse
+from loopback.server import LoopbackDiscord
+from loopback.state import Channel, Guild, Member, Message, Role, StoredFile, User
 
 __all__ = [
     "Channel",
