@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.salon-installed
 CONSTRAINTS ?= constraints/cpu.txt
 
-.PHONY: install demo run test lint format clean
+.PHONY: install demo run test test-fast lint format clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# The fast layer: domain, store, in-memory pool and loopback tests; no worker process, no browser,
+# no end-to-end bot (under a minute on two cores). `make test` runs every layer.
+test-fast: lint
+	$(PY) -m pytest -m "not worker and not e2e and not browser"
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -75,7 +75,7 @@ async def latency(server: LoopbackDiscord, settings: Settings, channel_id: int, 
             interaction = await driver.slash(channel_id, "imagine", {"prompt": f"lone job {run}", "count": 1})
             await server.wait_for(lambda i=interaction: shows_grid(i.original), timeout=120)
             shown = time.perf_counter()
-            await bot.generation.wait_until_settled()
+            await bot.services.jobs.wait_until_settled()
             [job] = [
                 j for j in await jobs_in_states(bot.db, (JobState.DELIVERED,)) if f"lone job {run}" in j.spec.prompt
             ]
@@ -100,8 +100,8 @@ async def restart(server: LoopbackDiscord, settings: Settings, channel_id: int, 
         # half second, as a bench may) until every result is generated and its delivery given up.
         while len(stuck := await jobs_in_states(bot.db, (JobState.GENERATED,))) < pending:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(bot.generation.wait_for_change(), 0.5)
-        await asyncio.wait_for(bot.generation.wait_until_settled(), 600)
+                await asyncio.wait_for(bot.services.jobs.wait_for_change(), 0.5)
+        await asyncio.wait_for(bot.services.jobs.wait_until_settled(), 600)
         assert len(stuck) == pending, f"{len(stuck)} of {pending} results were held back"
         await stop_bot(bot, runner)
     server.faults.clear()
@@ -110,7 +110,7 @@ async def restart(server: LoopbackDiscord, settings: Settings, channel_id: int, 
     bot, runner = await start_bot(settings)
     try:
         ready = time.perf_counter() - began
-        await asyncio.wait_for(bot.generation.wait_until_settled(), 600)
+        await asyncio.wait_for(bot.services.jobs.wait_until_settled(), 600)
         delivered = time.perf_counter() - began
         shown = await jobs_in_states(bot.db, (JobState.DELIVERED,))
         assert len(shown) == pending

@@ -9,25 +9,25 @@ from typing import Any
 import discord
 from discord.ext import commands
 
-from bot.command_tree import SalonCommandTree
-from bot.export.consent import ConsentService
-from bot.export.service import ExportService
-from bot.generation import GenerationDefaults, GenerationService, QueueLimits
-from bot.parties.service import PartyLimits, PartyService
-from bot.parties.suggestions import PromptSuggester
-from bot.reactions import ReactionService
-from bot.regions.service import RegionService
+from bot.services import Services
 from bot.settings import Settings
 from bot.store import Database, ImageFiles
 from bot.store.disk_space import describe_low_space
-from cogs.delivery import DeliveryTiming, ResultDeliverer
-from cogs.generation_views import progress_view
-from cogs.stale_components import ComponentRegistry, answer_if_unhandled
+from cogs.imagine.views import progress_view
+from cogs.kit.command_tree import SalonCommandTree
+from cogs.kit.components import ComponentRegistry, answer_if_unhandled
+from cogs.kit.delivery import DeliveryTiming, ResultDeliverer
 from gpu_worker import GenerationPool, ProcessPool
 
 log = logging.getLogger(__name__)
 
-INITIAL_COGS: tuple[str, ...] = ("cogs.imagine", "cogs.themes", "cogs.parties", "cogs.regions", "cogs.export")
+INITIAL_COGS: tuple[str, ...] = (
+    "cogs.imagine.commands",
+    "cogs.themes.commands",
+    "cogs.parties.commands",
+    "cogs.regions.commands",
+    "cogs.export.commands",
+)
 
 PoolFactory = Callable[[Settings], GenerationPool]
 
@@ -83,26 +83,17 @@ class SalonBot(commands.Bot):
         self.db = Database(settings.resolved_database_path)
         self.files = ImageFiles(settings.images_dir)
         self.pool: GenerationPool | None = None
-        self._generation: GenerationService | None = None
-        self.reactions = ReactionService(self.db, debounce_seconds=self.settings.reaction_debounce_seconds)
-        self.consents = ConsentService(self.db)
-        # One export service per bot: `/export` and the demo share its one-export-per-session guard.
-        self.exports = ExportService(self.db, self.files, settings.exports_dir)
-        self.parties: PartyService | None = None
-        self.regions: RegionService | None = None
-        self.prompt_suggester = PromptSuggester(settings.suggest_model or None)
-        # Set by the parties cog: the APScheduler timers that close votes at their deadlines.
-        self.vote_timers: Any = None
+        self._services: Services | None = None
         # Which custom_ids Salon handles, so anything else is answered instead of failing silently.
         self.components = ComponentRegistry()
         self._deliverer: ResultDeliverer | None = None
 
     @property
-    def generation(self) -> GenerationService:
-        """Return the generation service (available once `setup_hook` has run)."""
-        if self._generation is None:
+    def services(self) -> Services:
+        """Return Salon's services (available once `setup_hook` has run)."""
+        if self._services is None:
             raise RuntimeError("the bot is not set up yet")
-        return self._generation
+        return self._services
 
     @property
     def deliverer(self) -> ResultDeliverer:
@@ -125,32 +116,7 @@ class SalonBot(commands.Bot):
             log.warning(low_space)
         self.pool = self._pool_factory(self.settings)
         await self.pool.start()
-        self._generation = GenerationService(
-            self.db,
-            self.files,
-            self.pool,
-            defaults=GenerationDefaults(
-                model=self.settings.model_source,
-                width=self.settings.image_width,
-                height=self.settings.image_height,
-                steps=self.settings.steps,
-                guidance=self.settings.guidance,
-                scheduler=self.settings.scheduler,
-                count=self.settings.images_per_prompt,
-            ),
-            limits=QueueLimits(
-                per_user=self.settings.max_jobs_per_user,
-                total=self.settings.max_queued_jobs,
-                cooldown_seconds=self.settings.job_cooldown_seconds,
-                per_minute=self.settings.max_jobs_per_minute,
-            ),
-        )
-        self.parties = PartyService(
-            self.db,
-            self._generation,
-            PartyLimits(self.settings.max_associations_per_member, self.settings.max_proposals_per_member),
-        )
-        self.regions = RegionService(self._generation, marks_per_member=self.settings.max_marks_per_member)
+        self._services = Services.build(self.settings, self.db, self.files, self.pool)
         self._deliverer = ResultDeliverer(
             self,
             progress_view,
@@ -161,7 +127,7 @@ class SalonBot(commands.Bot):
                 give_up_after_seconds=self.settings.delivery_give_up_seconds,
             ),
         )
-        self._generation.add_outcome_listener(self._deliverer.deliver)
+        self._services.jobs.add_outcome_listener(self._deliverer.deliver)
         # Each cog loads on its own: a broken one is logged and the others still serve.
         for name in self._cog_names:
             try:
@@ -174,9 +140,9 @@ class SalonBot(commands.Bot):
 
     async def _resume(self) -> None:
         """Requeue unfinished jobs, unstick party rounds, and deliver every result never shown."""
-        for queued in await self.generation.resume_pending():
+        for queued in await self.services.jobs.resume_pending():
             await self.deliverer.follow(queued)
-        await self.parties.repair_rounds()  # type: ignore[union-attr]
+        await self.services.parties.repair_rounds()
         self.deliverer.spawn(self.deliverer.deliver_pending())
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -201,8 +167,8 @@ class SalonBot(commands.Bot):
             return
         if self._deliverer is not None:
             await self._deliverer.close()
-        if self._generation is not None:
-            await self._generation.shutdown()
+        if self._services is not None:
+            await self._services.jobs.shutdown()
         elif self.pool is not None:
             await self.pool.close()
         await super().close()

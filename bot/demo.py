@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot.client import SalonBot, point_discord_at
 from bot.export.service import ExportResult
+from bot.parties.store import party_in_thread, rounds_of
 from bot.settings import Settings, load_settings
 from bot.store.images import images_of_job
-from bot.store.parties import party_in_thread, rounds_of
 
 if TYPE_CHECKING:
     # The loopback Discord is test and demo equipment, not part of the bot: loaded only when the demo runs.
@@ -231,8 +231,8 @@ async def _party(
     exported = await answer(await ada.driver.slash(thread.id, "export", {"format": "gallery"}), lambda m: m.attachments)
     say(f"Salon: {exported.content} ({exported.attachments[0].filename})")
 
-    gallery = await bot.exports.export(party.session_id, "gallery", out / "gallery")
-    hugo = await bot.exports.export(party.session_id, "hugo", out / "hugo" / "content" / "posts")
+    gallery = await bot.services.exports.export(party.session_id, "gallery", out / "gallery")
+    hugo = await bot.services.exports.export(party.session_id, "hugo", out / "hugo" / "content" / "posts")
     return DemoResult(party.session_id, thread.id, gallery, hugo, exported.content)
 
 

@@ -150,6 +150,7 @@ class MemoryPool:
         # The failure each running job drew when it started: (steps it completes first, the error).
         self._failing: dict[str, tuple[int, Exception]] = {}
         self._held = False
+        self._freeze_after: int | None = None  # see freeze_after
         # Cleared by hold(running=True): running batches wait before their next step.
         self._steps_open = asyncio.Event()
         self._steps_open.set()
@@ -307,9 +308,21 @@ class MemoryPool:
             self._steps_open.clear()
         self._check_idle()
 
+    def freeze_after(self, steps: int) -> None:
+        """Let jobs start and take `steps` steps each, then wait before the next one until `release()`.
+
+        A test sees a job running with its progress shown, and acts on it there (cancel, shutdown,
+        `/queue`) without racing its end.
+        """
+        if steps < 0:
+            raise ValueError("steps must be 0 or more")
+        self._freeze_after = steps
+        self._steps_open.clear()
+
     def release(self) -> None:
-        """Undo `hold`: running jobs step on and queued jobs start."""
+        """Undo `hold` and `freeze_after`: running jobs step on and queued jobs start."""
         self._held = False
+        self._freeze_after = None
         self._steps_open.set()
         self._dispatch()
 
@@ -471,7 +484,8 @@ class MemoryPool:
         try:
             for step in range(1, total + 1):
                 await asyncio.sleep(0)  # one step per turn of the loop: callers see every state in between
-                await self._steps_open.wait()
+                if self._freeze_after is None or step > self._freeze_after:
+                    await self._steps_open.wait()
                 live = [handle for handle in batch if not handle.done]
                 if not live:
                     return  # every job was cancelled: the slot stops, as a worker does at its next step

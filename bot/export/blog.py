@@ -8,22 +8,19 @@ nothing they contain becomes a link, an image or HTML.
 
 from __future__ import annotations
 
-import io
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import yaml
-from PIL import Image
 
 from bot.export.gallery import FileProgress
 from bot.export.story import SessionStory, StoryImage
+from bot.render.web_image import web_jpeg
 from bot.store import ImageFiles
+from bot.store.database import parse_utc
 
-WEB_SIDE = 1024
-WEB_QUALITY = 85
 # Every ASCII punctuation mark Markdown or a generator's template syntax gives meaning to: with a
 # backslash before each, Hugo's `{{<`/`{{%` shortcodes and Jekyll's Liquid `{{`/`{%` never occur
 # as such, and CommonMark shows each escaped mark as itself.
@@ -118,7 +115,7 @@ def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[in
 
 
 def _front_matter(story: SessionStory, cover: tuple[str, StoryImage] | None, slug: str) -> dict:
-    date = datetime.fromisoformat(story.started_at.replace("Z", "+00:00"))
+    date = parse_utc(story.started_at)
     description = f"A neurogenerative party on {story.topic}" if story.kind == "party" else f"Images from {story.title}"
     matter: dict = {
         "title": story.title,
@@ -145,15 +142,6 @@ def _cover(story: SessionStory, names: dict[int, str]) -> tuple[str, StoryImage]
     return next(((names[image.id], image) for image in story.highlights if image.id in names), None)
 
 
-def _web_image(png: bytes) -> bytes:
-    """Return a JPEG for the web: at most WEB_SIDE pixels a side, quality WEB_QUALITY."""
-    image = Image.open(io.BytesIO(png)).convert("RGB")
-    image.thumbnail((WEB_SIDE, WEB_SIDE))
-    buffer = io.BytesIO()
-    image.save(buffer, format="JPEG", quality=WEB_QUALITY, optimize=True)
-    return buffer.getvalue()
-
-
 def _write_images(
     images: list[StoryImage], files: ImageFiles, folder: Path, originals: bool, progress: FileProgress | None
 ) -> dict[int, str]:
@@ -162,7 +150,7 @@ def _write_images(
     for done, image in enumerate(images, start=1):
         # File names come from ids and hashes, never from prompts.
         name = f"image-{image.id}-{image.sha256[:8]}.jpg"
-        (folder / name).write_bytes(_web_image(files.read(image.sha256)))
+        (folder / name).write_bytes(web_jpeg(files.read(image.sha256)))
         if originals:
             (folder / f"image-{image.id}-{image.sha256[:8]}.png").write_bytes(files.read(image.sha256))
         names[image.id] = name

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.export.consent_store import choices, set_consent, set_guild_default
 from bot.store import Actor, Database, append_event
-from bot.store.consents import choices, set_consent, set_guild_default
 
 
 class ConsentService:

@@ -19,8 +19,9 @@ from bot.export.blog import write_hugo_bundle, write_jekyll_post
 from bot.export.consent import ConsentService
 from bot.export.gallery import write_gallery, zip_folder
 from bot.export.story import session_story
-from bot.progress import progress_bar
+from bot.jobs.progress import progress_bar
 from bot.store import Database, ImageFiles
+from bot.store.database import utc_iso
 from bot.store.sessions import Session, latest_session_in
 
 FORMATS: tuple[str, ...] = ("gallery", "hugo", "jekyll")
@@ -76,8 +77,8 @@ def parse_time(value: str | None, name: str) -> str | None:
         raise UserInputError(f"{name} must be an ISO time such as 2026-12-01T18:00 or 2026-12-01T18:00Z.") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    # The store's own shape (utc_now), so times compare as text.
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # The store's own shape, so times compare as text.
+    return utc_iso(moment)
 
 
 class ExportService:

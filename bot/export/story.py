@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.export.history_store import actor_names, images_of_jobs, jobs_in_window, jobs_of_sessions
 from bot.parties.service import load_party_state
-from bot.reactions import REACTION_VOTE
+from bot.parties.store import party_in_thread, votes_of_round
+from bot.reactions.service import REACTION_VOTE
+from bot.reactions.store import tally_images
 from bot.store import Database, list_events
-from bot.store.history import actor_names, images_of_jobs, jobs_in_window, jobs_of_sessions
 from bot.store.jobs import Job
-from bot.store.parties import party_in_thread, votes_of_round
 from bot.store.sessions import get_session
-from bot.store.votes import tally_images
 
 
 @dataclass(frozen=True)

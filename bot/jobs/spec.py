@@ -190,3 +190,45 @@ class JobSpec:
         if render.regions:
             facts["regions"] = [list(region) for region in render.regions]
         return facts
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where on Discord a generation was asked for: where its result is shown, and whose rules apply.
+
+    A thread shows its own results but follows its parent channel's theme, so `rules_channel_id`
+    is the parent's id there (None: the channel itself).
+    """
+
+    guild_id: str | None
+    channel_id: str
+    rules_channel_id: str | None = None
+
+    @property
+    def rules_channel(self) -> str:
+        """Return the channel whose theme applies here."""
+        return self.rules_channel_id or self.channel_id
+
+
+@dataclass(frozen=True)
+class PreparedGeneration:
+    """A checked job spec, ready to persist and queue, and the session it belongs to."""
+
+    spec: JobSpec
+    # The session the job belongs to (a party's); None: the channel's ongoing stream.
+    session_id: int | None = None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """Return what the user should be told about this generation."""
+        return self.spec.notes
+
+    @property
+    def lineage(self) -> Lineage | None:
+        """Return the job or image this generation carries further, if any."""
+        return self.spec.lineage
+
+    @property
+    def render(self) -> Render:
+        """Return what the worker will run."""
+        return self.spec.render

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,8 +17,8 @@ from typing import Any
 import aiosqlite
 
 from bot.errors import UserInputError
-from bot.generation import GenerationService
-from bot.jobs.spec import Feature, Origin, PartyRef
+from bot.imagine.composer import ImagineOptions, Lineage, PromptComposer, StartImage
+from bot.jobs.spec import Feature, Origin, PartyRef, Place, PreparedGeneration
 from bot.member_text import one_line
 from bot.parties.rules import (
     TIE_BREAK_TEXT,
@@ -38,10 +39,7 @@ from bot.parties.rules import (
     require_steer,
     tally_round,
 )
-from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration, StartImage
-from bot.store import SYSTEM, Actor, Database, append_event, utc_now
-from bot.store.images import ImageRecord, get_image, images_of_job
-from bot.store.parties import (
+from bot.parties.store import (
     AssociationRow,
     FragmentRow,
     MemberRow,
@@ -66,6 +64,8 @@ from bot.store.parties import (
     insert_version,
     job_state_of_round,
     members_of,
+    parties_with_phase_timers,
+    party_id_of_session,
     party_in_thread,
     proposals_of,
     replace_votes,
@@ -78,10 +78,19 @@ from bot.store.parties import (
     upsert_member,
     versions_of,
     votes_of_round,
+    voting_rounds,
 )
+from bot.parties.timers import PartyTimers
+from bot.store import SYSTEM, Actor, Database, ImageFiles, append_event, utc_now
+from bot.store.database import parse_utc, utc_iso
+from bot.store.images import ImageRecord, get_image, images_of_job
 from bot.store.prompts import insert_prompt
+from bot.store.sessions import insert_party_session
 
 log = logging.getLogger(__name__)
+
+# Called with a round id when its vote is due, or a party id when its timed phase is.
+DeadlineHandler = Callable[[int], Awaitable[None]]
 
 PARTY_PRIORITY = 10  # party rounds run before everyday channel generations
 ROUND_STRENGTH = 0.6  # later rounds start from the winner: keep its composition, refine the rest
@@ -218,10 +227,42 @@ class RoleAssigned:
 class PartyService:
     """Return and change parties, keeping every step in the store and the event log."""
 
-    def __init__(self, db: Database, generation: GenerationService, limits: PartyLimits | None = None) -> None:
+    def __init__(
+        self, db: Database, files: ImageFiles, composer: PromptComposer, limits: PartyLimits | None = None
+    ) -> None:
         self.db = db
-        self.generation = generation
+        self.files = files
+        self.composer = composer
         self.limits = limits or PartyLimits()
+        # The service owns its deadlines: it schedules a vote's as it opens and a phase's as a party
+        # starts, and cancels a vote's as it closes. What happens when one is due is the caller's
+        # (the cog posts the result), set by `on_deadlines`.
+        self.timers = PartyTimers(self._vote_due, self._phase_due)
+        self._on_vote_due: DeadlineHandler | None = None
+        self._on_phase_due: DeadlineHandler | None = None
+
+    # --- deadlines ------------------------------------------------------------------------------
+
+    def on_deadlines(self, vote_due: DeadlineHandler, phase_due: DeadlineHandler) -> None:
+        """Call `vote_due(round_id)` when a vote's deadline passes and `phase_due(party_id)` when a phase's does."""
+        self._on_vote_due, self._on_phase_due = vote_due, phase_due
+
+    async def start_timers(self) -> int:
+        """Start the timers and re-add one per open vote and timed phase in the store; return how many."""
+        self.timers.start()
+        return self.timers.rebuild(await voting_rounds(self.db), await parties_with_phase_timers(self.db))
+
+    def stop_timers(self) -> None:
+        """Stop the timers; their deadlines stay in the store for the next start."""
+        self.timers.shutdown()
+
+    async def _vote_due(self, round_id: int) -> None:
+        if self._on_vote_due is not None:
+            await self._on_vote_due(round_id)
+
+    async def _phase_due(self, party_id: int) -> None:
+        if self._on_phase_due is not None:
+            await self._on_phase_due(party_id)
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -257,13 +298,9 @@ class PartyService:
         if not 1 <= len(topic) <= MAX_TOPIC_CHARS:
             raise UserInputError(f"A party's topic is 1 to {MAX_TOPIC_CHARS} characters, such as `loneliness`.")
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(
-                "INSERT INTO sessions (kind, guild_id, channel_id, thread_id, title, topic, created_by, created_at)"
-                " VALUES ('party', ?, ?, ?, ?, ?, ?, ?)",
-                (guild_id, channel_id, thread_id, topic, topic, actor.id, utc_now()),
+            session_id = await insert_party_session(
+                conn, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, topic=topic, actor=actor
             )
-            session_id = cursor.lastrowid
-            assert session_id is not None
             party_id = await insert_party(
                 conn,
                 session_id=session_id,
@@ -277,7 +314,7 @@ class PartyService:
                 vote_minutes=settings.vote_minutes,
                 created_by=actor.id,
                 native_poll=settings.native_poll,
-                phase_deadline_at=_utc_text(datetime.now(UTC) + timedelta(minutes=settings.associations_minutes))
+                phase_deadline_at=utc_iso(datetime.now(UTC) + timedelta(minutes=settings.associations_minutes))
                 if settings.associations_minutes
                 else None,
             )
@@ -318,7 +355,10 @@ class PartyService:
                     "parent_channel_id": channel_id,
                 },
             )
-        return await self.state(party_id)
+        state = await self.state(party_id)
+        if state.party.phase_deadline_at and self.timers.scheduler.running:
+            self.timers.schedule_phase(party_id, parse_utc(state.party.phase_deadline_at))
+        return state
 
     async def record_brief(self, party_id: int, message_id: str) -> None:
         """Remember the pinned brief message."""
@@ -625,7 +665,7 @@ class PartyService:
             # The winner carries forward: its image is the start, its seed the first seed.
             start = StartImage(base.sha256, base.width, base.height, ROUND_STRENGTH, first_seed=base.seed)
             lineage = Lineage(base.job_id, base.prompt_id, base.id)
-        prepared = await self.generation.composer.compose(
+        prepared = await self.composer.compose(
             actor.id,
             place,
             options,
@@ -699,7 +739,7 @@ class PartyService:
         assert party is not None
         deadline = datetime.now(UTC) + timedelta(minutes=party.vote_minutes)
         async with self.db.transaction() as conn:
-            await update_round(conn, round_id, job_id=job_id, status="voting", deadline_at=_utc_text(deadline))
+            await update_round(conn, round_id, job_id=job_id, status="voting", deadline_at=utc_iso(deadline))
             await self._log_in(
                 conn,
                 party,
@@ -707,6 +747,9 @@ class PartyService:
                 "party.vote_opened",
                 {"round_id": round_id, "job_id": job_id, "deadline_at": deadline.isoformat()},
             )
+        if self.timers.scheduler.running:
+            # The stored deadline (to the millisecond), so a restart's rebuilt timer is the same one.
+            self.timers.schedule(round_id, parse_utc(utc_iso(deadline)))
         return await self._round(round_id)
 
     async def open_vote(self, round_id: int, job_id: int) -> RoundRow:
@@ -892,6 +935,7 @@ class PartyService:
                     "counts": {str(images[k].id): v for k, v in outcome.counts.items()},
                 },
             )
+        self.timers.cancel(round_id)
         return RoundResult(await self._round(round_id), outcome, winner)
 
     async def star(self, actor: Actor, image_id: int) -> bool:
@@ -899,10 +943,10 @@ class PartyService:
         image = await get_image(self.db, image_id)
         if image is None:
             raise UserInputError(f"There is no image #{image_id}.")
-        party_row = await self.db.fetchone("SELECT id FROM parties WHERE session_id = ?", (image.session_id,))
-        if party_row is None:
+        party_id = await party_id_of_session(self.db, image.session_id)
+        if party_id is None:
             raise PartyRuleError("Only images made in a party can be starred for its final selection.")
-        state = await self.state(int(party_row[0]))
+        state = await self.state(party_id)
         require_art_expert(state.rule_members, actor.id)
         async with self.db.transaction() as conn:
             added = await add_star(conn, party_id=state.party.id, image_id=image_id, starred_by=actor.id)
@@ -994,11 +1038,6 @@ async def load_party_state(db: Database, party_id: int) -> PartyState:
         rounds=await rounds_of(db, party_id),
         stars=await stars_of(db, party_id),
     )
-
-
-def _utc_text(moment: datetime) -> str:
-    """Return a time as the store keeps it: ISO-8601 UTC with milliseconds and a 'Z'."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _checked_prompt(text: str) -> str:

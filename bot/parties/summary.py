@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
-from PIL import Image
+import asyncio
 
 from bot.parties.rules import Role
 from bot.parties.service import PartyService, PartyState
+from bot.parties.store import votes_of_round
+from bot.render.grid import grid_png
 from bot.store.images import get_image
-from bot.store.parties import votes_of_round
-from gpu_worker.grid import make_grid
 
 MAX_COLLAGE = 9
 
@@ -25,16 +23,14 @@ async def best_of(service: PartyService, state: PartyState) -> list[int]:
 
 async def party_collage(service: PartyService, state: PartyState) -> bytes | None:
     """Return a numbered PNG collage of the party's best images, or None when it made none."""
-    pictures = []
+    pngs = []
     for image_id in await best_of(service, state):
         image = await get_image(service.db, image_id)
         if image is not None:
-            pictures.append(Image.open(io.BytesIO(service.generation.files.read(image.sha256))).convert("RGB"))
-    if not pictures:
+            pngs.append(service.files.read(image.sha256))
+    if not pngs:
         return None
-    buffer = io.BytesIO()
-    make_grid(pictures).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return await asyncio.to_thread(grid_png, pngs)
 
 
 async def party_summary(service: PartyService, state: PartyState) -> str:

@@ -15,14 +15,10 @@ from datetime import UTC, datetime
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.store.parties import PartyRow, RoundRow
+from bot.parties.store import PartyRow, RoundRow
+from bot.store.database import parse_utc
 
 log = logging.getLogger(__name__)
-
-
-def parse_utc(text: str) -> datetime:
-    """Return the aware datetime of a stored ISO-8601 UTC time ('...Z')."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 class PartyTimers:

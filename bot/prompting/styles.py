@@ -1,6 +1,6 @@
 """Style presets: named wrappers for a prompt (oil, watercolor, pencil, "by <artist>", ...).
 
-The shipped presets are in `data/styles.toml`, one table per preset, keyed by its slug:
+The shipped presets are in `bot/prompting/presets/styles.toml`, one table per preset, keyed by its slug:
 
     [oil]
     label = "Oil painting"
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from bot.errors import UserInputError
 from bot.nearest import unknown_name_message
-from bot.prompting import DATA_DIR
+from bot.presets import preset_path
 
-STYLES_PATH = DATA_DIR / "styles.toml"
+STYLES_PATH = preset_path("bot.prompting", "presets", "styles.toml")
 _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _REQUIRED = ("label", "description", "template")
 _KEYS = {*_REQUIRED, "negative"}
@@ -89,7 +89,7 @@ class StyleCatalog:
 
 @cache
 def default_style_catalog() -> StyleCatalog:
-    """Return the shipped presets (data/styles.toml), loaded once per process."""
+    """Return the shipped presets (bot/prompting/presets/styles.toml), loaded once per process."""
     return StyleCatalog.load(STYLES_PATH)
 
 

@@ -1,6 +1,6 @@
 """Variants and wildcards through `dynamicprompts`: `{red|blue} car`, `a portrait by __artists__`.
 
-Lists live in `data/wildcards/<name>.txt`, one option a line (`#` starts a comment). Expansion is
+Lists live in `bot/prompting/presets/wildcards/<name>.txt`, one option a line (`#` starts a comment). Expansion is
 seeded, so the same template and seed always give the same text: a reproduced grid matches.
 
 Only the names of existing lists expand (a `*` glob must match one of them). Any other
@@ -20,9 +20,9 @@ from dynamicprompts.wildcards import WildcardManager
 
 from bot.errors import UserInputError
 from bot.nearest import nearest_names
-from bot.prompting import DATA_DIR
+from bot.presets import preset_path
 
-WILDCARDS_DIR = DATA_DIR / "wildcards"
+WILDCARDS_DIR = preset_path("bot.prompting", "presets", "wildcards")
 _WILDCARD = re.compile(r"__([\w*/-]+?)__")
 _VARIANT = re.compile(r"\{[^{}]*\|[^{}]*\}")
 VARIANT_FORM = "variants are written {red|green|blue}, wildcards __artists__"

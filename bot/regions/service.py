@@ -2,30 +2,23 @@
 
 Plain async Python without Discord types. Each mark is a row (one per member and cell, so a member
 changes or clears their own) and an event with its author. Edits built from the marks are
-`PreparedGeneration`s for the generation service; an inpaint keeps the unmasked pixels of its
+`PreparedGeneration`s for the job service; an inpaint keeps the unmasked pixels of its
 source exactly (the service composites the result over the source before storing it).
 """
 
 from __future__ import annotations
 
-import io
+import asyncio
 import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from PIL import Image, ImageFilter
-
 from bot.errors import UserInputError
-from bot.generation import GenerationService
-from bot.jobs.spec import Feature, Origin, RegionEdit
-from bot.prompt_composer import ImagineOptions, Lineage, Place, PreparedGeneration, StartImage
+from bot.imagine.composer import ImagineOptions, Lineage, PromptComposer, StartImage
+from bot.jobs.service import JobService
+from bot.jobs.spec import Feature, Origin, Place, PreparedGeneration, RegionEdit
 from bot.regions.lattice import Cell, Lattice
-from bot.regions.masks import cell_mask, feathered, heatmap_overlay, lattice_overlay, net_scores, soft_strength
-from bot.regions.masks import combine as combine_cells
-from bot.store import Actor
-from bot.store.images import ImageRecord, images_of_job
-from bot.store.jobs import Job, append_job_event, get_job
-from bot.store.region_marks import (
+from bot.regions.store import (
     LatticePost,
     count_marks_by,
     get_lattice_post,
@@ -36,10 +29,19 @@ from bot.store.region_marks import (
     set_mark,
     set_mode,
 )
-from gpu_worker.grid import make_grid
+from bot.render.masks import net_scores
+from bot.render.region_images import (
+    cells_mask_png,
+    combined_png,
+    heatmap_grid_png,
+    lattice_grid_png,
+    soft_mask_png,
+)
+from bot.store import Actor
+from bot.store.images import ImageRecord, images_of_job
+from bot.store.jobs import Job, append_job_event, get_job
 
 MarkKind = Literal["like", "dislike", "clear"]
-FEATHER_RADIUS_FRACTION = 1 / 32  # of the image's shorter side
 
 
 def check_image_number(job_id: int, number: int, count: int) -> None:
@@ -59,9 +61,10 @@ class MarkOutcome:
 class RegionService:
     """Return and change the marks on a job's images, and prepare edits from them."""
 
-    def __init__(self, generation: GenerationService, *, marks_per_member: int = 500) -> None:
-        self.generation = generation
-        self.db = generation.db
+    def __init__(self, jobs: JobService, composer: PromptComposer, *, marks_per_member: int = 500) -> None:
+        self.jobs = jobs
+        self.composer = composer
+        self.db = jobs.db
         # Cells one member may have marked in one session (a party, a channel's stream).
         self.marks_per_member = marks_per_member
 
@@ -71,7 +74,7 @@ class RegionService:
         if job is None or job.deleted_at is not None:
             raise UserInputError(f"Job #{job_id} is gone: its images can no longer be marked.")
         if place is not None:
-            await self.generation.job_at(job_id, place)
+            await self.jobs.job_at(job_id, place)
         images = await images_of_job(self.db, job_id)
         if not images:
             raise UserInputError(f"Job #{job_id} has no images to mark yet.")
@@ -150,20 +153,14 @@ class RegionService:
         """Return the job's images with the group's heatmap over each, as one PNG grid."""
         _, images = await self.images(job_id)
         scores = await self.scores(job_id, lattice)
-        overlays = [
-            heatmap_overlay(self._picture(image), scores, lattice, image_number=n)
-            for n, image in enumerate(images, start=1)
-        ]
-        buffer = io.BytesIO()
-        make_grid(overlays).save(buffer, format="PNG")
-        png = buffer.getvalue()
+        png = await asyncio.to_thread(heatmap_grid_png, self._pngs(images), scores, lattice)
         await self._record_heatmap(job_id, png, scores, lattice)
         return png
 
     async def _record_heatmap(self, job_id: int, png: bytes, scores: dict[Cell, int], lattice: Lattice) -> None:
         """Keep a heatmap as a file and an event, so a gallery can show it next to the edits it led to."""
         job, _ = await self.images(job_id)
-        sha256 = self.generation.files.write(png)
+        sha256 = self.jobs.files.write(png)
         async with self.db.transaction() as conn:
             await append_job_event(
                 conn,
@@ -180,14 +177,7 @@ class RegionService:
         """Return the job's images with the lattice drawn and labelled over each, and the heatmap so far."""
         _, images = await self.images(job_id)
         scores = await self.scores(job_id, lattice)
-        numbered = len(images) > 1
-        pictures = [
-            lattice_overlay(heatmap_overlay(self._picture(image), scores, lattice, n), lattice, n if numbered else None)
-            for n, image in enumerate(images, start=1)
-        ]
-        buffer = io.BytesIO()
-        make_grid(pictures, numbered=False).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return await asyncio.to_thread(lattice_grid_png, self._pngs(images), scores, lattice)
 
     async def record_lattice(self, job_id: int, message_id: str, channel_id: str, lattice: Lattice) -> None:
         """Remember a lattice message, so reactions and `/regions mark` find its job."""
@@ -289,10 +279,7 @@ class RegionService:
         if not any(score < 0 for cell, score in scores.items() if cell.image == image_number):
             raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
         image = images[image_number - 1]
-        size = (image.width, image.height)
-        strength = soft_strength(scores, lattice, size, image_number)
-        radius = max(1.0, min(size) * FEATHER_RADIUS_FRACTION)
-        soft = strength.filter(ImageFilter.GaussianBlur(radius / 2))
+        soft = soft_mask_png(scores, lattice, (image.width, image.height), image_number)
         cells = [cell for cell, score in scores.items() if cell.image == image_number and score < 0]
         return await self._inpaint(actor, place, job, image, cells, lattice, None, "soft-regenerate", mask=soft)
 
@@ -311,17 +298,13 @@ class RegionService:
             check_image_number(job_id, cell.image, len(images))
         if len({cell.image for cell in picks}) < 2:
             raise UserInputError("Combining takes cells from at least two images.")
-        pictures = {n: self._picture(image) for n, image in enumerate(images, start=1)}
+        pngs = dict(enumerate(self._pngs(images), start=1))
         base_number = picks[0].image
-        radius = max(1.0, min(pictures[base_number].size) * FEATHER_RADIUS_FRACTION)
-        composite = combine_cells(
-            pictures[base_number], {cell: pictures[cell.image] for cell in picks}, lattice, feather=radius
-        )
-        composite_png = _png(composite)
+        composite_png = combined_png(pngs[base_number], {cell: pngs[cell.image] for cell in picks}, lattice)
         base = images[base_number - 1]
-        sha = self.generation.files.write(composite_png)
+        sha = self.jobs.files.write(composite_png)
         options = replace(job.spec.options, seed=None, count=1)
-        return await self.generation.composer.compose(
+        return await self.composer.compose(
             actor.id,
             place,
             options,
@@ -345,7 +328,7 @@ class RegionService:
         Each range becomes one box with its prompt; the whole prompt still shapes everything else.
         """
         regions = parse_plan(plan, lattice)
-        return await self.generation.composer.compose(
+        return await self.composer.compose(
             actor.id,
             place,
             options,
@@ -373,20 +356,18 @@ class RegionService:
         prompt: str | None,
         action: str,
         negative: str | None = None,
-        mask: Image.Image | None = None,
+        mask: bytes | None = None,
     ) -> PreparedGeneration:
-        source = self._picture(image)
         if mask is None:
-            radius = max(1.0, min(source.size) * FEATHER_RADIUS_FRACTION)
-            mask = feathered(cell_mask([replace(c, image=1) for c in cells], lattice, source.size), radius)
-        mask_sha = self.generation.files.write(_png(mask))
+            mask = cells_mask_png(cells, lattice, (image.width, image.height))
+        mask_sha = self.jobs.files.write(mask)
         options = replace(job.spec.options, seed=None, count=1)
         if prompt:
             options = replace(options, prompt=prompt)
         if negative is not None:
             options = replace(options, negative_prompt=negative)
         start = StartImage(image.sha256, image.width, image.height, 1.0, mask_sha256=mask_sha, keep_unmasked=True)
-        return await self.generation.composer.compose(
+        return await self.composer.compose(
             actor.id,
             place,
             options,
@@ -398,8 +379,8 @@ class RegionService:
             session_id=job.session_id,  # an edit belongs to its source's session (a party's, say)
         )
 
-    def _picture(self, image: ImageRecord) -> Image.Image:
-        return Image.open(io.BytesIO(self.generation.files.read(image.sha256))).convert("RGB")
+    def _pngs(self, images: list[ImageRecord]) -> list[bytes]:
+        return [self.jobs.files.read(image.sha256) for image in images]
 
 
 def emphasise(prompt: str, words: list[str], weight: float = 1.3) -> str:
@@ -423,12 +404,6 @@ def _required_text(text: str, what: str) -> str:
     if len(cleaned) > 500:
         raise UserInputError("Keep it under 500 characters.")
     return cleaned
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 REGIONAL_INDICATORS = [chr(0x1F1E6 + n) for n in range(26)]  # 🇦 .. 🇿

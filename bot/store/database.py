@@ -34,9 +34,19 @@ BUSY_MESSAGE = "Salon's storage is busy (another program is writing to it); noth
 FULL_MESSAGE = "Salon's storage is full; nothing was changed. An admin needs to free disk space."
 
 
+def utc_iso(moment: datetime) -> str:
+    """Return a time as the store keeps it: ISO-8601 UTC with milliseconds and a 'Z' (so times compare as text)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_utc(text: str) -> datetime:
+    """Return the aware UTC datetime of a stored time ('...Z'; an offset is honoured too)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def utc_now() -> str:
-    """Return the current UTC time as ISO-8601 text with millisecond precision and a 'Z'."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """Return the current time in the store's shape (`utc_iso`)."""
+    return utc_iso(datetime.now(UTC))
 
 
 def row_dict(row: aiosqlite.Row) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -91,6 +93,48 @@ async def append_event(
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
+
+
+@dataclass(frozen=True)
+class EventDraft:
+    """An event before it is written: who took the step, what it was, where, about what, and its details."""
+
+    actor: Actor
+    kind: str
+    guild_id: str | None = None
+    channel_id: str | None = None
+    session_id: int | None = None
+    subject: tuple[str, int | str] | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Change:
+    """One transaction of a service: its connection for the writes, and the events that describe them."""
+
+    conn: aiosqlite.Connection
+    events: list[EventDraft]
+
+    def log(self, draft: EventDraft) -> None:
+        """Add an event to this change (written after the change's writes, in the same transaction)."""
+        self.events.append(draft)
+
+
+@asynccontextmanager
+async def record(db: Database, *drafts: EventDraft) -> AsyncIterator[Change]:
+    """Yield a change whose writes and events commit together, or not at all: Salon's one way to log a step.
+
+    Write with `change.conn`; the events given here, then those added with `change.log()`, are
+    appended in that order once the block's writes are done, inside the same transaction. An error
+    in the block keeps neither the writes nor the events.
+    """
+    async with db.transaction() as conn:
+        change = Change(conn, list(drafts))
+        yield change
+        for draft in change.events:
+            fields = asdict(draft)
+            fields["actor"] = draft.actor
+            await append_event(conn, **fields)
 
 
 async def list_events(

@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.jobs.codec import decode_spec, encode_spec
 from bot.jobs.spec import Feature, JobSpec
-from bot.store.database import Database, row_dict, utc_now
+from bot.store.database import Database, parse_utc, row_dict, utc_iso, utc_now
 from bot.store.events import SYSTEM, Actor, append_event
 
 
@@ -103,7 +103,7 @@ class Job:
         """Return whether the interaction's token may still edit the reply (with a safety margin)."""
         if not self.interaction_token or not self.interaction_expires_at:
             return False
-        expires = datetime.fromisoformat(self.interaction_expires_at.replace("Z", "+00:00"))
+        expires = parse_utc(self.interaction_expires_at)
         return now + margin < expires
 
 
@@ -159,7 +159,7 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
         )
     if admission.per_minute > 0:
         now = datetime.now(UTC)
-        window_start = (now - timedelta(minutes=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        window_start = utc_iso(now - timedelta(minutes=1))
         cursor = await conn.execute(
             "SELECT created_at FROM jobs WHERE requester_id = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
             (requester_id, window_start, admission.per_minute),
@@ -168,7 +168,7 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
         await cursor.close()
         if len(recent) >= admission.per_minute:
             # The oldest of the last `per_minute` leaves the window first; then one more may start.
-            frees_at = datetime.fromisoformat(recent[-1].replace("Z", "+00:00")) + timedelta(minutes=1)
+            frees_at = parse_utc(recent[-1]) + timedelta(minutes=1)
             raise AdmissionRefused(
                 f"You started {admission.per_minute} generations in the last minute, the limit per member "
                 f"(rerolls, variations and remixes count too). You can go on in "
@@ -179,7 +179,7 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
         last = (await cursor.fetchone())[0]  # type: ignore[index]
         await cursor.close()
         if last:
-            since = datetime.now(UTC) - datetime.fromisoformat(last.replace("Z", "+00:00"))
+            since = datetime.now(UTC) - parse_utc(last)
             wait = admission.cooldown_seconds - since.total_seconds()
             if wait > 0:
                 raise AdmissionRefused(

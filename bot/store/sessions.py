@@ -77,3 +77,17 @@ async def latest_session_in(db: Database, channel_id: str) -> Session | None:
         (channel_id, channel_id),
     )
     return Session.from_row(row) if row else None
+
+
+async def insert_party_session(
+    conn: aiosqlite.Connection, *, guild_id: str | None, channel_id: str, thread_id: str, topic: str, actor: Actor
+) -> int:
+    """Insert the session a party in `thread_id` records its steps in, and return its id."""
+    cursor = await conn.execute(
+        "INSERT INTO sessions (kind, guild_id, channel_id, thread_id, title, topic, created_by, created_at)"
+        " VALUES ('party', ?, ?, ?, ?, ?, ?, ?)",
+        (guild_id, channel_id, thread_id, topic, topic, actor.id, utc_now()),
+    )
+    session_id = cursor.lastrowid
+    assert session_id is not None
+    return session_id

@@ -9,8 +9,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from bot.content_images import MAX_ATTACHMENT_BYTES, check_attachment_header, load_content_image, size_like
 from bot.errors import UserInputError
+from bot.imagine.content_images import MAX_ATTACHMENT_BYTES, check_attachment_header, load_content_image, size_like
 
 
 def encoded(image: Image.Image, fmt: str) -> bytes:

@@ -18,6 +18,7 @@ from bot.store import Database
 REPO = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.worker  # the demo runs the real tiny pipeline in a worker process
 @pytest.mark.asyncio(loop_scope="function")
 async def test_the_demo_runs_a_whole_party_and_exports_it(tmp_path: Path) -> None:
     lines: list[str] = []

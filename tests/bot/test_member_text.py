@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.errors import UserInputError
-from bot.generation import GenerationService
 from bot.member_text import is_blank, one_line
-from bot.parties.service import PartyService, PartySettings
+from bot.parties.service import PartySettings
+from bot.services import Services
 from bot.store import Actor
 
 ALICE = Actor("1", "alice")
@@ -50,8 +50,8 @@ ZERO_WIDTH = "\u200b\u200d\u2060\ufeff\u00ad"
 
 
 @pytest.mark.asyncio(loop_scope="module")
-async def test_a_party_refuses_invisible_topics_associations_and_prompts(generation: GenerationService) -> None:
-    parties = PartyService(generation.db, generation)
+async def test_a_party_refuses_invisible_topics_associations_and_prompts(services: Services) -> None:
+    parties = services.parties
     with pytest.raises(UserInputError, match="A party's topic is 1 to"):
         await parties.start(ALICE, guild_id="1", channel_id="70", thread_id="71", topic=ZERO_WIDTH, settings=SETTINGS)
     await parties.start(ALICE, guild_id="1", channel_id="70", thread_id="71", topic="rain", settings=SETTINGS)

@@ -7,7 +7,7 @@ import json
 
 from PIL import Image
 
-from bot.png_metadata import read_parameters, with_parameters
+from bot.render.png_metadata import read_parameters, with_parameters
 
 PARAMS = {
     "prompt": "a red kite",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.progress import EditThrottle, progress_bar, progress_text
+from bot.jobs.progress import EditThrottle, progress_bar, progress_text
 
 
 class FakeClock:

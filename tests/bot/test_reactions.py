@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.spec import Feature, ImagineOptions, JobSpec, Origin, Render
-from bot.reactions import REACTION_VOTE, ReactionService
+from bot.reactions.service import REACTION_VOTE, ReactionService
+from bot.reactions.store import get_vote, tally_images
 from bot.store import Actor, Database, list_events
 from bot.store.images import insert_image
 from bot.store.jobs import Shown, insert_job
 from bot.store.posts import record_post
 from bot.store.prompts import insert_prompt
 from bot.store.sessions import open_stream
-from bot.store.votes import get_vote, tally_images
 
 ALICE = Actor("101", "alice")
 SPEC = JobSpec(

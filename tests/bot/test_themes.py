@@ -9,7 +9,7 @@ import pytest
 
 from bot.errors import UserInputError
 from bot.store import Actor, Database, list_events
-from bot.themes import Theme, ThemeService, found_words, load_theme_presets
+from bot.themes.service import Theme, ThemeService, found_words, load_theme_presets
 
 MOD = Actor("900", "mod")
 

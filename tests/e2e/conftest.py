@@ -1,4 +1,7 @@
-"""End-to-end fixtures: the loopback Discord, a guild with users, and Salon connected to it."""
+"""End-to-end fixtures: the loopback Discord, a guild with users, and Salon connected to it.
+
+Every test here is marked `e2e`; those that need the real worker process are marked `worker` too.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import SalonBot, point_discord_at
+from bot.client import SalonBot, default_pool, point_discord_at
 from bot.settings import Settings, load_settings
+from gpu_worker.memory_pool import MemoryPool
 from loopback import LoopbackDiscord
 
 BOT_TOKEN = "loopback-bot-token.salon"
@@ -72,12 +76,21 @@ def salon_settings(world: World, tmp_path: Path, models_dir: Path) -> Callable[.
     return make
 
 
-class RunningSalon:
-    """A SalonBot started against the loopback server, stopped by `stop()`."""
+def memory_pool_for(settings: Settings) -> MemoryPool:
+    """Return the in-memory pool a test Salon uses unless it needs a real worker (batches like the settings say)."""
+    return MemoryPool(batch_size=settings.batch_size)
 
-    def __init__(self, settings: Settings) -> None:
+
+class RunningSalon:
+    """A SalonBot started against the loopback server, stopped by `stop()`.
+
+    It generates on the in-memory pool (`self.pool` once started); `worker=True` runs the real
+    worker process instead, for what only it can show (crashes, previews from latents, batching).
+    """
+
+    def __init__(self, settings: Settings, *, worker: bool = False) -> None:
         self.settings = settings
-        self.bot = SalonBot(settings)
+        self.bot = SalonBot(settings, pool_factory=default_pool if worker else memory_pool_for)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> SalonBot:
@@ -90,9 +103,15 @@ class RunningSalon:
         assert ready in done, "Salon did not become ready"
         return self.bot
 
+    @property
+    def pool(self) -> MemoryPool:
+        """Return the in-memory pool this Salon generates on (not for `worker=True`)."""
+        assert isinstance(self.bot.pool, MemoryPool), "this Salon runs the real worker"
+        return self.bot.pool
+
     async def settled(self, timeout: float = 120) -> None:
         """Return once every job has ended and its outcome is shown (delivery is recorded after the message)."""
-        await asyncio.wait_for(self.bot.generation.wait_until_settled(), timeout)
+        await asyncio.wait_for(self.bot.services.jobs.wait_until_settled(), timeout)
 
     async def stop(self) -> None:
         await self.bot.close()
@@ -106,3 +125,10 @@ async def salon(salon_settings: Callable[..., Settings]) -> AsyncIterator[Runnin
     await running.start()
     yield running
     await running.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder `e2e`, so a layer can be chosen with `-m`."""
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.e2e)

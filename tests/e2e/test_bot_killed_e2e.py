@@ -17,6 +17,8 @@ import sys
 from itertools import count
 from pathlib import Path
 
+import pytest
+
 from loopback import Message
 from tests.e2e.conftest import BOT_TOKEN, World, shows_grid
 
@@ -110,6 +112,7 @@ def job_of(message: Message, prefix: str) -> int:
     return int(message.custom_id(prefix).split(":")[2])
 
 
+@pytest.mark.worker  # `python -m bot` in a subprocess, on its real worker
 async def test_bot_killed_mid_batch_between_generation_and_delivery_and_mid_vote(
     world: World, tmp_path: Path, models_dir: Path
 ) -> None:

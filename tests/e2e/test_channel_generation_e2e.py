@@ -13,13 +13,13 @@ import json
 import pytest
 from PIL import Image
 
-from bot.png_metadata import read_parameters
-from bot.reactions import REACTION_VOTE
+from bot.reactions.service import REACTION_VOTE
+from bot.reactions.store import get_vote
+from bot.render.png_metadata import read_parameters
 from bot.store import list_events
 from bot.store.images import images_of_job
 from bot.store.jobs import JobState, get_job, jobs_in_states
 from bot.store.posts import get_post
-from bot.store.votes import get_vote
 from loopback import Message
 from tests.e2e.conftest import RunningSalon, World
 
@@ -63,7 +63,7 @@ async def test_options_flags_and_style_shape_the_job_and_png_metadata(world: Wor
     message = await imagine(
         world, "alice", {"prompt": "a red kite --no fog --seed 5 --ar 16:9", "count": 2, "style": "watercolor"}
     )
-    db = salon.bot.generation.db
+    db = salon.bot.services.jobs.db
     await salon.settled()
     [job] = await jobs_in_states(db, (JobState.DELIVERED,))
     assert job.spec.render.seeds == (5, 6)
@@ -91,7 +91,7 @@ async def test_style_and_model_autocomplete_offer_names(world: World, salon: Run
 
 
 async def test_every_button_works_for_another_user(world: World, salon: RunningSalon) -> None:
-    db = salon.bot.generation.db
+    db = salon.bot.services.jobs.db
     grid = await imagine(world, "alice", {"prompt": "a lighthouse", "count": 2, "seed": 100})
     await salon.settled()
     [first] = await jobs_in_states(db, (JobState.DELIVERED,))
@@ -103,7 +103,7 @@ async def test_every_button_works_for_another_user(world: World, salon: RunningS
     assert "Image 2 of job" in picked.content and "`101`" in picked.content
     full = Image.open(io.BytesIO(world.server.files[picked.attachments[0].id].data))
     assert full.size == (64, 64)
-    await asyncio.wait_for(salon.bot.generation.wait_for_post(str(picked.id)), 30)
+    await asyncio.wait_for(salon.bot.services.jobs.wait_for_post(str(picked.id)), 30)
     post = await get_post(db, str(picked.id))
     assert post is not None and post.kind == "image" and post.image_id == (await images_of_job(db, first.id))[1].id
 
@@ -153,9 +153,9 @@ async def test_every_button_works_for_another_user(world: World, salon: RunningS
 
 
 async def test_reactions_record_likes_and_reroll(world: World, salon: RunningSalon) -> None:
-    db = salon.bot.generation.db
+    db = salon.bot.services.jobs.db
     grid = await imagine(world, "alice", {"prompt": "a blue door", "count": 2})
-    await asyncio.wait_for(salon.bot.generation.wait_for_post(str(grid.id)), 30)
+    await asyncio.wait_for(salon.bot.services.jobs.wait_for_post(str(grid.id)), 30)
     await salon.settled()
     [job] = await jobs_in_states(db, (JobState.DELIVERED,))
     images = await images_of_job(db, job.id)
@@ -165,7 +165,7 @@ async def test_reactions_record_likes_and_reroll(world: World, salon: RunningSal
     async def vote(image_id: int) -> int | None:
         return await get_vote(db, image_id=image_id, voter_id=carol_id, kind=REACTION_VOTE)
 
-    handled = salon.bot.reactions
+    handled = salon.bot.services.reactions
     await carol.react(grid, "2️⃣")
     await asyncio.wait_for(handled.wait_handled(1), 30)
     assert await vote(images[1].id) == 1 and await vote(images[0].id) is None
@@ -199,6 +199,7 @@ async def test_reactions_record_likes_and_reroll(world: World, salon: RunningSal
 async def test_progress_shows_and_cancel_is_for_the_requester(world: World, salon_settings) -> None:
     running = RunningSalon(salon_settings(steps=150))
     await running.start()
+    running.pool.freeze_after(3)  # the job runs, shows its progress and waits there for the cancel
     try:
         alice = world.server.driver(world.users["alice"])
         interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "a long walk", "count": 1})
@@ -213,9 +214,10 @@ async def test_progress_shows_and_cancel_is_for_the_requester(world: World, salo
         assert "Only the person who asked" in await refusal(world, refused)
         stopped = await alice.click(message, cancel_id)
         await stopped.wait_for_original()
+        running.pool.release()
         await world.server.wait_for(lambda: "was cancelled" in interaction.original.content, timeout=60)
-        [job] = await jobs_in_states(running.bot.generation.db, (JobState.CANCELLED,))
-        kinds = [event.kind for event in await list_events(running.bot.generation.db, subject=("job", job.id))]
+        [job] = await jobs_in_states(running.bot.services.jobs.db, (JobState.CANCELLED,))
+        kinds = [event.kind for event in await list_events(running.bot.services.jobs.db, subject=("job", job.id))]
         assert "job.cancel_requested" in kinds and kinds[-1] == "job.cancelled"
     finally:
         await running.stop()
@@ -224,6 +226,7 @@ async def test_progress_shows_and_cancel_is_for_the_requester(world: World, salo
 async def test_queue_lists_the_callers_jobs(world: World, salon_settings) -> None:
     running = RunningSalon(salon_settings(steps=150))
     await running.start()
+    running.pool.freeze_after(1)  # both jobs stay active while /queue lists them
     try:
         alice = world.server.driver(world.users["alice"])
         for prompt in ("first long job", "second long job"):
@@ -235,6 +238,7 @@ async def test_queue_lists_the_callers_jobs(world: World, salon_settings) -> Non
         bob = await world.server.driver(world.users["bob"]).slash(world.channel_id, "queue")
         assert "You have nothing in the queue" in (await bob.wait_for_original()).content
     finally:
+        running.pool.release()
         await running.stop()
 
 
@@ -253,7 +257,7 @@ async def test_theme_shapes_prompts_and_only_moderators_set_it(world: World, sal
     dog = await alice.slash(world.channel_id, "imagine", {"prompt": "a dog on a sofa"})
     assert "does not allow `dog`" in await refusal(world, dog)
     await imagine(world, "alice", {"prompt": "a kitten on a sofa", "count": 1})
-    db = salon.bot.generation.db
+    db = salon.bot.services.jobs.db
     await salon.settled()
     [job] = await jobs_in_states(db, (JobState.DELIVERED,))
     assert job.spec.render.prompt.startswith("a kitten on a sofa, a cat") and "dog" in job.spec.render.negative_prompt
@@ -271,7 +275,7 @@ async def test_blocklist_refuses_privately_and_queues_nothing(world: World, salo
     blocked = await alice.slash(world.channel_id, "imagine", {"prompt": "lots of GORE"})
     assert "blocked by the moderators" in await refusal(world, blocked)
     assert world.server.channel_messages(world.channel_id) == []
-    assert await jobs_in_states(salon.bot.generation.db, tuple(JobState)) == []
+    assert await jobs_in_states(salon.bot.services.jobs.db, tuple(JobState)) == []
 
 
 @pytest.mark.parametrize(
@@ -292,7 +296,7 @@ async def test_bad_input_gets_a_private_message_naming_the_limit(
     interaction = await alice.slash(world.channel_id, "imagine", options, attachments=attachments)
     assert expected in await refusal(world, interaction)
     assert not [m for m in world.server.channel_messages(world.channel_id) if m.attachments]
-    assert await jobs_in_states(salon.bot.generation.db, tuple(JobState)) == []
+    assert await jobs_in_states(salon.bot.services.jobs.db, tuple(JobState)) == []
 
 
 async def test_content_image_makes_an_image_to_image_job(world: World, salon: RunningSalon) -> None:
@@ -305,7 +309,7 @@ async def test_content_image_makes_an_image_to_image_job(world: World, salon: Ru
         attachments={"image": ("photo.jpg", picture.getvalue())},
     )
     await salon.settled()
-    [job] = await jobs_in_states(salon.bot.generation.db, (JobState.DELIVERED,))
+    [job] = await jobs_in_states(salon.bot.services.jobs.db, (JobState.DELIVERED,))
     assert job.kind == "img2img" and job.spec.render.strength == 0.5
     assert salon.bot.files.path_for(job.spec.render.init_image_sha256).exists()
     assert job.spec.render.width > job.spec.render.height  # the picture's shape
@@ -323,7 +327,7 @@ async def test_buttons_work_after_a_restart(world: World, salon: RunningSalon) -
         pick = await bob.click(grid, grid.custom_id("salon:u:"))
         assert (await pick.wait_for_original(lambda m: m.attachments)).attachments
         await restarted.settled()
-        jobs = await jobs_in_states(restarted.bot.generation.db, (JobState.DELIVERED,))
+        jobs = await jobs_in_states(restarted.bot.services.jobs.db, (JobState.DELIVERED,))
         assert len(jobs) == 2 and jobs[1].parent_job_id == jobs[0].id
     finally:
         await restarted.stop()

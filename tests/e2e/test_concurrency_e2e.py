@@ -31,6 +31,6 @@ async def test_fifty_concurrent_imagines_from_ten_users(world: World, salon: Run
     for n, interaction in enumerate(interactions):
         assert f"a tiny house number {n}" in interaction.original.content
     await salon.settled()
-    done = await jobs_in_states(salon.bot.generation.db, (JobState.DELIVERED,))
+    done = await jobs_in_states(salon.bot.services.jobs.db, (JobState.DELIVERED,))
     assert len(done) == 50
     assert len({job.requester_id for job in done}) == 10

@@ -149,14 +149,14 @@ async def test_reaction_toggles_and_stray_emoji_do_one_thing_or_nothing(world: W
     grid = await server.wait_for(lambda: made.original if made.original and shows_grid(made.original) else None, 120)
     await salon.settled()
     before = row_counts(salon)
-    handled = salon.bot.reactions.handled
+    handled = salon.bot.services.reactions.handled
     # Twenty toggles of 🔁 in a burst are one reroll; a number past the grid and foreign emoji do nothing.
     for _ in range(20):
         await bob.react(grid, "🔁")
         await bob.unreact(grid, "🔁")
     for emoji in ("7️⃣", "🎉", "🇿"):
         await bob.react(grid, emoji)
-    await salon.bot.reactions.wait_handled(handled + 43)
+    await salon.bot.services.reactions.wait_handled(handled + 43)
     # The reroll's grid, posted in the channel beside the first.
     await server.wait_for(lambda: sum(map(shows_grid, server.channel_messages(world.channel_id))) >= 2, 120)
     await salon.settled()

@@ -40,9 +40,9 @@ async def test_imagine_defers_generates_posts_grid_and_records(world: World, sal
         i.startswith("salon:info:") for i in ids
     )
 
-    db = salon.bot.generation.db
+    db = salon.bot.services.jobs.db
     # The grid is shown first, then its delivery is recorded.
-    await asyncio.wait_for(salon.bot.generation.wait_for_post(str(message.id)), 30)
+    await asyncio.wait_for(salon.bot.services.jobs.wait_for_post(str(message.id)), 30)
     await salon.settled()
     [job] = await jobs_in_states(db, (JobState.DELIVERED,))
     assert job.requester_id == str(world.users["alice"]) and job.spec.render.seeds == (7, 8, 9, 10)
@@ -70,7 +70,7 @@ async def test_bad_prompt_gets_private_reason_and_queues_nothing(world: World, s
     assert interaction.original is not None and interaction.original.ephemeral
     assert "The prompt is empty" in interaction.original.content
     assert world.server.channel_messages(world.channel_id) == []
-    assert await jobs_in_states(salon.bot.generation.db, tuple(JobState)) == []
+    assert await jobs_in_states(salon.bot.services.jobs.db, tuple(JobState)) == []
 
 
 async def test_info_button_works_for_another_user_after_restart(
@@ -122,7 +122,7 @@ async def test_job_unfinished_at_shutdown_is_resumed_and_posted_after_restart(wo
         # A result that waited longer than SALON_PING_AFTER_SECONDS also pings its requester.
         assert all(f"<@{world.users['alice']}>" in m.content and "is ready" in m.content for m in others)
         assert "resume me" in message.content
-        db = second.bot.generation.db
+        db = second.bot.services.jobs.db
         [job] = await jobs_in_states(db, (JobState.DELIVERED,))
         kinds = [event.kind for event in await list_events(db, subject=("job", job.id))]
         assert kinds == [

@@ -22,7 +22,8 @@ from bot.client import SalonBot, point_discord_at
 from bot.settings import Settings
 from bot.store import list_events
 from bot.store.jobs import JobState, jobs_in_states
-from gpu_worker import PoolEvent, ProcessPool
+from gpu_worker import GenerationPool, PoolEvent, ProcessPool
+from gpu_worker.memory_pool import MemoryPool
 from loopback import Message
 from loopback.faults import skip_discord_py_backoff
 from loopback.interactions import MESSAGE_COMPONENT
@@ -55,10 +56,11 @@ async def private_text(world: World, interaction) -> str:
     return message.content
 
 
+@pytest.mark.worker
 async def test_worker_killed_twice_and_a_flood_past_the_cap_lose_nothing(
     world: World, salon_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    running = RunningSalon(salon_settings(max_jobs_per_user=3, worker_restart_seconds=0.05, steps=2))
+    running = RunningSalon(salon_settings(max_jobs_per_user=3, worker_restart_seconds=0.05, steps=2), worker=True)
     bot = await running.start()
     try:
         pool = bot.pool
@@ -318,7 +320,7 @@ async def wait_for_event(bot: SalonBot, kind: str, *, final: bool | None = None,
     async def wait() -> object:
         while True:
             # Listen before looking: a change that lands while the store is read is not missed.
-            change = asyncio.ensure_future(bot.generation.wait_for_change())
+            change = asyncio.ensure_future(bot.services.jobs.wait_for_change())
             await asyncio.sleep(0)  # a yield, not a wait: the listener is in place after it
             if (event := await found()) is not None:
                 change.cancel()
@@ -352,9 +354,9 @@ async def test_a_party_in_the_thread_of_a_themed_channel_uses_its_theme(world: W
 
 
 class SharedPool:
-    """One started pool lent to many bots in turn: each start is a real bot start, without a model load."""
+    """One started pool lent to many bots in turn: each start is a real bot start, without a pool start."""
 
-    def __init__(self, pool: ProcessPool) -> None:
+    def __init__(self, pool: GenerationPool) -> None:
         self.pool = pool
         self._listeners: list[object] = []
 
@@ -376,10 +378,10 @@ class SharedPool:
 
 
 async def test_imagine_before_on_ready_gets_its_grid_twenty_starts_in_a_row(
-    world: World, salon_settings: Callable[..., Settings], models_dir: Path
+    world: World, salon_settings: Callable[..., Settings]
 ) -> None:
     settings = salon_settings(steps=1, max_jobs_per_minute=0)  # twenty jobs of one member in a row
-    pool = ProcessPool("tiny", ["cpu"], models_dir, preview_every=0, batch_size=4)
+    pool = MemoryPool(preview_every=0, batch_size=4)
     await pool.start()
     world.server.guild_create_delay = math.inf  # the guild arrives only when the test says: on_ready waits
     try:
@@ -389,7 +391,7 @@ async def test_imagine_before_on_ready_gets_its_grid_twenty_starts_in_a_row(
         await pool.close()
 
 
-async def start_and_imagine(world: World, settings: Settings, pool: ProcessPool, start: int) -> None:
+async def start_and_imagine(world: World, settings: Settings, pool: GenerationPool, start: int) -> None:
     """Start a bot, send /imagine right after READY (its guild held back, so before on_ready), get the grid."""
     server = world.server
     bot = SalonBot(settings, pool_factory=lambda _: SharedPool(pool))  # type: ignore[arg-type, return-value]
@@ -406,7 +408,7 @@ async def start_and_imagine(world: World, settings: Settings, pool: ProcessPool,
         server.release_guild_creates()
         grid = await grid_of(world, interaction, timeout=60)
         assert f"start {start}" in grid.content
-        await asyncio.wait_for(bot.generation.wait_until_settled(), 60)
+        await asyncio.wait_for(bot.services.jobs.wait_until_settled(), 60)
         jobs = await jobs_in_states(bot.db, tuple(JobState))
         assert len(jobs) == start and {job.state for job in jobs} == {JobState.DELIVERED}
     finally:

@@ -24,7 +24,7 @@ async def test_broken_cog_is_logged_and_the_rest_load(
     world: World, salon_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
 ) -> None:
     running = RunningSalon(salon_settings())
-    running.bot._cog_names = ("tests.e2e.broken_cog", "cogs.imagine")
+    running.bot._cog_names = ("tests.e2e.broken_cog", "cogs.imagine.commands")
     with caplog.at_level(logging.ERROR, logger="bot.client"):
         await running.start()
     try:
@@ -44,8 +44,8 @@ async def test_unexpected_error_shows_a_reference_that_is_in_the_log(
     async def explode(*args: object, **kwargs: object) -> None:
         raise KeyError("a bug")
 
-    monkeypatch.setattr(salon.bot.generation, "submit", explode)
-    with caplog.at_level(logging.ERROR, logger="bot.command_tree"):
+    monkeypatch.setattr(salon.bot.services.jobs, "submit", explode)
+    with caplog.at_level(logging.ERROR, logger="cogs.kit.command_tree"):
         interaction = await world.server.driver(world.users["bob"]).slash(
             world.channel_id, "imagine", {"prompt": "a cat"}
         )
@@ -58,6 +58,14 @@ async def test_unexpected_error_shows_a_reference_that_is_in_the_log(
     assert interaction.original is not None and interaction.original.deleted, "no lingering 'thinking…'"
 
 
+async def drain(stream: asyncio.StreamReader | None, into: list[bytes]) -> None:
+    """Keep reading a subprocess's pipe until it closes, keeping what it wrote."""
+    assert stream is not None
+    while chunk := await stream.read(65536):
+        into.append(chunk)
+
+
+@pytest.mark.worker  # `python -m bot` in a subprocess, on its real worker
 async def test_sigterm_stops_the_bot_cleanly(world: World, tmp_path: Path, models_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SALON_", "DISCORD_"))}
     env.update(
@@ -74,6 +82,9 @@ async def test_sigterm_stops_the_bot_cleanly(world: World, tmp_path: Path, model
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
     )
+    # Read the log as it comes: a pipe nobody reads fills up and stalls the bot on a busy machine.
+    chunks: list[bytes] = []
+    drained = asyncio.create_task(drain(process.stderr, chunks))
     try:
         await world.server.wait_for_bot(timeout=120)
         await world.server.wait_for(lambda: world.server.commands.get(0), timeout=60)
@@ -82,11 +93,12 @@ async def test_sigterm_stops_the_bot_cleanly(world: World, tmp_path: Path, model
         )
         await world.server.wait_for(lambda: shows_grid(interaction.original), timeout=120)
         process.send_signal(signal.SIGTERM)
-        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+        await asyncio.wait_for(process.wait(), 60)
     finally:
         if process.returncode is None:
             process.kill()
-    log_text = stderr.decode()
+        await drained
+    log_text = b"".join(chunks).decode()
     assert process.returncode == 0, log_text
     assert "SIGTERM received: shutting down" in log_text
     assert BOT_TOKEN not in log_text

@@ -3,10 +3,10 @@ rounds, votes, stars, a final vote and a summary; and a restart in the middle of
 
 from __future__ import annotations
 
+from bot.parties.store import party_in_thread, rounds_of, versions_of, votes_of_round
 from bot.store import list_events
 from bot.store.images import get_image, images_of_job
 from bot.store.jobs import get_job
-from bot.store.parties import party_in_thread, rounds_of, versions_of, votes_of_round
 from loopback import Message, User
 from tests.e2e.conftest import RunningSalon, World
 
@@ -114,7 +114,8 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     first = await alice.slash(thread_id, "party round")
     grid = await round_grid(world, first)
     [round_one] = await rounds_of(db, party.id)
-    assert salon.bot.vote_timers.scheduled().get(round_one.id), "the vote's timer is set before the grid shows"
+    timers = salon.bot.services.parties.timers
+    assert timers.scheduled().get(round_one.id), "the vote's timer is set before the grid shows"
     job = await get_job(db, (await rounds_of(db, party.id))[0].job_id)
     assert job is not None and job.priority == 10 and job.session_id == party.session_id
     assert job.spec.render.prompt == "two old people looking away, rain"
@@ -146,7 +147,7 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
 
     won = await server.wait_for(lambda: announcement("🏆 Round 1"), timeout=30)
     assert "image 2 has the most votes (2)" in won.content and won.attachments
-    assert salon.bot.vote_timers.scheduled().get(round_one.id) is None
+    assert salon.bot.services.parties.timers.scheduled().get(round_one.id) is None
 
     # The winner carries forward: round 2 starts from its image and seed.
     second = await alice.slash(thread_id, "party round")
@@ -223,7 +224,7 @@ async def test_a_restart_mid_round_keeps_votes_timer_and_prompt(world: World, sa
     party = await party_in_thread(db, str(thread_id))
     assert party is not None
     [round_row] = await rounds_of(db, party.id)
-    deadline = salon.bot.vote_timers.scheduled()[round_row.id]
+    deadline = salon.bot.services.parties.timers.scheduled()[round_row.id]
     await answer(await bob.click(grid, grid.custom_id(f"salon:pvote:{round_row.id}:0")))
     both = await answer(await bob.click(grid, grid.custom_id(f"salon:pvote:{round_row.id}:2")))
     assert "image 1, 3" in both.content  # approval: votes add up
@@ -233,7 +234,7 @@ async def test_a_restart_mid_round_keeps_votes_timer_and_prompt(world: World, sa
     await restarted.start()
     try:
         # Timers are rebuilt in on_ready, before Salon counts as ready.
-        assert restarted.bot.vote_timers.scheduled()[round_row.id] == deadline
+        assert restarted.bot.services.parties.timers.scheduled()[round_row.id] == deadline
         db = restarted.bot.db
         assert len((await votes_of_round(db, round_row.id))[str(world.users["bob"])]) == 2
         assert [v.text for v in await versions_of(db, party.id)] == ["rain", "rain on a window"]
@@ -314,7 +315,7 @@ async def test_members_choose_whether_their_images_are_published(world: World, s
     denied = await bob.slash(world.channel_id, "party consent-default", {"publish": True})
     assert "Manage Server permission" in await private_reply(world, denied)
     users = [str(world.users["alice"]), str(world.users["bob"])]
-    assert await salon.bot.consents.consented(str(world.guild_id), users) == {users[0]}
+    assert await salon.bot.services.consents.consented(str(world.guild_id), users) == {users[0]}
 
 
 async def test_a_vote_closed_twice_at_once_and_a_party_ended_twice_at_once_take_effect_once(
@@ -357,7 +358,7 @@ async def test_party_roles_go_to_people_and_naming_someone_joins_them(world: Wor
         assert "Party roles go to people" in await private_reply(world, refused)
     party = await party_in_thread(salon.bot.db, str(thread_id))
     assert party is not None
-    state = await salon.bot.parties.state(party.id)
+    state = await salon.bot.services.parties.state(party.id)
     assert set(state.members) == {str(world.users["alice"])}
 
     # Carol never joined: naming her joins her, and she is the one person the answer mentions.
@@ -367,7 +368,7 @@ async def test_party_roles_go_to_people_and_naming_someone_joins_them(world: Wor
     assert "Salon joined them" in named.content and "/party leave" in named.content
     assert named.mention_ids == [world.users["carol"]]
     assert world.users["carol"] in server.channels[thread_id].thread_members
-    state = await salon.bot.parties.state(party.id)
+    state = await salon.bot.services.parties.state(party.id)
     carol = state.members[str(world.users["carol"])]
     assert carol.active and "prompt-master" in carol.roles
     [event] = await list_events(salon.bot.db, kinds=("party.role_assigned",))

@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from bot.regions.lattice import Cell, Lattice
-from bot.regions.masks import differs_only_inside
+from bot.render.masks import differs_only_inside
 from bot.store.images import images_of_job
 from bot.store.jobs import JobState, jobs_in_states
 from loopback import Message
@@ -67,7 +67,7 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
     refused = await carol.slash(world.channel_id, "regions mark", {"like": "E9"})
     assert "outside the lattice" in (await refused.wait_for_original()).content
 
-    scores = await salon.bot.regions.scores(job.id, Lattice())
+    scores = await salon.bot.services.regions.scores(job.id, Lattice())
     assert scores[Cell(1, 0, 0)] == 1 and scores[Cell(1, 0, 1)] == 1
     assert scores[Cell(1, 2, 2)] == -2 and scores[Cell(1, 3, 3)] == -1
 

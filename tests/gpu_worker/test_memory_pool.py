@@ -432,3 +432,19 @@ async def test_jobs_submitted_before_start_wait_for_it() -> None:
     assert [e.kind for e in events] == ["worker_ready", "job_started"]
     await handle.result()
     await pool.close()
+
+
+async def test_frozen_jobs_start_take_their_steps_and_wait_for_release(pool: MemoryPool) -> None:
+    pool.freeze_after(2)
+    handle = await pool.submit("frozen", request(steps=6))
+    seen = []
+    async with aclosing(handle.progress()) as updates:
+        async for update in updates:
+            seen.append(update.step)
+            if update.step == 2:
+                break
+    for _ in range(20):  # many turns of the loop: a frozen job takes no further step
+        await asyncio.sleep(0)
+    assert handle.state == "running" and not handle.done and seen == [1, 2]
+    pool.release()
+    assert (await handle.result()).images

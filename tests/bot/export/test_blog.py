@@ -14,30 +14,29 @@ import yaml
 
 from bot.export.blog import escape_markdown, slugify, write_hugo_bundle, write_jekyll_post
 from bot.export.story import party_story
-from bot.generation import GenerationService, Place
+from bot.jobs.spec import Place
 from bot.parties.service import PartyService, PartySettings
+from bot.services import Services
 from bot.store import Actor
-
-pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ALICE = Actor("1", "alice")
 BOB = Actor("2", "bob")
 TOPIC = 'love: "quotes", <b>tags</b> & [links](http://x)'
 
 
-async def a_party(generation: GenerationService) -> tuple[PartyService, object]:
-    parties = PartyService(generation.db, generation)
+async def a_party(services: Services) -> tuple[PartyService, object]:
+    parties = services.parties
     await parties.start(ALICE, guild_id="1", channel_id="70", thread_id="71", topic=TOPIC, settings=PartySettings())
     await parties.join(BOB, "71")
     await parties.associate(BOB, "71", "red roses")
     await parties.commit(ALICE, "71", text="two red roses in the rain")
     await parties.advance(ALICE, "71", is_admin=False)
     round_row, prepared = await parties.prepare_round(ALICE, "71", is_admin=False)
-    finished = await generation.wait(await generation.submit(ALICE, Place("1", "71"), prepared))
+    finished = await services.jobs.wait(await services.jobs.submit(ALICE, Place("1", "71"), prepared))
     await parties.round_generated(round_row.id, finished.job.id)
     await parties.vote(BOB, round_row.id, 0)
     await parties.close_round(round_row.id)
-    return parties, await party_story(generation.db, "71")
+    return parties, await party_story(services.jobs.db, "71")
 
 
 async def test_slugs_and_markdown_escaping_keep_user_text_inert() -> None:
@@ -57,13 +56,13 @@ async def build_with_hugo(hugo: str, site: Path) -> None:
     assert built.returncode == 0, built.stderr
 
 
-async def test_hugo_bundle_builds_with_the_real_hugo(generation: GenerationService, tmp_path: Path) -> None:
+async def test_hugo_bundle_builds_with_the_real_hugo(services: Services, tmp_path: Path) -> None:
     hugo = shutil.which("hugo")
     if hugo is None:
         pytest.skip("the hugo binary is not installed (.ci/run installs Debian's hugo package)")
-    _, story = await a_party(generation)
+    _, story = await a_party(services)
     site = tmp_path / "site"
-    export = write_hugo_bundle(story, generation.files, site / "content" / "posts")
+    export = write_hugo_bundle(story, services.jobs.files, site / "content" / "posts")
     text = export.path.read_text()
     matter = yaml.safe_load(text.split("---\n")[1])
     assert matter["title"] == TOPIC and matter["draft"] is False and TOPIC in matter["tags"]
@@ -78,15 +77,15 @@ async def test_hugo_bundle_builds_with_the_real_hugo(generation: GenerationServi
     assert len(images) == 2 and all(f'src="{name}"' in page for name in images)
 
 
-async def test_jekyll_post_and_consent(generation: GenerationService, tmp_path: Path) -> None:
-    _, story = await a_party(generation)
-    export = write_jekyll_post(story, generation.files, tmp_path / "site", consented={"2"})
+async def test_jekyll_post_and_consent(services: Services, tmp_path: Path) -> None:
+    _, story = await a_party(services)
+    export = write_jekyll_post(story, services.jobs.files, tmp_path / "site", consented={"2"})
     assert export.images == 0 and export.left_out == 2  # every image is alice's; only bob consented
     assert export.path.name == f"{story.started_at[:10]}-{slugify(TOPIC)}.md"
     text = export.path.read_text()
     assert yaml.safe_load(text.split("---\n")[1])["layout"] == "post"
     assert "2 images are not shown" in text
-    everyone = write_jekyll_post(story, generation.files, tmp_path / "all", consented={"1", "2"})
+    everyone = write_jekyll_post(story, services.jobs.files, tmp_path / "all", consented={"1", "2"})
     assert everyone.images == 2 and len(list((tmp_path / "all" / "assets").rglob("*.jpg"))) == 2
 
 
@@ -102,11 +101,11 @@ HOSTILE = [
 ]
 
 
-async def test_hostile_member_text_stays_text_in_hugo_and_jekyll(generation: GenerationService, tmp_path: Path) -> None:
+async def test_hostile_member_text_stays_text_in_hugo_and_jekyll(services: Services, tmp_path: Path) -> None:
     hugo = shutil.which("hugo")
     if hugo is None:
         pytest.skip("the hugo binary is not installed (.ci/run installs Debian's hugo package)")
-    _, story = await a_party(generation)
+    _, story = await a_party(services)
     # Every image's prompt (alt texts, captions, the cover) and the round's prompt carry hostile text.
     story.images = [
         replace(image, prompt=HOSTILE[n % len(HOSTILE)], user_prompt=HOSTILE[(n + 1) % len(HOSTILE)])
@@ -116,7 +115,7 @@ async def test_hostile_member_text_stays_text_in_hugo_and_jekyll(generation: Gen
         replace(story.images[0], id=1000 + n, prompt=text, user_prompt=text) for n, text in enumerate(HOSTILE)
     ]
     site = tmp_path / "site"
-    export = write_hugo_bundle(story, generation.files, site / "content" / "posts")
+    export = write_hugo_bundle(story, services.jobs.files, site / "content" / "posts")
     markdown = export.path.read_text()
     body = markdown.split("---\n", 2)[2]
     for delimiter in ("{{<", "{{%", "{{", "{%"):
@@ -130,7 +129,7 @@ async def test_hostile_member_text_stays_text_in_hugo_and_jekyll(generation: Gen
     assert "{{&lt; youtube dQw4w9WgXcQ &gt;}}" in page, "the shortcode is shown as text"
     assert "{% raw %}{{ site.title }}{% endraw %}" in page and "50% off" in page
 
-    jekyll = write_jekyll_post(story, generation.files, tmp_path / "jekyll", consented={"1", "2"})
+    jekyll = write_jekyll_post(story, services.jobs.files, tmp_path / "jekyll", consented={"1", "2"})
     body = jekyll.path.read_text().split("---\n", 2)[2]
     # Liquid runs before Markdown: no `{{` or `{%` may survive for it to find.
     assert "{{" not in body and "{%" not in body and "{% raw %}" not in body

@@ -11,23 +11,21 @@ import pytest
 
 from bot.errors import UserInputError
 from bot.export.service import ExportService, ExportStep, parse_time
-from bot.generation import GenerationService, ImagineOptions, Place
-from bot.parties.service import PartyService, PartySettings
+from bot.jobs.spec import ImagineOptions, Place
+from bot.parties.service import PartySettings
+from bot.services import Services
 from bot.store import Actor
-
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+from tests.bot.service_kit import generate
 
 ALICE = Actor("1", "alice")
 
 
-async def test_a_channel_is_exported_with_each_step_reported(generation: GenerationService, tmp_path: Path) -> None:
-    service = ExportService(generation.db, generation.files, tmp_path / "exports")
+async def test_a_channel_is_exported_with_each_step_reported(services: Services, tmp_path: Path) -> None:
+    service = ExportService(services.jobs.db, services.jobs.files, tmp_path / "exports")
     with pytest.raises(UserInputError, match="Nothing has been made here yet"):
         await service.session_in("90")
     place = Place("1", "90")
-    await generation.wait(
-        await generation.submit(ALICE, place, await generation.prepare(ALICE, place, ImagineOptions("a kite")))
-    )
+    await generate(services, ALICE, place, ImagineOptions("a kite"))
     session = await service.session_in("90")
     assert session.kind == "stream"
     # A gallery is a publication too: alice has not agreed, so her images are left out, and it says so.
@@ -61,10 +59,10 @@ async def test_a_channel_is_exported_with_each_step_reported(generation: Generat
 
 
 async def test_a_party_thread_names_its_party_and_bad_requests_say_what_is_allowed(
-    generation: GenerationService, tmp_path: Path
+    services: Services, tmp_path: Path
 ) -> None:
-    service = ExportService(generation.db, generation.files, tmp_path / "exports")
-    parties = PartyService(generation.db, generation)
+    service = ExportService(services.jobs.db, services.jobs.files, tmp_path / "exports")
+    parties = services.parties
     state = await parties.start(
         ALICE, guild_id="1", channel_id="91", thread_id="92", topic="love", settings=PartySettings()
     )

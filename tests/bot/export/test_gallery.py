@@ -5,33 +5,31 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from bot.export.gallery import render_gallery, write_gallery, zip_folder
 from bot.export.story import channel_story, party_story
-from bot.generation import GenerationService, ImagineOptions, Place
-from bot.parties.service import PartyService, PartySettings
+from bot.jobs.spec import ImagineOptions, Place
+from bot.parties.service import PartySettings
+from bot.services import Services
 from bot.store import Actor
-
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+from tests.bot.service_kit import generate
 
 MALLORY = Actor("66", "<img src=x onerror=alert(1)>")
 ALICE = Actor("1", "alice")
 EVIL = '<script>alert("owned")</script> a cat <img src=x onerror=alert(2)>'
 
 
-async def test_a_channel_gallery_shows_hostile_text_as_text(generation: GenerationService, tmp_path: Path) -> None:
+async def test_a_channel_gallery_shows_hostile_text_as_text(services: Services, tmp_path: Path) -> None:
     place = Place("1", "50")
-    prepared = await generation.prepare(MALLORY, place, ImagineOptions(EVIL))
-    await generation.wait(await generation.submit(MALLORY, place, prepared))
+    prepared = await services.imagine.prepare(MALLORY, place, ImagineOptions(EVIL))
+    await services.jobs.wait(await services.jobs.submit(MALLORY, place, prepared))
     story = await channel_story(
-        generation.db, "50", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", title="<b>cats</b>"
+        services.jobs.db, "50", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", title="<b>cats</b>"
     )
     assert len(story.images) == 2 and story.images[0].author_name == MALLORY.name
     html = render_gallery(story)
     assert "<script>alert" not in html and "<img src=x" not in html and "<b>cats</b>" not in html
     assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in html and "&lt;b&gt;cats&lt;/b&gt;" in html
-    index = write_gallery(story, generation.files, tmp_path / "gallery")
+    index = write_gallery(story, services.jobs.files, tmp_path / "gallery")
     for image in story.images:
         assert (index.parent / "images" / f"{image.sha256}.png").exists()
         assert f'src="images/{image.sha256}.png"' in index.read_text()
@@ -40,8 +38,8 @@ async def test_a_channel_gallery_shows_hostile_text_as_text(generation: Generati
     assert "index.html" in names and len([n for n in names if n.startswith("images/")]) == 2
 
 
-async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generation: GenerationService) -> None:
-    parties = PartyService(generation.db, generation)
+async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(services: Services) -> None:
+    parties = services.parties
     await parties.start(
         ALICE, guild_id="1", channel_id="60", thread_id="61", topic="loneliness", settings=PartySettings()
     )
@@ -49,11 +47,11 @@ async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generatio
     await parties.commit(ALICE, "61", text="an empty chair by the window")
     await parties.advance(ALICE, "61", is_admin=False)
     round_row, prepared = await parties.prepare_round(ALICE, "61", is_admin=False)
-    finished = await generation.wait(await generation.submit(ALICE, Place("1", "61"), prepared))
+    finished = await services.jobs.wait(await services.jobs.submit(ALICE, Place("1", "61"), prepared))
     await parties.round_generated(round_row.id, finished.job.id)
     await parties.vote(ALICE, round_row.id, 1)
     result = await parties.close_round(round_row.id)
-    story = await party_story(generation.db, "61")
+    story = await party_story(services.jobs.db, "61")
     assert story.kind == "party" and story.topic == "loneliness"
     assert story.people == [("1", "alice", ("facilitator",))]
     assert story.associations == [("empty chair", 1, ("alice",))]
@@ -77,20 +75,18 @@ async def test_a_party_story_holds_its_people_prompt_rounds_and_winner(generatio
     assert story.published({"1"}) == story and story.published(None) is story
 
 
-async def test_recorded_journeys_are_kept_per_image_and_shown(generation: GenerationService, tmp_path: Path) -> None:
+async def test_recorded_journeys_are_kept_per_image_and_shown(services: Services, tmp_path: Path) -> None:
     place = Place("1", "52")
-    prepared = await generation.prepare(ALICE, place, ImagineOptions("a comet", journey=True))
-    finished = await generation.wait(await generation.submit(ALICE, place, prepared))
+    prepared = await services.imagine.prepare(ALICE, place, ImagineOptions("a comet", journey=True))
+    finished = await services.jobs.wait(await services.jobs.submit(ALICE, place, prepared))
     journeys = [image.journey_sha256 for image in finished.images]
     assert all(journeys) and len(set(journeys)) == len(journeys)  # one journey per image, each its own
     for sha256 in journeys:
-        assert sha256 is not None and generation.files.read(sha256, ".gif").startswith(b"GIF8")
-    plain = await generation.wait(
-        await generation.submit(ALICE, place, await generation.prepare(ALICE, place, ImagineOptions("a moon")))
-    )
+        assert sha256 is not None and services.jobs.files.read(sha256, ".gif").startswith(b"GIF8")
+    plain = await generate(services, ALICE, place, ImagineOptions("a moon"))
     assert [image.journey_sha256 for image in plain.images] == [None, None]  # only when asked for
-    story = await channel_story(generation.db, "52", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
-    index = write_gallery(story, generation.files, tmp_path / "gallery")
+    story = await channel_story(services.jobs.db, "52", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
+    index = write_gallery(story, services.jobs.files, tmp_path / "gallery")
     html = index.read_text()
     for sha256 in journeys:
         assert (index.parent / "images" / f"{sha256}.gif").exists() and f'src="images/{sha256}.gif"' in html

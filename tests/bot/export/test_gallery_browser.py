@@ -15,15 +15,16 @@ import pytest
 
 from bot.export.gallery import write_gallery
 from bot.export.story import party_story
-from bot.generation import GenerationService, ImagineOptions, Place
-from bot.parties.service import PartyService, PartySettings
-from bot.prompt_composer import PreparedGeneration
+from bot.jobs.spec import ImagineOptions, Place, PreparedGeneration
+from bot.parties.service import PartySettings
+from bot.services import Services
 from bot.store import Actor
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[3] / "test-output"
 
 pytestmark = [
+    pytest.mark.browser,
     pytest.mark.asyncio(loop_scope="module"),
     pytest.mark.skipif(
         not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install -y chromium; .ci/run does)"
@@ -39,9 +40,9 @@ MALLORY = Actor("66", "<b onmouseover=alert(4)>mallory</b>")
 ALICE = Actor("1", "alice")
 
 
-async def hostile_party_gallery(generation: GenerationService, folder: Path) -> Path:
+async def hostile_party_gallery(services: Services, folder: Path) -> Path:
     """Write the gallery of a small party whose topic, prompts and member names are HTML and script."""
-    parties = PartyService(generation.db, generation)
+    parties = services.parties
     thread = "301"
     await parties.start(
         ALICE, guild_id="1", channel_id="300", thread_id=thread, topic="<i>loneliness</i>", settings=PartySettings()
@@ -51,15 +52,15 @@ async def hostile_party_gallery(generation: GenerationService, folder: Path) -> 
     await parties.commit(ALICE, thread, text=HOSTILE_PROMPTS[0])
     await parties.advance(ALICE, thread, is_admin=False)
     round_row, prepared = await parties.prepare_round(ALICE, thread, is_admin=False)
-    finished = await generation.wait(await generation.submit(ALICE, Place("1", thread), prepared))
+    finished = await services.jobs.wait(await services.jobs.submit(ALICE, Place("1", thread), prepared))
     await parties.round_generated(round_row.id, finished.job.id)
     await parties.vote(MALLORY, round_row.id, 1)
     await parties.close_round(round_row.id)
     session = finished.job.session_id
     for prompt in HOSTILE_PROMPTS[1:]:
-        extra = await generation.prepare(MALLORY, Place("1", thread), ImagineOptions(prompt, journey=True))
-        await generation.wait(await generation.submit(MALLORY, Place("1", thread), _in_session(extra, session)))
-    return write_gallery(await party_story(generation.db, thread), generation.files, folder)
+        extra = await services.imagine.prepare(MALLORY, Place("1", thread), ImagineOptions(prompt, journey=True))
+        await services.jobs.wait(await services.jobs.submit(MALLORY, Place("1", thread), _in_session(extra, session)))
+    return write_gallery(await party_story(services.jobs.db, thread), services.jobs.files, folder)
 
 
 def _in_session(prepared: PreparedGeneration, session_id: int) -> PreparedGeneration:
@@ -67,10 +68,10 @@ def _in_session(prepared: PreparedGeneration, session_id: int) -> PreparedGenera
     return replace(prepared, session_id=session_id)
 
 
-async def test_the_gallery_in_chromium(generation: GenerationService, tmp_path: Path) -> None:
+async def test_the_gallery_in_chromium(services: Services, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
-    index = await hostile_party_gallery(generation, tmp_path / "gallery")
+    index = await hostile_party_gallery(services, tmp_path / "gallery")
     problems: list[str] = []
     dialogs: list[str] = []
     async with async_playwright() as playwright:

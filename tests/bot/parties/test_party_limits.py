@@ -15,7 +15,7 @@ ALICE, BOB = Actor("1", "alice"), Actor("2", "bob")
 
 async def test_a_member_over_the_limit_is_told_it_and_keeps_what_they_added(parties: PartyService) -> None:
     parties = PartyService(
-        parties.db, parties.generation, PartyLimits(associations_per_member=3, proposals_per_member=2)
+        parties.db, parties.files, parties.composer, PartyLimits(associations_per_member=3, proposals_per_member=2)
     )
     await parties.start(ALICE, guild_id="1", channel_id="2", thread_id="3", topic="tides", settings=PartySettings())
     await parties.join(BOB, "3")

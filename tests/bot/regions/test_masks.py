@@ -7,7 +7,7 @@ import random
 from PIL import Image, ImageChops
 
 from bot.regions.lattice import Cell, Lattice
-from bot.regions.masks import (
+from bot.render.masks import (
     cell_mask,
     combine,
     differs_only_inside,

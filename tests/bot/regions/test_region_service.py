@@ -1,38 +1,36 @@
-"""Region marks through the service on the real tiny pool: marks add up, and an inpaint keeps liked pixels."""
+"""Region marks through the service (on the in-memory pool): marks add up, and an inpaint keeps liked pixels."""
 
 from __future__ import annotations
 
 import io
 
 import pytest
-import pytest_asyncio
 from PIL import Image
 
 from bot.errors import UserInputError
-from bot.generation import GenerationService, ImagineOptions, Place
 from bot.jobs.factory import build_request
+from bot.jobs.spec import ImagineOptions, Place
 from bot.regions.lattice import Cell, Lattice
-from bot.regions.masks import differs_only_inside
 from bot.regions.service import RegionService
+from bot.render.masks import differs_only_inside
+from bot.services import Services
 from bot.store import Actor, list_events
 from bot.store.images import images_of_job
-
-pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 ALICE, BOB, CAROL = Actor("1", "alice"), Actor("2", "bob"), Actor("3", "carol")
 PLACE = Place("10", "20")
 LATTICE = Lattice(4, 4)
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def regions(generation: GenerationService) -> RegionService:
-    return RegionService(generation)
+@pytest.fixture
+async def regions(services: Services) -> RegionService:
+    return services.regions
 
 
 async def made_grid(regions: RegionService) -> int:
-    generation = regions.generation
-    queued = await generation.submit(ALICE, PLACE, await generation.prepare(ALICE, PLACE, ImagineOptions("a cat")))
-    return (await generation.wait(queued)).job.id
+    prepared = await regions.composer.compose(ALICE.id, PLACE, ImagineOptions("a cat"))
+    queued = await regions.jobs.submit(ALICE, PLACE, prepared)
+    return (await regions.jobs.wait(queued)).job.id
 
 
 async def test_three_members_marks_add_up_and_can_be_changed(regions: RegionService) -> None:
@@ -51,13 +49,13 @@ async def test_three_members_marks_add_up_and_can_be_changed(regions: RegionServ
     png = await regions.heatmap_png(job_id, LATTICE)
     assert Image.open(io.BytesIO(png)).size == (128, 64)
     [recorded] = await list_events(regions.db, kinds=("region.heatmap",))
-    assert regions.generation.files.read(recorded.payload["sha256"]) == png
+    assert regions.jobs.files.read(recorded.payload["sha256"]) == png
     assert recorded.payload["scores"]["1:A1"] == 2
 
 
 async def test_marks_per_member_are_limited_and_a_refused_pick_keeps_nothing(regions: RegionService) -> None:
     job_id = await made_grid(regions)
-    limited = RegionService(regions.generation, marks_per_member=5)
+    limited = RegionService(regions.jobs, regions.composer, marks_per_member=5)
     await limited.mark(ALICE, job_id, [Cell(1, 0, c) for c in range(4)], "like", LATTICE)
     with pytest.raises(UserInputError, match="You have marked 5 cells in this session, the most one member may"):
         await limited.mark(ALICE, job_id, [Cell(1, 1, c) for c in range(2)], "dislike", LATTICE)
@@ -73,11 +71,11 @@ async def test_regenerating_disliked_cells_keeps_every_other_pixel(regions: Regi
     await regions.mark(ALICE, job_id, [Cell(1, 0, 0)], "like", LATTICE)
     prepared = await regions.regenerate_disliked(CAROL, PLACE, job_id, 1, LATTICE, prompt="a red ball")
     assert prepared.render.kind == "inpaint" and prepared.lineage is not None
-    queued = await regions.generation.submit(CAROL, PLACE, prepared)
-    finished = await regions.generation.wait(queued)
+    queued = await regions.jobs.submit(CAROL, PLACE, prepared)
+    finished = await regions.jobs.wait(queued)
     [edited] = finished.images
     [source, _] = await images_of_job(regions.db, job_id)
-    files = regions.generation.files
+    files = regions.jobs.files
     mask = Image.open(io.BytesIO(files.read(finished.job.spec.render.mask_sha256)))
     before = Image.open(io.BytesIO(files.read(source.sha256)))
     after = Image.open(io.BytesIO(files.read(edited.sha256)))
@@ -101,12 +99,12 @@ async def test_bad_region_input_says_what_is_allowed(regions: RegionService) -> 
 
 
 async def run(regions: RegionService, prepared):
-    queued = await regions.generation.submit(CAROL, PLACE, prepared)
-    return await regions.generation.wait(queued)
+    queued = await regions.jobs.submit(CAROL, PLACE, prepared)
+    return await regions.jobs.wait(queued)
 
 
 def picture(regions: RegionService, sha256: str) -> Image.Image:
-    return Image.open(io.BytesIO(regions.generation.files.read(sha256)))
+    return Image.open(io.BytesIO(regions.jobs.files.read(sha256)))
 
 
 async def test_add_and_remove_elements_change_only_their_cells(regions: RegionService) -> None:
@@ -167,5 +165,5 @@ async def test_a_region_plan_survives_the_store(regions: RegionService) -> None:
     assert prepared.render.regions == tuple(parse_plan("A1-D2: a stormy sky", LATTICE))
     finished = await run(regions, prepared)
     # A restart resumes a job from its stored parameters: the regions come back as they went in.
-    again = build_request(finished.job.spec, regions.generation.files, requester="1")
+    again = build_request(finished.job.spec, regions.jobs.files, requester="1")
     assert again.regions == prepared.render.regions and hash(batch_key(again))

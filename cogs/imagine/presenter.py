@@ -1,0 +1,129 @@
+"""How a grid is shown and described: its text, Info, the reproduce command, and the grid presenter.
+
+Channel grids (`/imagine`, U/V, reroll, remix, reactions) and region edits are presented here;
+party rounds have their own presenter in `cogs.parties.commands`. Delivery itself is `cogs.kit.delivery`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.store.images import ImageRecord
+from bot.store.jobs import Job, JobState
+from cogs.imagine.views import result_view
+from cogs.kit.delivery import Presentation, failure_marker, result_marker
+
+if TYPE_CHECKING:
+    from bot.client import SalonBot
+
+log = logging.getLogger(__name__)
+
+
+def _escape(text: str) -> str:
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def describe_result(job: Job, images: list[ImageRecord], requester_mention: str, notes: tuple[str, ...] = ()) -> str:
+    """Return the text posted with a grid: the prompt, who asked, the seed of each cell, and notes."""
+    spec, render = job.spec, job.spec.render
+    seeds = ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images))
+    text = f"**{_escape(render.prompt)}** — {requester_mention}"
+    if render.negative_prompt:
+        text += f"\nwithout: {_escape(render.negative_prompt)}"
+    if spec.lineage is not None:
+        text += f"\n{spec.action} of job #{spec.lineage.parent_job_id}"
+    text += f"\n{render.width}×{render.height}, {render.steps} steps, guidance {render.guidance:g}"
+    text += f", {render.scheduler}, model `{render.model}`\nseeds {seeds}"
+    for note in notes:
+        text += f"\n⚠️ {_escape(note)}"
+    return text[:2000]
+
+
+def reproduce_command(job: Job) -> str:
+    """Return a /imagine command that makes the same grid again in the same channel."""
+    spec, render = job.spec, job.spec.render
+    parts = [f"/imagine prompt:{spec.options.prompt}"]
+    if spec.options.negative_prompt:
+        parts.append(f"negative:{spec.options.negative_prompt}")
+    parts += [
+        f"seed:{render.seeds[0]}",
+        f"count:{len(render.seeds)}",
+        f"width:{render.width}",
+        f"height:{render.height}",
+        f"steps:{render.steps}",
+        f"guidance:{render.guidance:g}",
+    ]
+    if spec.style:
+        parts.append(f"style:{spec.style}")
+    parts.append(f"model:{render.model}")
+    if render.kind == "img2img":
+        parts.append(f"strength:{render.strength:g} image:(the same content image)")
+    return " ".join(parts)
+
+
+def describe_info(job: Job, images: list[ImageRecord]) -> str:
+    """Return every parameter of a job, each image's seed and a command that reproduces it."""
+    spec, render = job.spec, job.spec.render
+    lines = [f"**Job #{job.id}** by <@{job.requester_id}> — {job.state.value}, {job.kind} ({spec.action})"]
+    lines.append(f"Prompt: {_escape(render.prompt)}")
+    if spec.user_prompt != render.prompt:
+        lines.append(f"As typed: {_escape(spec.user_prompt)}")
+    if render.negative_prompt:
+        lines.append(f"Negative: {_escape(render.negative_prompt)}")
+    facts = [
+        f"size {render.width}×{render.height}",
+        f"steps {render.steps}",
+        f"guidance {render.guidance:g}",
+        f"scheduler {render.scheduler}",
+        f"model `{render.model}`",
+    ]
+    if spec.style:
+        facts.append(f"style {spec.style}")
+    if spec.theme:
+        facts.append(f"theme {_escape(spec.theme)}")
+    if spec.wildcards:
+        facts.append("wildcards " + ", ".join(f"`__{name}__`" for name in spec.wildcards))
+    if render.kind != "txt2img":
+        facts.append(f"strength {render.strength:g}")
+    lines.append(", ".join(facts))
+    if spec.lineage is not None:
+        lines.append(f"Made from job #{spec.lineage.parent_job_id} ({spec.action})")
+    if images:
+        lines.append("Seeds: " + ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images)))
+    lines.append(f"Reproduce:\n```\n{reproduce_command(job)}\n```")
+    return "\n".join(lines)[:2000]
+
+
+def failure_text(job: Job) -> str:
+    """Return the message that replaces a job's progress when it failed or was cancelled."""
+    if job.state is JobState.CANCELLED:
+        return f"{failure_marker(job)} for <@{job.requester_id}> was cancelled."
+    return f"{failure_marker(job)} for <@{job.requester_id}> did not finish: {_escape(job.error or 'unknown error')}"[
+        :2000
+    ]
+
+
+class GridPresenter:
+    """Presents channel grids and region edits: the grid, its text and the everyday buttons."""
+
+    def __init__(self, bot: SalonBot) -> None:
+        self.bot = bot
+
+    async def present(self, job: Job, images: list[ImageRecord], notes: tuple[str, ...]) -> Presentation:
+        """Return the grid message of a generated job."""
+        grid = await self.bot.services.jobs.grid_png(job, images)
+        prefix = ""
+        if job.spec.edit is not None:
+            prefix = f"🔲 Region edit ({job.spec.edit.action}) — "
+        text = prefix + describe_result(job, images, f"<@{job.requester_id}>", notes)
+        return Presentation(text[:2000], [(result_marker(job), grid)], result_view(job, images))
+
+    async def shown(self, job: Job, message: discord.Message) -> None:
+        """Nothing more to record: the deliverer records the grid's message for reactions."""
+
+    async def failed(self, job: Job) -> Presentation:
+        """Return the failure message of a grid."""
+        return Presentation(failure_text(job))

@@ -1,0 +1,320 @@
+"""Buttons and modals under Salon's results, usable by everyone in the channel.
+
+Every button is a `DynamicItem`: its state (job id, image number) lives in its custom_id, so it
+keeps working after a restart. Callbacks parse the click, call the generation service and render
+the reply; errors become ephemeral messages through `report_error`.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import discord
+
+from bot.imagine.composer import MAX_PROMPT_CHARS
+from bot.store.images import ImageRecord
+from bot.store.jobs import Job
+from cogs.kit.components import ID, SMALL, ComponentRegistry
+from cogs.kit.delivery import start_generation
+from cogs.kit.places import actor_of, guarded, may_moderate, place_of, services_of
+
+MAX_BUTTON_IMAGES = 9
+REMIX_FORM = re.compile(r"salon:remixform:(?P<job_id>[0-9]+)")
+
+
+def remix_form_id(job_id: int) -> str:
+    """Return the custom_id of the remix form of a job (recognised after a restart, to say it expired)."""
+    return f"salon:remixform:{job_id}"
+
+
+class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:u:(?P<job_id>{ID}):(?P<idx>{SMALL})"):
+    """U1..Un: post one image of the grid at full size."""
+
+    def __init__(self, job_id: int, idx: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"U{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=f"salon:u:{job_id}:{idx}"
+            )
+        )
+        self.job_id, self.idx = job_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> PickButton:
+        return cls(int(match["job_id"]), int(match["idx"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def pick() -> None:
+            service = services_of(interaction.client).jobs
+            job, image, png = await services_of(interaction.client).imagine.pick(
+                actor_of(interaction), place_of(interaction), self.job_id, self.idx
+            )
+            file = discord.File(io.BytesIO(png), filename=f"salon-{job.id}-{self.idx + 1}.png")
+            view = discord.ui.View(timeout=None)
+            view.add_item(VaryButton(job.id, self.idx))
+            view.add_item(JobInfoButton(job.id))
+            text = (
+                f"Image {self.idx + 1} of job #{job.id} (seed `{image.seed}`), picked by {interaction.user.mention}"
+                f" — {image.width}×{image.height}"
+            )
+            await interaction.response.send_message(
+                text, file=file, view=view, allowed_mentions=discord.AllowedMentions.none()
+            )
+            message = await interaction.original_response()
+            await service.record_post(job.id, str(message.id), str(interaction.channel_id), "image", image.id)
+
+        await guarded(interaction, "the U button", pick)
+
+
+class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:v:(?P<job_id>{ID}):(?P<idx>{SMALL})"):
+    """V1..Vn: new seeds around the chosen image (image-to-image at low strength)."""
+
+    def __init__(self, job_id: int, idx: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"V{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=f"salon:v:{job_id}:{idx}"
+            )
+        )
+        self.job_id, self.idx = job_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> VaryButton:
+        return cls(int(match["job_id"]), int(match["idx"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def vary() -> None:
+            prepared = await services_of(interaction.client).imagine.vary(
+                actor_of(interaction), place_of(interaction), self.job_id, self.idx
+            )
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the V button", vary)
+
+
+class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:reroll:(?P<job_id>{ID})"):
+    """🔁: the same prompt and options with new seeds."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(emoji="🔁", style=discord.ButtonStyle.secondary, custom_id=f"salon:reroll:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RerollButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def reroll() -> None:
+            prepared = await services_of(interaction.client).imagine.reroll(
+                actor_of(interaction), place_of(interaction), self.job_id
+            )
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the reroll button", reroll)
+
+
+class RemixModal(discord.ui.Modal):
+    """Edit the prompt and negative prompt of a job, then generate with new seeds."""
+
+    def __init__(self, job: Job, registry: ComponentRegistry, user_id: int) -> None:
+        super().__init__(title=f"Remix job #{job.id}", timeout=15 * 60, custom_id=remix_form_id(job.id))
+        self.job_id = job.id
+        # The open form is remembered so its submission is not taken for a stale one; forgotten
+        # when it is submitted or times out.
+        self.registry, self.user_id = registry, user_id
+        self.custom_id = remix_form_id(job.id)
+        options = job.spec.options
+        self.prompt = discord.ui.TextInput(
+            label="Prompt",
+            style=discord.TextStyle.paragraph,
+            default=options.prompt[:MAX_PROMPT_CHARS],
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.negative = discord.ui.TextInput(
+            label="Negative prompt",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            default=options.negative_prompt[:MAX_PROMPT_CHARS] or None,
+            max_length=MAX_PROMPT_CHARS,
+        )
+        self.add_item(self.prompt)
+        self.add_item(self.negative)
+
+    async def on_timeout(self) -> None:
+        self.registry.form_closed(self.user_id, self.custom_id)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        self.registry.form_closed(self.user_id, self.custom_id)
+
+        async def remix() -> None:
+            prepared = await services_of(interaction.client).imagine.reroll(
+                actor_of(interaction),
+                place_of(interaction),
+                self.job_id,
+                prompt=self.prompt.value,
+                negative_prompt=self.negative.value or "",
+            )
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the remix form", remix)
+
+
+class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:remix:(?P<job_id>{ID})"):
+    """🎛️ Remix: open a form with the prompt and negative prompt to edit before rerolling."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Remix", emoji="🎛️", style=discord.ButtonStyle.secondary, custom_id=f"salon:remix:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> RemixButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def open_form() -> None:
+            job = await services_of(interaction.client).jobs.job_at(self.job_id, place_of(interaction))
+            registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
+            form = RemixModal(job, registry, interaction.user.id)
+            registry.form_opened(interaction.user.id, form.custom_id)
+            await interaction.response.send_modal(form)
+
+        await guarded(interaction, "the remix button", open_form)
+
+
+class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:info:(?P<job_id>{ID})"):
+    """ℹ️ Info: every parameter, the seed of each image and a command that reproduces the grid."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=f"salon:info:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> JobInfoButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def info() -> None:
+            from cogs.imagine.presenter import describe_info  # see start_generation: job_display imports us
+
+            job, images = await services_of(interaction.client).jobs.job_with_images(self.job_id, place_of(interaction))
+            await interaction.response.send_message(
+                describe_info(job, images), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+            )
+
+        await guarded(interaction, "the info button", info)
+
+
+class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:delete:(?P<job_id>{ID})"):
+    """🗑️ Delete: the requester or a moderator removes the grid (its history stays in the store)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=f"salon:delete:{job_id}")
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> DeleteButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def delete() -> None:
+            service = services_of(interaction.client).jobs
+            await service.delete(
+                actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
+            )
+            await interaction.response.send_message(f"Job #{self.job_id} deleted.", ephemeral=True)
+            if interaction.message is not None:
+                await interaction.message.delete()
+
+        await guarded(interaction, "the delete button", delete)
+
+
+class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:cancel:(?P<job_id>{ID})"):
+    """✖️ Cancel, under a running job: the requester or a moderator stops it within a step."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=f"salon:cancel:{job_id}"
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> CancelButton:
+        return cls(int(match["job_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def cancel() -> None:
+            service = services_of(interaction.client).jobs
+            stopped = await service.cancel(
+                actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
+            )
+            text = f"Stopping job #{self.job_id}…" if stopped else f"Job #{self.job_id} has already ended."
+            await interaction.response.send_message(text, ephemeral=True)
+
+        await guarded(interaction, "the cancel button", cancel)
+
+
+PERSISTENT_ITEMS = (PickButton, VaryButton, RerollButton, RemixButton, JobInfoButton, DeleteButton, CancelButton)
+
+
+def result_view(job: Job, images: list[ImageRecord]) -> discord.ui.View:
+    """Return the buttons under a grid: U and V per image (up to 9), then reroll, remix, info, delete."""
+    view = discord.ui.View(timeout=None)
+    shown = images[:MAX_BUTTON_IMAGES]
+    # Rows of at most 5: U buttons, then V buttons, then the actions (Discord allows 5 rows).
+    per_row = 5 if len(shown) > 4 else len(shown)
+    row = 0
+    for make in (PickButton, VaryButton):
+        for start in range(0, len(shown), per_row or 1):
+            for image in shown[start : start + per_row]:
+                item = make(job.id, image.idx)
+                item.row = row
+                view.add_item(item)
+            row += 1
+    for item in (RerollButton(job.id), RemixButton(job.id), JobInfoButton(job.id), DeleteButton(job.id)):
+        item.row = min(row, 4)
+        view.add_item(item)
+    # 🔲 Regions opens the result for marking; cogs.regions.commands registers the DynamicItem for this id.
+    view.add_item(
+        discord.ui.Button(
+            label="Regions",
+            emoji="🔲",
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"salon:regions:{job.id}",
+            row=min(row, 4),
+        )
+    )
+    return view
+
+
+def progress_view(job_id: int) -> discord.ui.View:
+    """Return the buttons under a job that is queued or running: cancel."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view

@@ -1,0 +1,98 @@
+"""The one application-command error handler: users get a clear ephemeral reply, bugs get a reference."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+import discord
+from discord import app_commands
+
+from bot.errors import SalonError
+from cogs.kit.command_options import check_options
+
+log = logging.getLogger(__name__)
+
+
+# Permissions as Discord's settings name them, so people can find them there.
+PERMISSION_NAMES = {
+    "manage_guild": "Manage Server",
+    "manage_channels": "Manage Channels",
+    "manage_messages": "Manage Messages",
+    "administrator": "Administrator",
+}
+
+
+def describe_user_error(error: app_commands.AppCommandError) -> str | None:
+    """Return what to tell the user about a mistake of theirs, or None if it is not one."""
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(error.original, SalonError):
+        return str(error.original)
+    if isinstance(error, app_commands.TransformerError):
+        if error.type is discord.AppCommandOptionType.user:
+            return "That user is not a member of this server; name a member."
+        return f"{discord.utils.escape_mentions(repr(error.value))[:100]} is not a valid value for this option."
+    if isinstance(error, app_commands.CommandNotFound):
+        return f"Salon has no command /{error.name[:50]} (any more); type / to see its commands."
+    if isinstance(error, app_commands.CommandSignatureMismatch):
+        return (
+            f"/{error.command.qualified_name} changed since your Discord app loaded it; "
+            "reload Discord (Ctrl+R, or restart the app) and try again."
+        )
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = " and ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
+        return f"You need the {needed} permission to do that."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down: try again in {error.retry_after:.0f} s."
+    if isinstance(error, app_commands.CheckFailure):
+        return str(error) or "You can't use this command here."
+    return None
+
+
+async def reply_ephemeral(interaction: discord.Interaction, message: str) -> None:
+    """Send `message` privately, as the first response or as a follow-up after a defer."""
+    try:
+        if interaction.response.is_done():
+            if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+                # A public "thinking…" placeholder would linger forever; replace it with a private reply.
+                await interaction.delete_original_response()
+            await interaction.followup.send(message, ephemeral=True)
+        else:
+            await interaction.response.send_message(message, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell user %s about an error", interaction.user.id, exc_info=True)
+
+
+async def report_error(interaction: discord.Interaction, error: Exception, where: str) -> None:
+    """Tell the user about an error: their mistake in words, or a reference to a logged bug."""
+    if isinstance(error, SalonError):
+        message = str(error)
+    else:
+        reference = secrets.token_hex(4)
+        log.error(
+            "unexpected error in %s (ref %s)", where, reference, exc_info=(type(error), error, error.__traceback__)
+        )
+        message = f"Something went wrong on Salon's side. It has been logged as reference `{reference}`."
+    await reply_ephemeral(interaction, message)
+
+
+class SalonCommandTree(app_commands.CommandTree):
+    """A command tree that checks every option against the declared schema before a command runs,
+    and whose `on_error` turns errors into replies (RoboDanny's shape)."""
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        command = interaction.command
+        if interaction.type is discord.InteractionType.application_command and isinstance(
+            command, app_commands.Command
+        ):
+            # Raises `OptionRefused`, which reaches `on_error` like any check failure.
+            check_options(command, dict(interaction.data or {}))
+        return True
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        message = describe_user_error(error)
+        if message is not None:
+            await reply_ephemeral(interaction, message)
+            return
+        command = interaction.command.qualified_name if interaction.command else "?"
+        original = getattr(error, "original", error)
+        await report_error(interaction, original, f"/{command}")

@@ -1,0 +1,230 @@
+"""Buttons under party rounds (vote, star, close) and the messages that tell how a vote ended.
+
+Each button is a `DynamicItem` whose custom_id holds its state, so votes keep working after a
+restart. Callbacks turn the party's rule errors into ephemeral replies.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from datetime import timedelta
+from typing import Any
+
+import discord
+
+from bot.parties.service import PartyService, PartyState, RoundResult
+from bot.parties.store import RoundRow
+from bot.parties.summary import party_collage, party_summary
+from bot.store import SYSTEM, Actor
+from bot.store.images import ImageRecord
+from cogs.kit.components import ID, SMALL
+from cogs.kit.places import actor_of, guarded, is_admin, services_of
+
+MAX_CANDIDATES = 9
+
+
+def parties_of(interaction: discord.Interaction) -> PartyService:
+    """Return the party service of the bot that received the interaction."""
+    return services_of(interaction.client).parties
+
+
+class VoteButton(
+    discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pvote:(?P<round_id>{ID}):(?P<idx>{SMALL})"
+):
+    """Vote for image n of a round (a second click moves a single-choice vote, or toggles an approval)."""
+
+    def __init__(self, round_id: int, idx: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Vote {idx + 1}", style=discord.ButtonStyle.primary, custom_id=f"salon:pvote:{round_id}:{idx}"
+            )
+        )
+        self.round_id, self.idx = round_id, idx
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> VoteButton:
+        return cls(int(match["round_id"]), int(match["idx"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def vote() -> None:
+            chosen = await parties_of(interaction).vote(actor_of(interaction), self.round_id, self.idx)
+            if chosen:
+                text = "Your vote: image " + ", ".join(str(i + 1) for i in chosen) + ". Click again to change it."
+            else:
+                text = "You have no vote in this round now."
+            await interaction.response.send_message(text, ephemeral=True)
+
+        await guarded(interaction, "a party vote", vote)
+
+
+class StarButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pstar:(?P<image_id>{ID}):(?P<n>{SMALL})"):
+    """⭐n: the Art Expert stars image n for the final selection."""
+
+    def __init__(self, image_id: int, n: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"⭐{n}", style=discord.ButtonStyle.secondary, custom_id=f"salon:pstar:{image_id}:{n}"
+            )
+        )
+        self.image_id, self.n = image_id, n
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> StarButton:
+        return cls(int(match["image_id"]), int(match["n"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def star() -> None:
+            added = await parties_of(interaction).star(actor_of(interaction), self.image_id)
+            if added:
+                await interaction.response.send_message(
+                    f"⭐ {interaction.user.mention} starred image {self.n} for the final selection.",
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+            else:
+                await interaction.response.send_message(f"Image {self.n} is already starred.", ephemeral=True)
+
+        await guarded(interaction, "a star", star)
+
+
+class CloseVoteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pclose:(?P<round_id>{ID})"):
+    """The facilitator closes a vote before its deadline."""
+
+    def __init__(self, round_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Close vote", emoji="🏁", style=discord.ButtonStyle.danger, custom_id=f"salon:pclose:{round_id}"
+            )
+        )
+        self.round_id = round_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> CloseVoteButton:
+        return cls(int(match["round_id"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        async def close() -> None:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            result = await close_vote(
+                interaction.client, self.round_id, actor_of(interaction), is_admin=is_admin(interaction)
+            )
+            await interaction.edit_original_response(content="Vote closed.")
+            await announce_result(interaction.client, result)
+
+        await guarded(interaction, "closing a vote", close)
+
+
+PARTY_ITEMS = (VoteButton, StarButton, CloseVoteButton)
+
+
+async def post_poll(
+    client: Any, thread: discord.abc.Messageable, round_row: RoundRow, images: list[ImageRecord]
+) -> None:
+    """Post a native poll beside a round's buttons, for votes that last hours, and remember it."""
+    service: PartyService = client.services.parties
+    state = await service.state(round_row.party_id)
+    what = "the final vote" if round_row.kind == "final" else f"round {round_row.number}"
+    poll = discord.Poll(
+        question=f"{state.party.topic[:200]}: which image wins {what}?",
+        duration=timedelta(hours=max(1, math.ceil(state.party.vote_minutes / 60))),
+        multiple=state.party.vote_mode == "approval",
+    )
+    for n in range(1, min(len(images), 10) + 1):
+        poll.add_answer(text=f"Image {n}")
+    message = await thread.send(poll=poll)
+    await service.record_poll_message(round_row.id, str(message.id))
+
+
+async def close_vote(client: Any, round_id: int, actor: Actor = SYSTEM, *, is_admin: bool = False) -> RoundResult:
+    """Close a vote: fold in its native poll's votes (members only), tally, and end the poll."""
+    service: PartyService = client.services.parties
+    round_row = await service.get_round(round_id)
+    poll_message = None
+    if round_row is not None and round_row.poll_message_id and round_row.status == "voting":
+        state = await service.state(round_row.party_id)
+        thread = client.get_channel(int(state.party.thread_id))
+        if isinstance(thread, discord.abc.Messageable):
+            poll_message = await thread.fetch_message(int(round_row.poll_message_id))
+            if poll_message.poll is not None:
+                votes = {
+                    idx: [str(user.id) async for user in answer.voters()]
+                    for idx, answer in enumerate(poll_message.poll.answers)
+                }
+                await service.count_poll_votes(round_id, votes)
+    result = await service.close_round(round_id, actor, is_admin=is_admin)
+    if poll_message is not None and poll_message.poll is not None and not poll_message.poll.is_finalised():
+        try:
+            await poll_message.end_poll()
+        except discord.HTTPException:
+            pass
+    return result
+
+
+def round_view(round_row: RoundRow, images: list[ImageRecord]) -> discord.ui.View:
+    """Return the buttons under a round's grid: a vote per image, a star per image, and close."""
+    view = discord.ui.View(timeout=None)
+    shown = images[:MAX_CANDIDATES]
+    per_row = 5 if len(shown) > 4 else max(1, len(shown))
+    row = 0
+    for start in range(0, len(shown), per_row):
+        for n in range(start, min(start + per_row, len(shown))):
+            item = VoteButton(round_row.id, n)
+            item.row = row
+            view.add_item(item)
+        row += 1
+    if round_row.kind == "round":
+        for start in range(0, len(shown), per_row):
+            for n, image in enumerate(shown[start : start + per_row], start=start):
+                star = StarButton(image.id, n + 1)
+                star.row = row
+                view.add_item(star)
+            row += 1
+    close = CloseVoteButton(round_row.id)
+    close.row = min(row, 4)
+    view.add_item(close)
+    return view
+
+
+async def post_summary(client: Any, channel: Any, state: PartyState) -> None:
+    """Post a party's wrap-up in its thread: the summary text and the best-of collage."""
+    if not isinstance(channel, discord.abc.Messageable):
+        return
+    summary = await party_summary(client.services.parties, state)
+    collage = await party_collage(client.services.parties, state)
+    files = [discord.File(io.BytesIO(collage), filename=f"salon-party-{state.party.id}.png")] if collage else []
+    await channel.send(summary[:2000], files=files, allowed_mentions=discord.AllowedMentions.none())
+
+
+async def announce_result(client: Any, result: RoundResult) -> None:
+    """Post how a vote ended in the party's thread, with the winning image, and retire its vote buttons."""
+    service: PartyService = client.services.parties
+    state = await service.state(result.round.party_id)
+    thread = client.get_channel(int(state.party.thread_id))
+    if not isinstance(thread, discord.abc.Messageable):
+        return
+    what = "The final vote" if result.round.kind == "final" else f"Round {result.round.number}"
+    counts = ", ".join(f"{n + 1}: {v}" for n, v in sorted(result.outcome.counts.items()))
+    if result.winner is None:
+        text = f"🏁 {what} closed without a winner: {result.outcome.reason}. (votes {counts})"
+        await thread.send(text)
+    else:
+        next_step = "This is the party's pick." if result.round.kind == "final" else "It is the base of the next round."
+        text = f"🏆 {what}: {result.outcome.reason}. (votes {counts}) {next_step}"
+        png = service.files.read(result.winner.sha256)
+        await thread.send(text, file=discord.File(io.BytesIO(png), filename=f"salon-winner-{result.winner.id}.png"))
+    if result.round.vote_message_id:
+        try:
+            message = await thread.fetch_message(int(result.round.vote_message_id))
+            await message.edit(view=None)
+        except discord.HTTPException:
+            pass
+    if result.round.kind == "final":
+        # The final vote is the last step: the party wraps up on its own.
+        await post_summary(client, thread, await service.wrap_up(state.party.id))
