@@ -72,6 +72,14 @@ class PartyRound:
         if self.status is not RoundStatus.VOTING:
             raise PartyRuleError(f"Voting on this {self.what} is closed.")
 
+    def require_closable(self) -> None:
+        """Raise `PartyRuleError`, in a member's words, unless the vote is open and so can be closed."""
+        if self.status is RoundStatus.GENERATING:
+            raise PartyRuleError(f"This {self.what}'s vote has not opened yet: its grid is still being made.")
+        if self.status is RoundStatus.FAILED:
+            raise PartyRuleError(f"This {self.what} failed; it has no vote to close.")
+        check_move(self.status, RoundStatus.CLOSED)
+
     def candidate(self, idx: int) -> int:
         """Return the image id behind button `idx` (0-based), or raise naming the images there are."""
         if not 0 <= idx < len(self.candidates):

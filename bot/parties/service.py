@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from bot.errors import UserInputError
 from bot.imagine.composer import ImagineOptions, Lineage, PromptComposer, StartImage
 from bot.jobs.spec import Feature, Origin, PartyRef, Place, PreparedGeneration
 from bot.member_text import one_line
+from bot.parties.round import PartyRound, RoundStatus, check_move
 from bot.parties.rules import (
     TIE_BREAK_TEXT,
     Member,
@@ -37,7 +38,6 @@ from bot.parties.rules import (
     require_phase,
     require_prompt_master,
     require_steer,
-    tally_round,
 )
 from bot.parties.store import (
     AssociationRow,
@@ -195,6 +195,8 @@ class RoundResult:
     round: RoundRow
     outcome: RoundOutcome
     winner: ImageRecord | None
+    # The party as it was read for the close, so whoever announces the result need not read it again.
+    party: PartyRow
 
 
 @dataclass(frozen=True)
@@ -737,9 +739,10 @@ class PartyService:
         round_row = await self._round(round_id)
         party = await get_party(self.db, round_row.party_id)
         assert party is not None
+        status = check_move(RoundStatus(round_row.status), RoundStatus.VOTING)
         deadline = datetime.now(UTC) + timedelta(minutes=party.vote_minutes)
         async with self.db.transaction() as conn:
-            await update_round(conn, round_id, job_id=job_id, status="voting", deadline_at=utc_iso(deadline))
+            await update_round(conn, round_id, job_id=job_id, status=status.value, deadline_at=utc_iso(deadline))
             await self._log_in(
                 conn,
                 party,
@@ -782,12 +785,13 @@ class PartyService:
     async def round_failed(self, round_id: int, reason: str) -> None:
         """Mark a round whose generation failed, so the facilitator can start another (once)."""
         round_row = await self._round(round_id)
-        if round_row.status != "generating":
-            return
+        if round_row.status != RoundStatus.GENERATING:
+            return  # a round whose grid was shown keeps its vote; a closed one its result
+        status = check_move(RoundStatus.GENERATING, RoundStatus.FAILED)
         party = await get_party(self.db, round_row.party_id)
         assert party is not None
         async with self.db.transaction() as conn:
-            await update_round(conn, round_id, status="failed", closed_at=utc_now())
+            await update_round(conn, round_id, status=status.value, closed_at=utc_now())
             await self._log_in(
                 conn,
                 party,
@@ -806,39 +810,6 @@ class PartyService:
         async with self.db.transaction() as conn:
             await update_round(conn, round_id, poll_message_id=message_id)
 
-    async def count_poll_votes(self, round_id: int, poll_votes: dict[int, list[str]]) -> int:
-        """Fold a native poll's votes (image index → voter ids) into the round's ballots; return how many counted.
-
-        Only party members count, as with the buttons. A member who voted in the poll has their
-        ballot set to their poll choices (single choice: the poll allows only one).
-        """
-        round_row = await self._round(round_id)
-        state = await self.state(round_row.party_id)
-        images = await self.candidates(round_row)
-        by_voter: dict[str, list[int]] = defaultdict(list)
-        for idx, voters in poll_votes.items():
-            if 0 <= idx < len(images):
-                for voter in voters:
-                    by_voter[voter].append(images[idx].id)
-        counted = {
-            voter: ids
-            for voter, ids in by_voter.items()
-            if voter in state.rule_members and state.rule_members[voter].active
-        }
-        if not counted:
-            return 0
-        async with self.db.transaction() as conn:
-            for voter, image_ids in counted.items():
-                await replace_votes(conn, round_id, voter, list(dict.fromkeys(image_ids)))
-            await self._log_in(
-                conn,
-                state.party,
-                SYSTEM,
-                "party.poll_counted",
-                {"round_id": round_id, "voters": sorted(counted), "ignored": sorted(set(by_voter) - set(counted))},
-            )
-        return len(counted)
-
     async def candidates(self, round_row: RoundRow) -> list[ImageRecord]:
         """Return the images a round votes on, in button order."""
         if round_row.kind == "final":
@@ -854,72 +825,75 @@ class PartyService:
         round_row = await self._round(round_id)
         state = await self.state(round_row.party_id)
         require_member(state.rule_members, actor.id, "vote")
-        if round_row.status != "voting":
-            raise PartyRuleError(f"Voting on this {'final vote' if round_row.kind == 'final' else 'round'} is closed.")
-        images = await self.candidates(round_row)
-        if not 0 <= idx < len(images):
-            raise UserInputError(f"Choose an image from 1 to {len(images)}.")
-        chosen = images[idx].id
-        ballots = await votes_of_round(self.db, round_id)
-        mine = ballots.get(actor.id, [])
-        if VoteMode(state.party.vote_mode) is VoteMode.SINGLE:
-            new = [chosen]
-        else:
-            new = [i for i in mine if i != chosen] if chosen in mine else [*mine, chosen]
+        party_round = await self.party_round(round_row)
+        mine = party_round.ballots.get(actor.id, ())
+        new = party_round.click(actor.id, idx, VoteMode(state.party.vote_mode))
         async with self.db.transaction() as conn:
-            await replace_votes(conn, round_id, actor.id, new)
+            await replace_votes(conn, round_id, actor.id, list(new))
             await self._log_in(
                 conn,
                 state.party,
                 actor,
                 "party.voted",
-                {"round_id": round_id, "image_ids": new, "changed_from": mine},
+                {"round_id": round_id, "image_ids": list(new), "changed_from": list(mine)},
             )
-        positions = {image.id: n for n, image in enumerate(images)}
-        return sorted(positions[i] for i in new)
+        return party_round.positions(new)
 
-    async def close_round(self, round_id: int, actor: Actor = SYSTEM, *, is_admin: bool = False) -> RoundResult:
-        """Close a round's vote (at its deadline, or early by the facilitator) and return the outcome."""
+    async def party_round(self, round_row: RoundRow) -> PartyRound:
+        """Return a round's vote as the rules see it: status, candidates in button order, ballots."""
+        images = await self.candidates(round_row)
+        ballots = {voter: tuple(ids) for voter, ids in (await votes_of_round(self.db, round_row.id)).items()}
+        return PartyRound(
+            round_row.id, round_row.kind, RoundStatus(round_row.status), tuple(i.id for i in images), ballots
+        )
+
+    async def close_round(
+        self,
+        round_id: int,
+        actor: Actor = SYSTEM,
+        *,
+        is_admin: bool = False,
+        poll_votes: Mapping[int, Iterable[str]] | None = None,
+    ) -> RoundResult:
+        """Close a round's vote (at its deadline, or early by the facilitator) and return the outcome.
+
+        `poll_votes` (answer index → voter ids) are a native poll's votes: members' ones replace their
+        button ballots, in the same transaction as the close. The party is read once for all of it.
+        """
         round_row = await self._round(round_id)
         state = await self.state(round_row.party_id)
         if actor is not SYSTEM:
             require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="close a vote")
-        if round_row.status != "voting":
-            raise PartyRuleError("This vote is already closed.")
-        images = await self.candidates(round_row)
-        index_of = {image.id: n for n, image in enumerate(images)}
-        ballots = {
-            voter: [index_of[i] for i in choices if i in index_of]
-            for voter, choices in (await votes_of_round(self.db, round_id)).items()
-        }
-        art_experts = state.holders(Role.ART_EXPERT)
-        facilitators = state.holders(Role.FACILITATOR)
-        starred = {image_id for image_id, _ in state.stars}
-        outcome = tally_round(
-            ballots,
-            len(images),
+        party_round = await self.party_round(round_row)
+        party_round.require_closable()
+        poll = party_round.count_poll(poll_votes or {}, state.rule_members)
+        party_round = party_round.with_ballots(poll.ballots)
+        outcome, winner_id = party_round.tally(
             quorum=state.party.quorum,
             tie_break=TieBreak(state.party.tie_break),
-            art_expert_picks=[
-                *(i for voter in art_experts for i in ballots.get(voter, [])),
-                *(index_of[i] for i in starred if i in index_of),
-            ],
-            facilitator_picks=[i for voter in facilitators for i in ballots.get(voter, [])],
+            art_experts=state.holders(Role.ART_EXPERT),
+            facilitators=state.holders(Role.FACILITATOR),
+            starred=[image_id for image_id, _ in state.stars],
         )
-        winner = images[outcome.winner] if outcome.winner is not None else None
+        ids = party_round.candidates
         async with self.db.transaction() as conn:
+            if poll.ballots:
+                for voter, image_ids in poll.ballots.items():
+                    await replace_votes(conn, round_id, voter, list(image_ids))
+                payload = {"round_id": round_id, "voters": sorted(poll.ballots), "ignored": list(poll.ignored)}
+                await self._log_in(conn, state.party, SYSTEM, "party.poll_counted", payload)
             if not await close_voting_round(conn, round_id):
                 raise PartyRuleError("This vote is already closed.")
             await update_round(
                 conn,
                 round_id,
-                winner_image_id=winner.id if winner else None,
+                winner_image_id=winner_id,
                 outcome={
                     **round_row.outcome,
-                    "counts": {str(images[k].id): v for k, v in outcome.counts.items()},
+                    "counts": {str(ids[k]): v for k, v in outcome.counts.items()},
                     "reason": outcome.reason,
                     "quorum_met": outcome.quorum_met,
-                    "tied": [images[k].id for k in outcome.tied],
+                    "tied": [ids[k] for k in outcome.tied],
                 },
             )
             await self._log_in(
@@ -930,13 +904,14 @@ class PartyService:
                 {
                     "round_id": round_id,
                     "kind": round_row.kind,
-                    "winner_image_id": winner.id if winner else None,
+                    "winner_image_id": winner_id,
                     "reason": outcome.reason,
-                    "counts": {str(images[k].id): v for k, v in outcome.counts.items()},
+                    "counts": {str(ids[k]): v for k, v in outcome.counts.items()},
                 },
             )
         self.timers.cancel(round_id)
-        return RoundResult(await self._round(round_id), outcome, winner)
+        winner = await get_image(self.db, winner_id) if winner_id is not None else None
+        return RoundResult(await self._round(round_id), outcome, winner, state.party)
 
     async def star(self, actor: Actor, image_id: int) -> bool:
         """Star an image of the party for the final selection (Art Expert only); False if already starred."""
@@ -959,6 +934,12 @@ class PartyService:
                     {"image_id": image_id},
                 )
         return added
+
+    async def party_of(self, round_row: RoundRow) -> PartyRow:
+        """Return the party a round belongs to (one read, not the whole party state)."""
+        party = await get_party(self.db, round_row.party_id)
+        assert party is not None, f"round {round_row.id} has no party"
+        return party
 
     async def get_round(self, round_id: int) -> RoundRow | None:
         """Return a round by id, or None."""

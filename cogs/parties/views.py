@@ -147,9 +147,10 @@ async def close_vote(client: Any, round_id: int, actor: Actor = SYSTEM, *, is_ad
     service: PartyService = client.services.parties
     round_row = await service.get_round(round_id)
     poll_message = None
+    votes: dict[int, list[str]] = {}
     if round_row is not None and round_row.poll_message_id and round_row.status == "voting":
-        state = await service.state(round_row.party_id)
-        thread = client.get_channel(int(state.party.thread_id))
+        party = await service.party_of(round_row)
+        thread = client.get_channel(int(party.thread_id))
         if isinstance(thread, discord.abc.Messageable):
             poll_message = await thread.fetch_message(int(round_row.poll_message_id))
             if poll_message.poll is not None:
@@ -157,8 +158,7 @@ async def close_vote(client: Any, round_id: int, actor: Actor = SYSTEM, *, is_ad
                     idx: [str(user.id) async for user in answer.voters()]
                     for idx, answer in enumerate(poll_message.poll.answers)
                 }
-                await service.count_poll_votes(round_id, votes)
-    result = await service.close_round(round_id, actor, is_admin=is_admin)
+    result = await service.close_round(round_id, actor, is_admin=is_admin, poll_votes=votes)
     if poll_message is not None and poll_message.poll is not None and not poll_message.poll.is_finalised():
         try:
             await poll_message.end_poll()
@@ -205,8 +205,7 @@ async def post_summary(client: Any, channel: Any, state: PartyState) -> None:
 async def announce_result(client: Any, result: RoundResult) -> None:
     """Post how a vote ended in the party's thread, with the winning image, and retire its vote buttons."""
     service: PartyService = client.services.parties
-    state = await service.state(result.round.party_id)
-    thread = client.get_channel(int(state.party.thread_id))
+    thread = client.get_channel(int(result.party.thread_id))
     if not isinstance(thread, discord.abc.Messageable):
         return
     what = "The final vote" if result.round.kind == "final" else f"Round {result.round.number}"
@@ -227,4 +226,4 @@ async def announce_result(client: Any, result: RoundResult) -> None:
             pass
     if result.round.kind == "final":
         # The final vote is the last step: the party wraps up on its own.
-        await post_summary(client, thread, await service.wrap_up(state.party.id))
+        await post_summary(client, thread, await service.wrap_up(result.party.id))

@@ -114,3 +114,17 @@ def test_a_tie_goes_to_the_facilitators_vote_when_the_party_says_so() -> None:
 def test_ballots_for_images_that_are_not_candidates_are_not_counted() -> None:
     outcome, winner = voting(**{ALICE: (99,)}).tally(quorum=0, tie_break=TieBreak.EARLIEST)
     assert winner is None and outcome.reason == "nobody voted"
+
+
+@pytest.mark.parametrize(
+    ("status", "message"),
+    [
+        (RoundStatus.GENERATING, "has not opened yet"),
+        (RoundStatus.FAILED, "failed; it has no vote to close"),
+        (RoundStatus.CLOSED, "already closed"),
+    ],
+)
+def test_only_an_open_vote_can_be_closed(status: RoundStatus, message: str) -> None:
+    with pytest.raises(PartyRuleError, match=message):
+        PartyRound(7, "round", status, IMAGES).require_closable()
+    voting().require_closable()
