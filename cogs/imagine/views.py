@@ -15,9 +15,9 @@ import discord
 from bot.imagine.composer import MAX_PROMPT_CHARS
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job
-from cogs.kit.components import ID, SMALL, ComponentRegistry
+from cogs.kit.components import NUMBER, POSITION, ComponentRegistry, SalonItem, guarded
 from cogs.kit.delivery import start_generation
-from cogs.kit.places import actor_of, guarded, may_moderate, place_of, services_of
+from cogs.kit.places import actor_of, may_moderate, place_of, services_of
 
 MAX_BUTTON_IMAGES = 9
 REMIX_FORM = re.compile(r"salon:remixform:(?P<job_id>[0-9]+)")
@@ -28,96 +28,73 @@ def remix_form_id(job_id: int) -> str:
     return f"salon:remixform:{job_id}"
 
 
-class PickButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:u:(?P<job_id>{ID}):(?P<idx>{SMALL})"):
+class PickButton(
+    SalonItem[discord.ui.Button], key="u", parts={"job_id": NUMBER, "idx": POSITION}, where="the U button"
+):
     """U1..Un: post one image of the grid at full size."""
 
     def __init__(self, job_id: int, idx: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"U{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=f"salon:u:{job_id}:{idx}"
+                label=f"U{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id, idx)
             )
         )
         self.job_id, self.idx = job_id, idx
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> PickButton:
-        return cls(int(match["job_id"]), int(match["idx"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def pick() -> None:
-            service = services_of(interaction.client).jobs
-            job, image, png = await services_of(interaction.client).imagine.pick(
-                actor_of(interaction), place_of(interaction), self.job_id, self.idx
-            )
-            file = discord.File(io.BytesIO(png), filename=f"salon-{job.id}-{self.idx + 1}.png")
-            view = discord.ui.View(timeout=None)
-            view.add_item(VaryButton(job.id, self.idx))
-            view.add_item(JobInfoButton(job.id))
-            text = (
-                f"Image {self.idx + 1} of job #{job.id} (seed `{image.seed}`), picked by {interaction.user.mention}"
-                f" — {image.width}×{image.height}"
-            )
-            await interaction.response.send_message(
-                text, file=file, view=view, allowed_mentions=discord.AllowedMentions.none()
-            )
-            message = await interaction.original_response()
-            await service.record_post(job.id, str(message.id), str(interaction.channel_id), "image", image.id)
-
-        await guarded(interaction, "the U button", pick)
+    async def act(self, interaction: discord.Interaction) -> None:
+        service = services_of(interaction.client).jobs
+        job, image, png = await services_of(interaction.client).imagine.pick(
+            actor_of(interaction), place_of(interaction), self.job_id, self.idx
+        )
+        file = discord.File(io.BytesIO(png), filename=f"salon-{job.id}-{self.idx + 1}.png")
+        view = discord.ui.View(timeout=None)
+        view.add_item(VaryButton(job.id, self.idx))
+        view.add_item(JobInfoButton(job.id))
+        text = (
+            f"Image {self.idx + 1} of job #{job.id} (seed `{image.seed}`), picked by {interaction.user.mention}"
+            f" — {image.width}×{image.height}"
+        )
+        await interaction.response.send_message(
+            text, file=file, view=view, allowed_mentions=discord.AllowedMentions.none()
+        )
+        message = await interaction.original_response()
+        await service.record_post(job.id, str(message.id), str(interaction.channel_id), "image", image.id)
 
 
-class VaryButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:v:(?P<job_id>{ID}):(?P<idx>{SMALL})"):
+class VaryButton(
+    SalonItem[discord.ui.Button], key="v", parts={"job_id": NUMBER, "idx": POSITION}, where="the V button"
+):
     """V1..Vn: new seeds around the chosen image (image-to-image at low strength)."""
 
     def __init__(self, job_id: int, idx: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"V{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=f"salon:v:{job_id}:{idx}"
+                label=f"V{idx + 1}", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id, idx)
             )
         )
         self.job_id, self.idx = job_id, idx
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> VaryButton:
-        return cls(int(match["job_id"]), int(match["idx"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def vary() -> None:
-            prepared = await services_of(interaction.client).imagine.vary(
-                actor_of(interaction), place_of(interaction), self.job_id, self.idx
-            )
-            await start_generation(interaction, prepared)
-
-        await guarded(interaction, "the V button", vary)
+    async def act(self, interaction: discord.Interaction) -> None:
+        prepared = await services_of(interaction.client).imagine.vary(
+            actor_of(interaction), place_of(interaction), self.job_id, self.idx
+        )
+        await start_generation(interaction, prepared)
 
 
-class RerollButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:reroll:(?P<job_id>{ID})"):
+class RerollButton(SalonItem[discord.ui.Button], key="reroll", parts={"job_id": NUMBER}, where="the reroll button"):
     """🔁: the same prompt and options with new seeds."""
 
     def __init__(self, job_id: int) -> None:
         super().__init__(
-            discord.ui.Button(emoji="🔁", style=discord.ButtonStyle.secondary, custom_id=f"salon:reroll:{job_id}")
+            discord.ui.Button(emoji="🔁", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id))
         )
         self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> RerollButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def reroll() -> None:
-            prepared = await services_of(interaction.client).imagine.reroll(
-                actor_of(interaction), place_of(interaction), self.job_id
-            )
-            await start_generation(interaction, prepared)
-
-        await guarded(interaction, "the reroll button", reroll)
+    async def act(self, interaction: discord.Interaction) -> None:
+        prepared = await services_of(interaction.client).imagine.reroll(
+            actor_of(interaction), place_of(interaction), self.job_id
+        )
+        await start_generation(interaction, prepared)
 
 
 class RemixModal(discord.ui.Modal):
@@ -166,118 +143,80 @@ class RemixModal(discord.ui.Modal):
         await guarded(interaction, "the remix form", remix)
 
 
-class RemixButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:remix:(?P<job_id>{ID})"):
+class RemixButton(SalonItem[discord.ui.Button], key="remix", parts={"job_id": NUMBER}, where="the remix button"):
     """🎛️ Remix: open a form with the prompt and negative prompt to edit before rerolling."""
 
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Remix", emoji="🎛️", style=discord.ButtonStyle.secondary, custom_id=f"salon:remix:{job_id}"
+                label="Remix", emoji="🎛️", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> RemixButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def open_form() -> None:
-            job = await services_of(interaction.client).jobs.job_at(self.job_id, place_of(interaction))
-            registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
-            form = RemixModal(job, registry, interaction.user.id)
-            registry.form_opened(interaction.user.id, form.custom_id)
-            await interaction.response.send_modal(form)
-
-        await guarded(interaction, "the remix button", open_form)
+    async def act(self, interaction: discord.Interaction) -> None:
+        job = await services_of(interaction.client).jobs.job_at(self.job_id, place_of(interaction))
+        registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
+        form = RemixModal(job, registry, interaction.user.id)
+        registry.form_opened(interaction.user.id, form.custom_id)
+        await interaction.response.send_modal(form)
 
 
-class JobInfoButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:info:(?P<job_id>{ID})"):
+class JobInfoButton(SalonItem[discord.ui.Button], key="info", parts={"job_id": NUMBER}, where="the info button"):
     """ℹ️ Info: every parameter, the seed of each image and a command that reproduces the grid."""
 
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=f"salon:info:{job_id}"
+                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> JobInfoButton:
-        return cls(int(match["job_id"]))
+    async def act(self, interaction: discord.Interaction) -> None:
+        from cogs.imagine.presenter import describe_info  # see start_generation: job_display imports us
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def info() -> None:
-            from cogs.imagine.presenter import describe_info  # see start_generation: job_display imports us
-
-            job, images = await services_of(interaction.client).jobs.job_with_images(self.job_id, place_of(interaction))
-            await interaction.response.send_message(
-                describe_info(job, images), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
-            )
-
-        await guarded(interaction, "the info button", info)
+        job, images = await services_of(interaction.client).jobs.job_with_images(self.job_id, place_of(interaction))
+        await interaction.response.send_message(
+            describe_info(job, images), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
 
 
-class DeleteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:delete:(?P<job_id>{ID})"):
+class DeleteButton(SalonItem[discord.ui.Button], key="delete", parts={"job_id": NUMBER}, where="the delete button"):
     """🗑️ Delete: the requester or a moderator removes the grid (its history stays in the store)."""
 
     def __init__(self, job_id: int) -> None:
-        super().__init__(
-            discord.ui.Button(emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=f"salon:delete:{job_id}")
-        )
+        super().__init__(discord.ui.Button(emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=self.make_id(job_id)))
         self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> DeleteButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def delete() -> None:
-            service = services_of(interaction.client).jobs
-            await service.delete(
-                actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
-            )
-            await interaction.response.send_message(f"Job #{self.job_id} deleted.", ephemeral=True)
-            if interaction.message is not None:
-                await interaction.message.delete()
-
-        await guarded(interaction, "the delete button", delete)
+    async def act(self, interaction: discord.Interaction) -> None:
+        service = services_of(interaction.client).jobs
+        await service.delete(
+            actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
+        )
+        await interaction.response.send_message(f"Job #{self.job_id} deleted.", ephemeral=True)
+        if interaction.message is not None:
+            await interaction.message.delete()
 
 
-class CancelButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:cancel:(?P<job_id>{ID})"):
+class CancelButton(SalonItem[discord.ui.Button], key="cancel", parts={"job_id": NUMBER}, where="the cancel button"):
     """✖️ Cancel, under a running job: the requester or a moderator stops it within a step."""
 
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=f"salon:cancel:{job_id}"
+                label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> CancelButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def cancel() -> None:
-            service = services_of(interaction.client).jobs
-            stopped = await service.cancel(
-                actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
-            )
-            text = f"Stopping job #{self.job_id}…" if stopped else f"Job #{self.job_id} has already ended."
-            await interaction.response.send_message(text, ephemeral=True)
-
-        await guarded(interaction, "the cancel button", cancel)
+    async def act(self, interaction: discord.Interaction) -> None:
+        service = services_of(interaction.client).jobs
+        stopped = await service.cancel(
+            actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
+        )
+        text = f"Stopping job #{self.job_id}…" if stopped else f"Job #{self.job_id} has already ended."
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 PERSISTENT_ITEMS = (PickButton, VaryButton, RerollButton, RemixButton, JobInfoButton, DeleteButton, CancelButton)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import discord
+
+from cogs.kit.command_tree import report_error
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,84 @@ log = logging.getLogger(__name__)
 ID = "[0-9]{1,18}"
 # A position (an image in a grid, a star count): at most two digits; the service checks the range.
 SMALL = "[0-9]{1,2}"
+
+
+class Part(NamedTuple):
+    """One value in a custom_id: the pattern it must match, and how its text becomes the value."""
+
+    pattern: str
+    parse: Callable[[str], Any]
+
+
+# A stored row's id, and a position (as above), read back as ints.
+NUMBER = Part(ID, int)
+POSITION = Part(SMALL, int)
+
+
+def digit(low: int, high: int) -> Part:
+    """Return a one-digit part from `low` to `high` (a lattice side, say)."""
+    return Part(f"[{low}-{high}]", int)
+
+
+def one_of(*words: str) -> Part:
+    """Return a part that is one of `words`, read back as text."""
+    return Part("|".join(re.escape(word) for word in words), str)
+
+
+Shown = TypeVar("Shown", bound=discord.ui.Item[Any])
+
+
+class SalonItem(discord.ui.DynamicItem[Shown], Generic[Shown], template=r"(?!)"):
+    """A button or menu that keeps working after a restart: its state lives in its custom_id.
+
+    One declaration gives both the custom_id a new item carries (`make_id`) and the template that
+    recognises it, so the two cannot drift:
+
+        class PickButton(SalonItem[discord.ui.Button], key="u", parts={"job_id": NUMBER, "idx": POSITION},
+                         where="the U button"):
+
+    A click rebuilds the item from its custom_id (its `__init__` takes the parts in order) and runs
+    `act`; a refusal or a bug becomes a private answer that names `where`, never silence.
+    """
+
+    key: ClassVar[str]
+    parts: ClassVar[dict[str, Part]]
+    where: ClassVar[str]
+
+    def __init_subclass__(cls, *, key: str, parts: dict[str, Part] | None = None, where: str, **kwargs: Any) -> None:
+        parts = dict(parts or {})
+        fields = [f"(?P<{name}>{part.pattern})" for name, part in parts.items()]
+        super().__init_subclass__(template=":".join(["salon", key, *fields]), **kwargs)
+        cls.key, cls.parts, cls.where = key, parts, where
+
+    @classmethod
+    def make_id(cls, *values: object) -> str:
+        """Return the custom_id of an item with these values (in the order of `parts`)."""
+        if len(values) != len(cls.parts):
+            raise TypeError(f"{cls.__name__} takes {len(cls.parts)} values in its custom_id, not {len(values)}")
+        return ":".join(["salon", cls.key, *(str(value) for value in values)])
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: Shown, match: re.Match[str], /
+    ) -> SalonItem[Shown]:
+        return cls(*(part.parse(match[name]) for name, part in cls.parts.items()))  # type: ignore[call-arg]
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, self.where, lambda: self.act(interaction))
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        """Do what a click on this item means."""
+        raise NotImplementedError(f"{type(self).__name__} does not say what a click does")
+
+
+async def guarded(interaction: discord.Interaction, where: str, action: Callable[[], Awaitable[None]]) -> None:
+    """Run a component's action; a mistake or a bug becomes an ephemeral reply, never silence."""
+    try:
+        await action()
+    except Exception as exc:
+        await report_error(interaction, exc, where)
+
 
 STALE_BUTTON = "This button no longer works: the message is out of date. Use the newest message, or ask again."
 STALE_FORM = "This form has expired (Salon may have restarted since it was opened): open it again."

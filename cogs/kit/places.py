@@ -6,7 +6,6 @@ or a forged interaction is treated the same way everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import discord
@@ -16,7 +15,6 @@ from bot.services import Services
 from bot.store import Actor
 from bot.store.database import utc_iso
 from bot.store.jobs import Shown
-from cogs.kit.command_tree import report_error
 
 # How long Discord lets an interaction's token edit its reply.
 INTERACTION_TOKEN_LIFETIME = timedelta(minutes=15)
@@ -80,14 +78,6 @@ def services_of(client: discord.Client) -> Services:
     if not isinstance(services, Services):
         raise RuntimeError("this event reached a client without Salon's services")
     return services
-
-
-async def guarded(interaction: discord.Interaction, where: str, action: Callable[[], Awaitable[None]]) -> None:
-    """Run a component's action; a mistake or a bug becomes an ephemeral reply, never silence."""
-    try:
-        await action()
-    except Exception as exc:
-        await report_error(interaction, exc, where)
 
 
 def is_admin(interaction: discord.Interaction) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from datetime import timedelta
 from typing import Any
 
@@ -19,8 +18,8 @@ from bot.parties.store import RoundRow
 from bot.parties.summary import party_collage, party_summary
 from bot.store import SYSTEM, Actor
 from bot.store.images import ImageRecord
-from cogs.kit.components import ID, SMALL
-from cogs.kit.places import actor_of, guarded, is_admin, services_of
+from cogs.kit.components import NUMBER, POSITION, SalonItem
+from cogs.kit.places import actor_of, is_admin, services_of
 
 MAX_CANDIDATES = 9
 
@@ -31,94 +30,65 @@ def parties_of(interaction: discord.Interaction) -> PartyService:
 
 
 class VoteButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pvote:(?P<round_id>{ID}):(?P<idx>{SMALL})"
+    SalonItem[discord.ui.Button], key="pvote", parts={"round_id": NUMBER, "idx": POSITION}, where="a party vote"
 ):
     """Vote for image n of a round (a second click moves a single-choice vote, or toggles an approval)."""
 
     def __init__(self, round_id: int, idx: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"Vote {idx + 1}", style=discord.ButtonStyle.primary, custom_id=f"salon:pvote:{round_id}:{idx}"
+                label=f"Vote {idx + 1}", style=discord.ButtonStyle.primary, custom_id=self.make_id(round_id, idx)
             )
         )
         self.round_id, self.idx = round_id, idx
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> VoteButton:
-        return cls(int(match["round_id"]), int(match["idx"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def vote() -> None:
-            chosen = await parties_of(interaction).vote(actor_of(interaction), self.round_id, self.idx)
-            if chosen:
-                text = "Your vote: image " + ", ".join(str(i + 1) for i in chosen) + ". Click again to change it."
-            else:
-                text = "You have no vote in this round now."
-            await interaction.response.send_message(text, ephemeral=True)
-
-        await guarded(interaction, "a party vote", vote)
+    async def act(self, interaction: discord.Interaction) -> None:
+        chosen = await parties_of(interaction).vote(actor_of(interaction), self.round_id, self.idx)
+        if chosen:
+            text = "Your vote: image " + ", ".join(str(i + 1) for i in chosen) + ". Click again to change it."
+        else:
+            text = "You have no vote in this round now."
+        await interaction.response.send_message(text, ephemeral=True)
 
 
-class StarButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pstar:(?P<image_id>{ID}):(?P<n>{SMALL})"):
+class StarButton(SalonItem[discord.ui.Button], key="pstar", parts={"image_id": NUMBER, "n": POSITION}, where="a star"):
     """⭐n: the Art Expert stars image n for the final selection."""
 
     def __init__(self, image_id: int, n: int) -> None:
         super().__init__(
-            discord.ui.Button(
-                label=f"⭐{n}", style=discord.ButtonStyle.secondary, custom_id=f"salon:pstar:{image_id}:{n}"
-            )
+            discord.ui.Button(label=f"⭐{n}", style=discord.ButtonStyle.secondary, custom_id=self.make_id(image_id, n))
         )
         self.image_id, self.n = image_id, n
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> StarButton:
-        return cls(int(match["image_id"]), int(match["n"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def star() -> None:
-            added = await parties_of(interaction).star(actor_of(interaction), self.image_id)
-            if added:
-                await interaction.response.send_message(
-                    f"⭐ {interaction.user.mention} starred image {self.n} for the final selection.",
-                    allowed_mentions=discord.AllowedMentions.none(),
-                )
-            else:
-                await interaction.response.send_message(f"Image {self.n} is already starred.", ephemeral=True)
-
-        await guarded(interaction, "a star", star)
+    async def act(self, interaction: discord.Interaction) -> None:
+        added = await parties_of(interaction).star(actor_of(interaction), self.image_id)
+        if added:
+            await interaction.response.send_message(
+                f"⭐ {interaction.user.mention} starred image {self.n} for the final selection.",
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        else:
+            await interaction.response.send_message(f"Image {self.n} is already starred.", ephemeral=True)
 
 
-class CloseVoteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:pclose:(?P<round_id>{ID})"):
+class CloseVoteButton(SalonItem[discord.ui.Button], key="pclose", parts={"round_id": NUMBER}, where="closing a vote"):
     """The facilitator closes a vote before its deadline."""
 
     def __init__(self, round_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Close vote", emoji="🏁", style=discord.ButtonStyle.danger, custom_id=f"salon:pclose:{round_id}"
+                label="Close vote", emoji="🏁", style=discord.ButtonStyle.danger, custom_id=self.make_id(round_id)
             )
         )
         self.round_id = round_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> CloseVoteButton:
-        return cls(int(match["round_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def close() -> None:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            result = await close_vote(
-                interaction.client, self.round_id, actor_of(interaction), is_admin=is_admin(interaction)
-            )
-            await interaction.edit_original_response(content="Vote closed.")
-            await announce_result(interaction.client, result)
-
-        await guarded(interaction, "closing a vote", close)
+    async def act(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await close_vote(
+            interaction.client, self.round_id, actor_of(interaction), is_admin=is_admin(interaction)
+        )
+        await interaction.edit_original_response(content="Vote closed.")
+        await announce_result(interaction.client, result)
 
 
 PARTY_ITEMS = (VoteButton, StarButton, CloseVoteButton)

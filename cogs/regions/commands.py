@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 
 import discord
 from discord import app_commands
@@ -22,9 +21,9 @@ from bot.imagine.composer import ImagineOptions
 from bot.regions.lattice import DEFAULT_SIZE, MAX_SIZE, Lattice
 from bot.regions.service import MarkOutcome, RegionService, cell_for_indicator
 from bot.store import Actor
-from cogs.kit.components import ID, SMALL, pick_fits_menu
+from cogs.kit.components import NUMBER, POSITION, SalonItem, digit, one_of, pick_fits_menu
 from cogs.kit.delivery import start_generation
-from cogs.kit.places import actor_of, guarded, place_of, services_of
+from cogs.kit.places import actor_of, place_of, services_of
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +60,10 @@ async def refresh_lattice(
 
 
 class CellSelect(
-    discord.ui.DynamicItem[discord.ui.Select],
-    template=rf"salon:rsel:(?P<job_id>{ID}):(?P<image>{SMALL}):(?P<rows>[1-5]):(?P<cols>[1-5])",
+    SalonItem[discord.ui.Select],
+    key="rsel",
+    parts={"job_id": NUMBER, "image": POSITION, "rows": digit(1, 5), "cols": digit(1, 5)},
+    where="marking cells",
 ):
     """A menu of one image's cells: the picked cells are marked in the member's mode."""
 
@@ -74,7 +75,7 @@ class CellSelect(
         ]
         super().__init__(
             discord.ui.Select(
-                custom_id=f"salon:rsel:{job_id}:{image}:{rows}:{cols}",
+                custom_id=self.make_id(job_id, image, rows, cols),
                 placeholder=f"Mark cells of image {image}" if numbered else "Mark cells",
                 min_values=1,
                 max_values=len(options),
@@ -83,37 +84,31 @@ class CellSelect(
         )
         self.job_id, self.image, self.lattice = job_id, image, lattice
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Select, match: re.Match[str]
-    ) -> CellSelect:
-        return cls(int(match["job_id"]), int(match["image"]), int(match["rows"]), int(match["cols"]))
-
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         # The menu rebuilt from the custom_id offers the lattice's cells: a pick of anything else is refused.
         return await pick_fits_menu(interaction, self.item)
 
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def mark() -> None:
-            service = regions_of(interaction.client)
-            values = self.item.values
-            _, images = await service.images(self.job_id, place_of(interaction))
-            cells = self.lattice.parse(" ".join(f"{self.image}:{value}" for value in values), images=len(images))
-            actor = actor_of(interaction)
-            mode = await service.mode_of(actor, self.job_id)
-            outcome = await service.mark(actor, self.job_id, cells, mode, self.lattice)  # type: ignore[arg-type]
-            await interaction.response.send_message(
-                f"Marked {', '.join(c.name() for c in cells)} as {mode}d. Now: {describe_scores(outcome)}",
-                ephemeral=True,
-            )
-            if interaction.message is not None:
-                await refresh_lattice(interaction.client, interaction.message, self.job_id, self.lattice)
-
-        await guarded(interaction, "marking cells", mark)
+    async def act(self, interaction: discord.Interaction) -> None:
+        service = regions_of(interaction.client)
+        values = self.item.values
+        _, images = await service.images(self.job_id, place_of(interaction))
+        cells = self.lattice.parse(" ".join(f"{self.image}:{value}" for value in values), images=len(images))
+        actor = actor_of(interaction)
+        mode = await service.mode_of(actor, self.job_id)
+        outcome = await service.mark(actor, self.job_id, cells, mode, self.lattice)  # type: ignore[arg-type]
+        await interaction.response.send_message(
+            f"Marked {', '.join(c.name() for c in cells)} as {mode}d. Now: {describe_scores(outcome)}",
+            ephemeral=True,
+        )
+        if interaction.message is not None:
+            await refresh_lattice(interaction.client, interaction.message, self.job_id, self.lattice)
 
 
 class ModeButton(
-    discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:rmode:(?P<job_id>{ID}):(?P<mode>like|dislike)"
+    SalonItem[discord.ui.Button],
+    key="rmode",
+    parts={"job_id": NUMBER, "mode": one_of("like", "dislike")},
+    where="switching the marking mode",
 ):
     """👍 / 👎: what the member's menu picks and reactions mean from now on."""
 
@@ -123,47 +118,32 @@ class ModeButton(
                 label="Mark liked" if mode == "like" else "Mark disliked",
                 emoji="👍" if mode == "like" else "👎",
                 style=discord.ButtonStyle.success if mode == "like" else discord.ButtonStyle.danger,
-                custom_id=f"salon:rmode:{job_id}:{mode}",
+                custom_id=self.make_id(job_id, mode),
             )
         )
         self.job_id, self.mode = job_id, mode
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> ModeButton:
-        return cls(int(match["job_id"]), match["mode"])
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        async def switch() -> None:
-            await regions_of(interaction.client).images(self.job_id, place_of(interaction))
-            await regions_of(interaction.client).set_mode(actor_of(interaction), self.job_id, self.mode)  # type: ignore[arg-type]
-            await interaction.response.send_message(
-                f"Your picks and reactions now mark cells as {self.mode}d.", ephemeral=True
-            )
-
-        await guarded(interaction, "switching the marking mode", switch)
+    async def act(self, interaction: discord.Interaction) -> None:
+        await regions_of(interaction.client).images(self.job_id, place_of(interaction))
+        await regions_of(interaction.client).set_mode(actor_of(interaction), self.job_id, self.mode)  # type: ignore[arg-type]
+        await interaction.response.send_message(
+            f"Your picks and reactions now mark cells as {self.mode}d.", ephemeral=True
+        )
 
 
-class RegionsButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"salon:regions:(?P<job_id>{ID})"):
+class RegionsButton(SalonItem[discord.ui.Button], key="regions", parts={"job_id": NUMBER}, where="opening regions"):
     """🔲 Regions, under a result: open it for marking."""
 
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Regions", emoji="🔲", style=discord.ButtonStyle.secondary, custom_id=f"salon:regions:{job_id}"
+                label="Regions", emoji="🔲", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
 
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
-    ) -> RegionsButton:
-        return cls(int(match["job_id"]))
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, "opening regions", lambda: open_lattice(interaction, self.job_id, Lattice()))
+    async def act(self, interaction: discord.Interaction) -> None:
+        await open_lattice(interaction, self.job_id, Lattice())
 
 
 async def open_lattice(interaction: discord.Interaction, job_id: int, lattice: Lattice) -> None:

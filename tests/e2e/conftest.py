@@ -53,8 +53,11 @@ async def world() -> AsyncIterator[World]:
 
 
 @pytest.fixture
-def salon_settings(world: World, tmp_path: Path, models_dir: Path) -> Callable[..., Settings]:
-    """Return a factory of settings that point Salon at the loopback server, small images, tiny model."""
+def salon_settings(world: World, tmp_path: Path) -> Callable[..., Settings]:
+    """Return a factory of settings that point Salon at the loopback server, small images, tiny model.
+
+    A test on the real worker passes `model_cache_dir=models_dir` (and so is marked `worker`).
+    """
 
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {
@@ -63,7 +66,6 @@ def salon_settings(world: World, tmp_path: Path, models_dir: Path) -> Callable[.
             "discord_gateway_url": world.server.gateway_url,
             "data_dir": tmp_path / "data",
             "model_source": "tiny",
-            "model_cache_dir": models_dir,
             "image_width": 64,
             "image_height": 64,
             "steps": 4,

@@ -56,11 +56,11 @@ async def private_text(world: World, interaction) -> str:
     return message.content
 
 
-@pytest.mark.worker
 async def test_worker_killed_twice_and_a_flood_past_the_cap_lose_nothing(
-    world: World, salon_settings: Callable[..., Settings], tmp_path: Path
+    world: World, salon_settings: Callable[..., Settings], tmp_path: Path, models_dir: Path
 ) -> None:
-    running = RunningSalon(salon_settings(max_jobs_per_user=3, worker_restart_seconds=0.05, steps=2), worker=True)
+    settings = salon_settings(max_jobs_per_user=3, worker_restart_seconds=0.05, steps=2, model_cache_dir=models_dir)
+    running = RunningSalon(settings, worker=True)
     bot = await running.start()
     try:
         pool = bot.pool

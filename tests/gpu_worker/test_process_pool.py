@@ -21,7 +21,8 @@ from gpu_worker import (
     WorkerCrashedError,
 )
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+# Every test here runs the real worker process.
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.worker]
 
 
 def request(seeds: tuple[int, ...] = (1, 2), steps: int = 4, **changes: object) -> GenerationRequest:
