@@ -27,6 +27,7 @@ INITIAL_COGS: tuple[str, ...] = (
     "cogs.parties.commands",
     "cogs.regions.commands",
     "cogs.export.commands",
+    "cogs.reactions.commands",
 )
 
 PoolFactory = Callable[[Settings], GenerationPool]

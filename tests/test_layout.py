@@ -135,3 +135,13 @@ def test_every_cog_module_has_an_async_setup(module_name: str) -> None:
 def test_every_feature_package_of_cogs_is_loaded() -> None:
     features = {path.parent.name for path in (ROOT / "cogs").glob("*/commands.py")}
     assert {f"cogs.{feature}.commands" for feature in features} <= set(INITIAL_COGS)
+
+
+def test_one_cog_owns_raw_reactions() -> None:
+    listeners = [
+        name(path)
+        for path in python_files("cogs")
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("on_raw_reaction")
+    ]
+    assert set(listeners) == {"cogs/reactions/commands.py"}

@@ -121,38 +121,28 @@ class ImagineCog(commands.Cog):
             )
         await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._reaction(payload, added=True)
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._reaction(payload, added=False)
-
-    async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        if self.bot.user is not None and payload.user_id == self.bot.user.id:
-            return
-        name = payload.member.display_name if payload.member else ""
-        actor = Actor(str(payload.user_id), name)
-        outcome = await self.bot.services.reactions.react(
-            actor, str(payload.message_id), str(payload.emoji), added=added
-        )
-        if outcome.action != "reroll" or outcome.job_id is None:
-            return
-        channel = self.bot.get_channel(payload.channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
-            return
-        place = Place(str(payload.guild_id) if payload.guild_id else None, str(payload.channel_id))
-        parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
-        place = Place(place.guild_id, place.channel_id, str(parent_id) if parent_id else None)
-        try:
-            prepared = await self.bot.services.imagine.reroll(actor, place, outcome.job_id)
-            queued = await self.bot.services.jobs.submit(actor, place, prepared)
-        except SalonError as exc:
-            # A reaction has no private reply: tell the person in the channel, briefly.
-            await channel.send(f"<@{payload.user_id}> {exc}", delete_after=60)
-            return
-        await self.bot.deliverer.follow(queued, post=True)
+async def react_to_result(bot: SalonBot, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
+    """Count a reaction on a result as a vote, and reroll on 🔁 (a raw reaction routed by `cogs.reactions`)."""
+    name = payload.member.display_name if payload.member else ""
+    actor = Actor(str(payload.user_id), name)
+    outcome = await bot.services.reactions.react(actor, str(payload.message_id), str(payload.emoji), added=added)
+    if outcome.action != "reroll" or outcome.job_id is None:
+        return
+    channel = bot.get_channel(payload.channel_id)
+    if not isinstance(channel, discord.abc.Messageable):
+        return
+    place = Place(str(payload.guild_id) if payload.guild_id else None, str(payload.channel_id))
+    parent_id = getattr(channel, "parent_id", None) if isinstance(channel, discord.Thread) else None
+    place = Place(place.guild_id, place.channel_id, str(parent_id) if parent_id else None)
+    try:
+        prepared = await bot.services.imagine.reroll(actor, place, outcome.job_id)
+        queued = await bot.services.jobs.submit(actor, place, prepared)
+    except SalonError as exc:
+        # A reaction has no private reply: tell the person in the channel, briefly.
+        await channel.send(f"<@{payload.user_id}> {exc}", delete_after=60)
+        return
+    await bot.deliverer.follow(queued, post=True)
 
 
 async def setup(bot: SalonBot) -> None:

@@ -299,35 +299,31 @@ class RegionsCog(commands.Cog):
         )
         await start_generation(interaction, prepared)
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._reaction(payload, added=True)
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        await self._reaction(payload, added=False)
+async def mark_by_reaction(bot: SalonBot, payload: discord.RawReactionActionEvent, *, added: bool) -> bool:
+    """Mark a lattice cell from a regional-indicator reaction; return whether the message was a lattice.
 
-    async def _reaction(self, payload: discord.RawReactionActionEvent, *, added: bool) -> None:
-        if self.bot.user is not None and payload.user_id == self.bot.user.id:
-            return
-        service = regions_of(self.bot)
-        post = await service.lattice_of_message(str(payload.message_id))
-        if post is None:
-            return
-        lattice = Lattice(post.rows, post.cols)
-        cell = cell_for_indicator(str(payload.emoji), lattice)
-        if cell is None:
-            return
-        actor = Actor(str(payload.user_id), payload.member.display_name if payload.member else "")
-        mode = "clear" if not added else await service.mode_of(actor, post.job_id)
-        try:
-            await service.mark(actor, post.job_id, [cell], mode, lattice)  # type: ignore[arg-type]
-        except SalonError as exc:
-            log.info("reaction mark refused: %s", exc)
-            return
-        channel = self.bot.get_channel(payload.channel_id)
-        if isinstance(channel, discord.abc.Messageable):
-            await refresh_lattice(self.bot, channel.get_partial_message(payload.message_id), post.job_id, lattice)  # type: ignore[attr-defined]
+    A raw reaction routed by `cogs.reactions`: on a lattice it belongs to regions, and nowhere else.
+    """
+    service = regions_of(bot)
+    post = await service.lattice_of_message(str(payload.message_id))
+    if post is None:
+        return False
+    lattice = Lattice(post.rows, post.cols)
+    cell = cell_for_indicator(str(payload.emoji), lattice)
+    if cell is None:
+        return True
+    actor = Actor(str(payload.user_id), payload.member.display_name if payload.member else "")
+    mode = "clear" if not added else await service.mode_of(actor, post.job_id)
+    try:
+        await service.mark(actor, post.job_id, [cell], mode, lattice)  # type: ignore[arg-type]
+    except SalonError as exc:
+        log.info("reaction mark refused: %s", exc)
+        return True
+    channel = bot.get_channel(payload.channel_id)
+    if isinstance(channel, discord.abc.Messageable):
+        await refresh_lattice(bot, channel.get_partial_message(payload.message_id), post.job_id, lattice)  # type: ignore[attr-defined]
+    return True
 
 
 async def setup(bot: SalonBot) -> None:
