@@ -145,3 +145,16 @@ def test_one_cog_owns_raw_reactions() -> None:
         if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("on_raw_reaction")
     ]
     assert set(listeners) == {"cogs/reactions/commands.py"}
+
+
+def test_services_log_a_step_only_through_record() -> None:
+    """A change and its event are written together by `bot.store.record`; no service appends events by hand."""
+    offenders = [
+        f"{name(path)}:{node.lineno}"
+        for path in python_files("bot", "cogs")
+        if not STORE_MODULE.match(name(path))
+        for node in ast.walk(parsed(path))
+        if isinstance(node, ast.Name | ast.Attribute)
+        and (node.id if isinstance(node, ast.Name) else node.attr) == "append_event"
+    ]
+    assert offenders == []

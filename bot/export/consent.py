@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.export.consent_store import choices, set_consent, set_guild_default
-from bot.store import Actor, Database, append_event
+from bot.store import Actor, Database, EventDraft, record
 
 
 class ConsentService:
@@ -16,28 +16,30 @@ class ConsentService:
 
     async def choose(self, actor: Actor, guild_id: str, publish: bool) -> None:
         """Record a member's own choice for this guild."""
-        async with self.db.transaction() as conn:
-            await set_consent(conn, guild_id=guild_id, user_id=actor.id, publish=publish)
-            await append_event(
-                conn,
-                actor=actor,
-                kind="consent.set",
-                guild_id=guild_id,
-                subject=("user", actor.id),
-                payload={"publish": publish},
+        async with record(self.db) as change:
+            await set_consent(change.conn, guild_id=guild_id, user_id=actor.id, publish=publish)
+            change.log(
+                EventDraft(
+                    actor=actor,
+                    kind="consent.set",
+                    guild_id=guild_id,
+                    subject=("user", actor.id),
+                    payload={"publish": publish},
+                )
             )
 
     async def set_default(self, actor: Actor, guild_id: str, publish: bool) -> None:
         """Record the guild's default for members who made no choice (a moderator's decision)."""
-        async with self.db.transaction() as conn:
-            await set_guild_default(conn, guild_id=guild_id, publish=publish)
-            await append_event(
-                conn,
-                actor=actor,
-                kind="consent.default",
-                guild_id=guild_id,
-                subject=("guild", guild_id),
-                payload={"publish": publish},
+        async with record(self.db) as change:
+            await set_guild_default(change.conn, guild_id=guild_id, publish=publish)
+            change.log(
+                EventDraft(
+                    actor=actor,
+                    kind="consent.default",
+                    guild_id=guild_id,
+                    subject=("guild", guild_id),
+                    payload={"publish": publish},
+                )
             )
 
     async def consented(self, guild_id: str | None, user_ids: Iterable[str]) -> set[str]:

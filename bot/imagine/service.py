@@ -9,9 +9,9 @@ from bot.imagine.composer import MAX_SEED, VARIATION_STRENGTH, PromptComposer, S
 from bot.imagine.content_images import ContentImage, load_content_image
 from bot.jobs.service import JobService
 from bot.jobs.spec import ImagineOptions, Lineage, Origin, Place, PreparedGeneration
-from bot.store import Actor
+from bot.store import Actor, record
 from bot.store.images import ImageRecord
-from bot.store.jobs import Job, append_job_event
+from bot.store.jobs import Job, job_event
 
 
 class ImagineService:
@@ -84,7 +84,7 @@ class ImagineService:
         """Return one image of a job at full size (its PNG, with parameters), logging who picked it."""
         job = await self.jobs.job_at(job_id, place)
         image = await self.jobs.image_at(job, idx)
-        async with self.jobs.db.transaction() as conn:
+        async with record(self.jobs.db) as change:
             payload = {"job_id": job.id, "idx": idx, "seed": image.seed}
-            await append_job_event(conn, job, "image.picked", payload, actor=actor, subject=("image", image.id))
+            change.log(job_event(job, "image.picked", payload, actor=actor, subject=("image", image.id)))
         return job, image, self.jobs.files.read(image.sha256)

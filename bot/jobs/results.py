@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from bot.render.masks import keep_outside_png
 from bot.render.png_metadata import png_size, with_parameters
-from bot.store import SYSTEM, Database, ImageFiles, append_event
+from bot.store import SYSTEM, Database, EventDraft, ImageFiles, record
 from bot.store.images import ImageRecord, images_of_job, insert_image
-from bot.store.jobs import Job, JobState, append_job_event, get_job, transition_job
+from bot.store.jobs import Job, JobState, get_job, job_event, transition_job
 from gpu_worker import GenerationResult
 
 
@@ -53,12 +53,12 @@ async def store_result(
     told = list(notes)
     if result.dropped_text:
         told.append(f"Too long for the text encoder, so this part was left out: {result.dropped_text}")
-    async with db.transaction() as conn:
+    async with record(db) as change:
         for idx, (sha256, seed, (width, height), journey) in enumerate(
             zip(hashes, result.seeds, sizes, journeys, strict=True)
         ):
             image_id = await insert_image(
-                conn,
+                change.conn,
                 job_id=job.id,
                 session_id=job.session_id,
                 prompt_id=job.prompt_id,
@@ -69,27 +69,29 @@ async def store_result(
                 height=height,
                 journey_sha256=journey,
             )
-            await append_event(
-                conn,
-                actor=SYSTEM,
-                kind="image.created",
-                guild_id=job.guild_id,
-                channel_id=job.channel_id,
-                session_id=job.session_id,
-                subject=("image", image_id),
-                payload={"job_id": job.id, "idx": idx, "seed": seed, "sha256": sha256, "journey_sha256": journey},
+            change.log(
+                EventDraft(
+                    actor=SYSTEM,
+                    kind="image.created",
+                    guild_id=job.guild_id,
+                    channel_id=job.channel_id,
+                    session_id=job.session_id,
+                    subject=("image", image_id),
+                    payload={"job_id": job.id, "idx": idx, "seed": seed, "sha256": sha256, "journey_sha256": journey},
+                )
             )
-        await transition_job(conn, job.id, JobState.GENERATED)
-        await append_job_event(
-            conn,
-            job,
-            "job.generated",
-            {
-                "images": len(hashes),
-                "seconds": round(result.timings.get("total", 0.0), 3),
-                "dropped_text": result.dropped_text,
-                "notes": told,
-            },
+        await transition_job(change.conn, job.id, JobState.GENERATED)
+        change.log(
+            job_event(
+                job,
+                "job.generated",
+                {
+                    "images": len(hashes),
+                    "seconds": round(result.timings.get("total", 0.0), 3),
+                    "dropped_text": result.dropped_text,
+                    "notes": told,
+                },
+            )
         )
     done = await get_job(db, job.id)
     assert done is not None

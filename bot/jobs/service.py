@@ -12,7 +12,7 @@ from bot.jobs.factory import build_request
 from bot.jobs.results import FinishedGeneration, store_result
 from bot.jobs.spec import Place, PreparedGeneration
 from bot.render.grid import grid_png
-from bot.store import SYSTEM, Actor, Database, ImageFiles, append_event
+from bot.store import SYSTEM, Actor, Database, EventDraft, ImageFiles, record
 from bot.store.images import ImageRecord, images_of_job
 from bot.store.jobs import (
     Admission,
@@ -22,11 +22,11 @@ from bot.store.jobs import (
     Shown,
     active_jobs_of,
     admit,
-    append_job_event,
     count_active_jobs,
     get_job,
     get_job_in,
     insert_job,
+    job_event,
     jobs_in_states,
     mark_delivery_pending,
     mark_job_deleted,
@@ -126,13 +126,13 @@ class JobService:
         )
         lineage = spec.lineage
         try:
-            async with self.db.transaction() as conn:
-                await admit(conn, actor.id, admission)
+            async with record(self.db) as change:
+                await admit(change.conn, actor.id, admission)
                 session_id = prepared.session_id or await open_stream(
-                    conn, guild_id=place.guild_id, channel_id=place.channel_id, actor=actor
+                    change.conn, guild_id=place.guild_id, channel_id=place.channel_id, actor=actor
                 )
                 prompt_id = await insert_prompt(
-                    conn,
+                    change.conn,
                     session_id=session_id,
                     author_id=actor.id,
                     text=spec.render.prompt,
@@ -140,7 +140,7 @@ class JobService:
                     parent_id=lineage.parent_prompt_id if lineage else None,
                 )
                 job_id = await insert_job(
-                    conn,
+                    change.conn,
                     session_id=session_id,
                     prompt_id=prompt_id,
                     requester_id=actor.id,
@@ -148,15 +148,16 @@ class JobService:
                     shown=shown,
                     spec=spec,
                 )
-                await append_event(
-                    conn,
-                    actor=actor,
-                    kind="job.queued",
-                    guild_id=place.guild_id,
-                    channel_id=place.channel_id,
-                    session_id=session_id,
-                    subject=("job", job_id),
-                    payload={"prompt_id": prompt_id, "feature": spec.feature.value, **spec.facts()},
+                change.log(
+                    EventDraft(
+                        actor=actor,
+                        kind="job.queued",
+                        guild_id=place.guild_id,
+                        channel_id=place.channel_id,
+                        session_id=session_id,
+                        subject=("job", job_id),
+                        payload={"prompt_id": prompt_id, "feature": spec.feature.value, **spec.facts()},
+                    )
                 )
         except AdmissionRefused as exc:
             raise QueueFullError(str(exc)) from exc
@@ -274,8 +275,8 @@ class JobService:
             except (ValueError, OSError) as exc:
                 await self._finish_failed(job.id, f"could not resume: {exc}")
                 continue
-            async with self.db.transaction() as conn:
-                await append_job_event(conn, job, "job.resumed")
+            async with record(self.db) as change:
+                change.log(job_event(job, "job.resumed"))
             resumed.append(self._run(QueuedGeneration(job.id, job.session_id, job.prompt_id, handle, job.spec.notes)))
         if resumed:
             log.info("resumed %d unfinished jobs", len(resumed))
@@ -296,19 +297,20 @@ class JobService:
             return  # a pool outlives the service that listened to it (tests share one pool)
         payload = {"device": event.device, "attempt": event.attempt, "error": event.error, "exit_code": event.exit_code}
         try:
-            async with self.db.transaction() as conn:
+            async with record(self.db) as change:
                 if event.kind == "job_retried":
                     for job_id in event.job_ids:
-                        job = await get_job_in(conn, int(job_id))
+                        job = await get_job_in(change.conn, int(job_id))
                         if job is not None:
-                            await append_job_event(conn, job, "job.retried", payload)
+                            change.log(job_event(job, "job.retried", payload))
                 else:
-                    await append_event(
-                        conn,
-                        actor=SYSTEM,
-                        kind=f"worker.{event.kind.removeprefix('worker_')}",
-                        subject=("worker", event.device),
-                        payload={**payload, "job_ids": [int(j) for j in event.job_ids]},
+                    change.log(
+                        EventDraft(
+                            actor=SYSTEM,
+                            kind=f"worker.{event.kind.removeprefix('worker_')}",
+                            subject=("worker", event.device),
+                            payload={**payload, "job_ids": [int(j) for j in event.job_ids]},
+                        )
                     )
         except Exception:
             log.exception("could not record the pool event %s", event.kind)
@@ -330,23 +332,23 @@ class JobService:
 
     async def delivered(self, job: Job, message_id: str | None, channel_id: str | None, *, how: str) -> None:
         """Record that a job's outcome is shown in `message_id`, with a `job.delivered` event (exactly once)."""
-        async with self.db.transaction() as conn:
-            current = await get_job_in(conn, job.id)
+        async with record(self.db) as change:
+            current = await get_job_in(change.conn, job.id)
             if current is None or current.delivered_at is not None:
                 return
-            await record_delivered(conn, job.id, message_id)
+            await record_delivered(change.conn, job.id, message_id)
             if message_id is not None and channel_id is not None and current.finished:
-                await record_post(conn, message_id=message_id, channel_id=channel_id, job_id=job.id, kind="grid")
+                await record_post(change.conn, message_id=message_id, channel_id=channel_id, job_id=job.id, kind="grid")
             payload = {"message_id": message_id, "how": how, "attempts": current.delivery_attempts}
-            await append_job_event(conn, job, "job.delivered", payload)
+            change.log(job_event(job, "job.delivered", payload))
         if message_id is not None:
             await self._announce_post(message_id)
 
     async def delivery_failed(self, job: Job, error: str, *, final: bool) -> None:
         """Record a failed delivery attempt; `final`: no more tries in this process (the next start retries)."""
-        async with self.db.transaction() as conn:
-            await record_delivery_error(conn, job.id, error)
-            await append_job_event(conn, job, "job.delivery_failed", {"error": error[:500], "final": final})
+        async with record(self.db) as change:
+            await record_delivery_error(change.conn, job.id, error)
+            change.log(job_event(job, "job.delivery_failed", {"error": error[:500], "final": final}))
         if final:
             self._given_up.add(job.id)
         await self._notify()
@@ -363,11 +365,9 @@ class JobService:
         job = await self.job_at(job_id, place)
         if actor.id != job.requester_id and not may_moderate:
             raise UserInputError("Only the person who asked for these images, or a moderator, can delete them.")
-        async with self.db.transaction() as conn:
-            await mark_job_deleted(conn, job.id)
-            await append_job_event(
-                conn, job, "job.deleted", {"by_moderator": actor.id != job.requester_id}, actor=actor
-            )
+        async with record(self.db) as change:
+            await mark_job_deleted(change.conn, job.id)
+            change.log(job_event(job, "job.deleted", {"by_moderator": actor.id != job.requester_id}, actor=actor))
         return job
 
     async def cancel(self, actor: Actor, place: Place, job_id: int, *, may_moderate: bool) -> bool:
@@ -378,8 +378,8 @@ class JobService:
         queued = self._live.get(job_id)
         if queued is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
             return False
-        async with self.db.transaction() as conn:
-            await append_job_event(conn, job, "job.cancel_requested", actor=actor)
+        async with record(self.db) as change:
+            change.log(job_event(job, "job.cancel_requested", actor=actor))
         await queued.handle.cancel()
         return True
 
@@ -489,6 +489,6 @@ class JobService:
         payload: dict[str, object] | None = None,
     ) -> None:
         """Move a job to `state` and log why, in one transaction."""
-        async with self.db.transaction() as conn:
-            await transition_job(conn, job.id, state, error=error)
-            await append_job_event(conn, job, event_kind, payload)
+        async with record(self.db) as change:
+            await transition_job(change.conn, job.id, state, error=error)
+            change.log(job_event(job, event_kind, payload))

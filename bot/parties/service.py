@@ -65,6 +65,8 @@ from bot.parties.store import (
     job_state_of_round,
     members_of,
     parties_with_phase_timers,
+    party_event,
+    party_event_at,
     party_id_of_session,
     party_in_thread,
     proposals_of,
@@ -81,7 +83,7 @@ from bot.parties.store import (
     voting_rounds,
 )
 from bot.parties.timers import PartyTimers
-from bot.store import SYSTEM, Actor, Database, ImageFiles, append_event, utc_now
+from bot.store import SYSTEM, Actor, Database, ImageFiles, record, utc_now
 from bot.store.database import parse_utc, utc_iso
 from bot.store.images import ImageRecord, get_image, images_of_job
 from bot.store.prompts import insert_prompt
@@ -299,12 +301,12 @@ class PartyService:
         topic = one_line(topic)
         if not 1 <= len(topic) <= MAX_TOPIC_CHARS:
             raise UserInputError(f"A party's topic is 1 to {MAX_TOPIC_CHARS} characters, such as `loneliness`.")
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             session_id = await insert_party_session(
-                conn, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, topic=topic, actor=actor
+                change.conn, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, topic=topic, actor=actor
             )
             party_id = await insert_party(
-                conn,
+                change.conn,
                 session_id=session_id,
                 guild_id=guild_id,
                 channel_id=channel_id,
@@ -321,7 +323,7 @@ class PartyService:
                 else None,
             )
             await upsert_member(
-                conn,
+                change.conn,
                 party_id=party_id,
                 user_id=actor.id,
                 user_name=actor.name,
@@ -329,9 +331,9 @@ class PartyService:
                 active=True,
             )
             # "Start the generation with a very simple prompt": the topic itself.
-            prompt_id = await insert_prompt(conn, session_id=session_id, author_id=actor.id, text=topic)
+            prompt_id = await insert_prompt(change.conn, session_id=session_id, author_id=actor.id, text=topic)
             await insert_version(
-                conn,
+                change.conn,
                 party_id=party_id,
                 text=topic,
                 negative="",
@@ -340,22 +342,23 @@ class PartyService:
                 diff=f"+{topic}",
                 prompt_id=prompt_id,
             )
-            await self._log_at(
-                conn,
-                party_id,
-                session_id,
-                guild_id,
-                thread_id,
-                actor,
-                "party.started",
-                {
-                    "topic": topic,
-                    "vote_mode": settings.vote_mode.value,
-                    "tie_break": settings.tie_break.value,
-                    "quorum": settings.quorum,
-                    "vote_minutes": settings.vote_minutes,
-                    "parent_channel_id": channel_id,
-                },
+            change.log(
+                party_event_at(
+                    party_id,
+                    session_id,
+                    guild_id,
+                    thread_id,
+                    actor,
+                    "party.started",
+                    {
+                        "topic": topic,
+                        "vote_mode": settings.vote_mode.value,
+                        "tie_break": settings.tie_break.value,
+                        "quorum": settings.quorum,
+                        "vote_minutes": settings.vote_minutes,
+                        "parent_channel_id": channel_id,
+                    },
+                )
             )
         state = await self.state(party_id)
         if state.party.phase_deadline_at and self.timers.scheduler.running:
@@ -446,19 +449,20 @@ class PartyService:
         return await self._move_to(state, Phase.ENDED, SYSTEM)
 
     async def _move_to(self, state: PartyState, phase: Phase, actor: Actor) -> PartyState:
-        async with self.db.transaction() as conn:
-            if not await set_party_phase(conn, state.party.id, phase.value, expected=state.phase.value):
+        async with record(self.db) as change:
+            if not await set_party_phase(change.conn, state.party.id, phase.value, expected=state.phase.value):
                 # Someone else moved it between our read and this write (a second click, a timer).
                 now = await self.state(state.party.id)
                 if now.phase is Phase.ENDED:
                     raise PartyRuleError("This party has already ended.")
                 raise PartyRuleError(f"The party has already moved on to {now.phase.value}.")
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.ended" if phase is Phase.ENDED else "party.phase",
-                {"from": state.phase.value, "to": phase.value},
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.ended" if phase is Phase.ENDED else "party.phase",
+                    {"from": state.phase.value, "to": phase.value},
+                )
             )
         return await self.state(state.party.id)
 
@@ -475,11 +479,11 @@ class PartyService:
         if kind not in ASSOCIATION_KINDS:
             raise UserInputError(f"An association is one of: {', '.join(ASSOCIATION_KINDS)}.")
         normalized = normalize_association(cleaned)
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             limit = self.limits.associations_per_member
-            await _check_contribution_limit(conn, state.party.id, actor, "associations", limit)
+            await _check_contribution_limit(change.conn, state.party.id, actor, "associations", limit)
             association_id = await insert_association(
-                conn,
+                change.conn,
                 party_id=state.party.id,
                 author_id=actor.id,
                 author_name=actor.name,
@@ -487,12 +491,13 @@ class PartyService:
                 normalized=normalized,
                 kind=kind,
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.associated",
-                {"association_id": association_id, "text": cleaned, "kind": kind},
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.associated",
+                    {"association_id": association_id, "text": cleaned, "kind": kind},
+                )
             )
         return await self.state(state.party.id)
 
@@ -511,21 +516,22 @@ class PartyService:
         if missing:
             raise UserInputError(f"These are not associations of this party: {', '.join(missing)}.")
         contributors = list(dict.fromkeys(r.author_id for r in state.associations if r.normalized in wanted))
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             fragment_id = await insert_fragment(
-                conn, party_id=state.party.id, text=cleaned, made_by=actor.id, contributors=contributors
+                change.conn, party_id=state.party.id, text=cleaned, made_by=actor.id, contributors=contributors
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.fragment",
-                {
-                    "fragment_id": fragment_id,
-                    "text": cleaned,
-                    "associations": sorted(wanted),
-                    "contributors": contributors,
-                },
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.fragment",
+                    {
+                        "fragment_id": fragment_id,
+                        "text": cleaned,
+                        "associations": sorted(wanted),
+                        "contributors": contributors,
+                    },
+                )
             )
         return next(f for f in await fragments_of(self.db, state.party.id) if f.id == fragment_id)
 
@@ -537,18 +543,19 @@ class PartyService:
         require_member(state.rule_members, actor.id, "propose prompt edits")
         require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "propose prompt edits")
         text, negative = _checked_prompt(text), " ".join(negative.split())
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             limit = self.limits.proposals_per_member
-            await _check_contribution_limit(conn, state.party.id, actor, "proposals", limit)
+            await _check_contribution_limit(change.conn, state.party.id, actor, "proposals", limit)
             proposal_id = await insert_proposal(
-                conn, party_id=state.party.id, author_id=actor.id, text=text, negative=negative
+                change.conn, party_id=state.party.id, author_id=actor.id, text=text, negative=negative
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.proposed",
-                {"proposal_id": proposal_id, "text": text, "negative": negative},
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.proposed",
+                    {"proposal_id": proposal_id, "text": text, "negative": negative},
+                )
             )
         proposal = await get_proposal(self.db, state.party.id, proposal_id)
         assert proposal is not None
@@ -603,12 +610,12 @@ class PartyService:
         reverted_from: int | None = None,
     ) -> VersionRow:
         current = state.current_version
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             # First, so that of two members committing one proposal at once, one commits it.
-            if proposal is not None and not await set_proposal_status(conn, proposal.id, "committed"):
+            if proposal is not None and not await set_proposal_status(change.conn, proposal.id, "committed"):
                 raise UserInputError(f"Proposal #{proposal.id} was committed already.")
             prompt_id = await insert_prompt(
-                conn,
+                change.conn,
                 session_id=state.party.session_id,
                 author_id=author,
                 text=text,
@@ -616,7 +623,7 @@ class PartyService:
                 parent_id=current.prompt_id if current else None,
             )
             number = await insert_version(
-                conn,
+                change.conn,
                 party_id=state.party.id,
                 text=text,
                 negative=negative,
@@ -627,19 +634,20 @@ class PartyService:
                 proposal_id=proposal.id if proposal else None,
                 reverted_from=reverted_from,
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.prompt_committed",
-                {
-                    "version": number,
-                    "text": text,
-                    "negative": negative,
-                    "author_id": author,
-                    "proposal_id": proposal.id if proposal else None,
-                    "reverted_from": reverted_from,
-                },
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.prompt_committed",
+                    {
+                        "version": number,
+                        "text": text,
+                        "negative": negative,
+                        "author_id": author,
+                        "proposal_id": proposal.id if proposal else None,
+                        "reverted_from": reverted_from,
+                    },
+                )
             )
         return next(v for v in await versions_of(self.db, state.party.id) if v.version == number)
 
@@ -682,20 +690,25 @@ class PartyService:
             share_key=f"party:{party.id}",
             session_id=party.session_id,
         )
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             round_id = await insert_round(
-                conn,
+                change.conn,
                 party_id=state.party.id,
                 kind="round",
                 prompt_version=version.version,
                 base_image_id=base.id if base else None,
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.round_started",
-                {"round_id": round_id, "prompt_version": version.version, "base_image_id": base.id if base else None},
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.round_started",
+                    {
+                        "round_id": round_id,
+                        "prompt_version": version.version,
+                        "base_image_id": base.id if base else None,
+                    },
+                )
             )
         spec = replace(prepared.spec, party=PartyRef(party.id, round_id, version.version))
         prepared = replace(prepared, spec=spec)
@@ -718,17 +731,18 @@ class PartyService:
         if not candidate_ids:
             raise PartyRuleError("There is nothing to vote on: no round has a winner and nothing was starred.")
         images = [image for image_id in candidate_ids if (image := await get_image(self.db, image_id))]
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             round_id = await insert_round(
-                conn, party_id=state.party.id, kind="final", prompt_version=None, base_image_id=None
+                change.conn, party_id=state.party.id, kind="final", prompt_version=None, base_image_id=None
             )
-            await update_round(conn, round_id, outcome={"candidates": [i.id for i in images]})
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.final_vote_opened",
-                {"round_id": round_id, "candidates": [i.id for i in images]},
+            await update_round(change.conn, round_id, outcome={"candidates": [i.id for i in images]})
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.final_vote_opened",
+                    {"round_id": round_id, "candidates": [i.id for i in images]},
+                )
             )
         round_row = await get_round(self.db, round_id)
         assert round_row is not None
@@ -741,14 +755,15 @@ class PartyService:
         assert party is not None
         status = check_move(RoundStatus(round_row.status), RoundStatus.VOTING)
         deadline = datetime.now(UTC) + timedelta(minutes=party.vote_minutes)
-        async with self.db.transaction() as conn:
-            await update_round(conn, round_id, job_id=job_id, status=status.value, deadline_at=utc_iso(deadline))
-            await self._log_in(
-                conn,
-                party,
-                SYSTEM,
-                "party.vote_opened",
-                {"round_id": round_id, "job_id": job_id, "deadline_at": deadline.isoformat()},
+        async with record(self.db) as change:
+            await update_round(change.conn, round_id, job_id=job_id, status=status.value, deadline_at=utc_iso(deadline))
+            change.log(
+                party_event(
+                    party,
+                    SYSTEM,
+                    "party.vote_opened",
+                    {"round_id": round_id, "job_id": job_id, "deadline_at": deadline.isoformat()},
+                )
             )
         if self.timers.scheduler.running:
             # The stored deadline (to the millisecond), so a restart's rebuilt timer is the same one.
@@ -790,14 +805,15 @@ class PartyService:
         status = check_move(RoundStatus.GENERATING, RoundStatus.FAILED)
         party = await get_party(self.db, round_row.party_id)
         assert party is not None
-        async with self.db.transaction() as conn:
-            await update_round(conn, round_id, status=status.value, closed_at=utc_now())
-            await self._log_in(
-                conn,
-                party,
-                SYSTEM,
-                "party.round_failed",
-                {"round_id": round_id, "reason": reason},
+        async with record(self.db) as change:
+            await update_round(change.conn, round_id, status=status.value, closed_at=utc_now())
+            change.log(
+                party_event(
+                    party,
+                    SYSTEM,
+                    "party.round_failed",
+                    {"round_id": round_id, "reason": reason},
+                )
             )
 
     async def record_vote_message(self, round_id: int, message_id: str) -> None:
@@ -828,14 +844,15 @@ class PartyService:
         party_round = await self.party_round(round_row)
         mine = party_round.ballots.get(actor.id, ())
         new = party_round.click(actor.id, idx, VoteMode(state.party.vote_mode))
-        async with self.db.transaction() as conn:
-            await replace_votes(conn, round_id, actor.id, list(new))
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.voted",
-                {"round_id": round_id, "image_ids": list(new), "changed_from": list(mine)},
+        async with record(self.db) as change:
+            await replace_votes(change.conn, round_id, actor.id, list(new))
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.voted",
+                    {"round_id": round_id, "image_ids": list(new), "changed_from": list(mine)},
+                )
             )
         return party_round.positions(new)
 
@@ -876,16 +893,16 @@ class PartyService:
             starred=[image_id for image_id, _ in state.stars],
         )
         ids = party_round.candidates
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             if poll.ballots:
                 for voter, image_ids in poll.ballots.items():
-                    await replace_votes(conn, round_id, voter, list(image_ids))
+                    await replace_votes(change.conn, round_id, voter, list(image_ids))
                 payload = {"round_id": round_id, "voters": sorted(poll.ballots), "ignored": list(poll.ignored)}
-                await self._log_in(conn, state.party, SYSTEM, "party.poll_counted", payload)
-            if not await close_voting_round(conn, round_id):
+                change.log(party_event(state.party, SYSTEM, "party.poll_counted", payload))
+            if not await close_voting_round(change.conn, round_id):
                 raise PartyRuleError("This vote is already closed.")
             await update_round(
-                conn,
+                change.conn,
                 round_id,
                 winner_image_id=winner_id,
                 outcome={
@@ -896,18 +913,19 @@ class PartyService:
                     "tied": [ids[k] for k in outcome.tied],
                 },
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                "party.vote_closed",
-                {
-                    "round_id": round_id,
-                    "kind": round_row.kind,
-                    "winner_image_id": winner_id,
-                    "reason": outcome.reason,
-                    "counts": {str(ids[k]): v for k, v in outcome.counts.items()},
-                },
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    "party.vote_closed",
+                    {
+                        "round_id": round_id,
+                        "kind": round_row.kind,
+                        "winner_image_id": winner_id,
+                        "reason": outcome.reason,
+                        "counts": {str(ids[k]): v for k, v in outcome.counts.items()},
+                    },
+                )
             )
         self.timers.cancel(round_id)
         winner = await get_image(self.db, winner_id) if winner_id is not None else None
@@ -923,15 +941,16 @@ class PartyService:
             raise PartyRuleError("Only images made in a party can be starred for its final selection.")
         state = await self.state(party_id)
         require_art_expert(state.rule_members, actor.id)
-        async with self.db.transaction() as conn:
-            added = await add_star(conn, party_id=state.party.id, image_id=image_id, starred_by=actor.id)
+        async with record(self.db) as change:
+            added = await add_star(change.conn, party_id=state.party.id, image_id=image_id, starred_by=actor.id)
             if added:
-                await self._log_in(
-                    conn,
-                    state.party,
-                    actor,
-                    "party.starred",
-                    {"image_id": image_id},
+                change.log(
+                    party_event(
+                        state.party,
+                        actor,
+                        "party.starred",
+                        {"image_id": image_id},
+                    )
                 )
         return added
 
@@ -964,44 +983,18 @@ class PartyService:
         kind: str,
         payload: dict[str, Any] | None = None,
     ) -> None:
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             await upsert_member(
-                conn, party_id=state.party.id, user_id=user_id, user_name=name, roles=roles, active=active
+                change.conn, party_id=state.party.id, user_id=user_id, user_name=name, roles=roles, active=active
             )
-            await self._log_in(
-                conn,
-                state.party,
-                actor,
-                kind,
-                payload or {"member_id": user_id},
+            change.log(
+                party_event(
+                    state.party,
+                    actor,
+                    kind,
+                    payload or {"member_id": user_id},
+                )
             )
-
-    @classmethod
-    async def _log_in(cls, conn: Any, party: PartyRow, actor: Actor, kind: str, payload: dict[str, Any]) -> None:
-        """Append an event about a party, placed in its thread and session."""
-        await cls._log_at(conn, party.id, party.session_id, party.guild_id, party.thread_id, actor, kind, payload)
-
-    @staticmethod
-    async def _log_at(
-        conn: Any,
-        party_id: int,
-        session_id: int,
-        guild_id: str | None,
-        thread_id: str,
-        actor: Actor,
-        kind: str,
-        payload: dict[str, Any],
-    ) -> None:
-        await append_event(
-            conn,
-            actor=actor,
-            kind=kind,
-            guild_id=guild_id,
-            channel_id=thread_id,
-            session_id=session_id,
-            subject=("party", party_id),
-            payload=payload,
-        )
 
 
 async def load_party_state(db: Database, party_id: int) -> PartyState:

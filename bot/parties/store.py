@@ -9,6 +9,7 @@ from typing import Any
 import aiosqlite
 
 from bot.store.database import Database, row_dict, utc_now
+from bot.store.events import Actor, EventDraft
 
 
 @dataclass(frozen=True)
@@ -533,3 +534,29 @@ async def party_id_of_session(db: Database, session_id: int) -> int | None:
     """Return the id of the party that holds session `session_id`, or None for a channel's stream."""
     row = await db.fetchone("SELECT id FROM parties WHERE session_id = ?", (session_id,))
     return int(row[0]) if row else None
+
+
+def party_event_at(
+    party_id: int,
+    session_id: int,
+    guild_id: str | None,
+    thread_id: str,
+    actor: Actor,
+    kind: str,
+    payload: dict[str, Any],
+) -> EventDraft:
+    """Return an event about a party, placed in its thread and session (before its row is read back)."""
+    return EventDraft(
+        actor=actor,
+        kind=kind,
+        guild_id=guild_id,
+        channel_id=thread_id,
+        session_id=session_id,
+        subject=("party", party_id),
+        payload=payload,
+    )
+
+
+def party_event(party: PartyRow, actor: Actor, kind: str, payload: dict[str, Any]) -> EventDraft:
+    """Return an event about a party, placed in its thread and session."""
+    return party_event_at(party.id, party.session_id, party.guild_id, party.thread_id, actor, kind, payload)

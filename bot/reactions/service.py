@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.reactions.store import get_vote, set_vote, vote_in
-from bot.store import Actor, Database
+from bot.store import Actor, Database, record
 from bot.store.images import images_of_job
-from bot.store.jobs import Job, append_job_event, get_job
+from bot.store.jobs import Job, get_job, job_event
 from bot.store.posts import get_post
 
 REACTION_VOTE = "reaction"
@@ -91,10 +91,10 @@ class ReactionService:
             value = 1 if emoji in LIKE_EMOJI else -1
         else:
             return ReactionOutcome("ignored")
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             changed = []
             for image_id in targets:
-                current = await vote_in(conn, image_id=image_id, voter_id=actor.id, kind=REACTION_VOTE)
+                current = await vote_in(change.conn, image_id=image_id, voter_id=actor.id, kind=REACTION_VOTE)
                 if added:
                     new = value
                 elif current == value:
@@ -102,11 +102,16 @@ class ReactionService:
                 else:
                     continue  # the vote was since changed by another reaction: keep it
                 await set_vote(
-                    conn, session_id=job.session_id, image_id=image_id, voter_id=actor.id, kind=REACTION_VOTE, value=new
+                    change.conn,
+                    session_id=job.session_id,
+                    image_id=image_id,
+                    voter_id=actor.id,
+                    kind=REACTION_VOTE,
+                    value=new,
                 )
                 changed.append(image_id)
             payload = {"emoji": emoji, "message_id": message_id, "image_ids": changed, "value": value}
-            await append_job_event(conn, job, "reaction.added" if added else "reaction.removed", payload, actor=actor)
+            change.log(job_event(job, "reaction.added" if added else "reaction.removed", payload, actor=actor))
         return ReactionOutcome("vote", job.id, tuple(changed), value if added else 0, post.channel_id)
 
     def _bounced(self, actor_id: str, message_id: str) -> bool:
@@ -131,5 +136,5 @@ class ReactionService:
         return await get_vote(self.db, image_id=image_id, voter_id=voter_id, kind=REACTION_VOTE)
 
     async def _log(self, actor: Actor, job: Job, kind: str, payload: dict[str, object]) -> None:
-        async with self.db.transaction() as conn:
-            await append_job_event(conn, job, kind, payload, actor=actor)
+        async with record(self.db) as change:
+            change.log(job_event(job, kind, payload, actor=actor))

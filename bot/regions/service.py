@@ -37,9 +37,9 @@ from bot.render.region_images import (
     lattice_grid_png,
     soft_mask_png,
 )
-from bot.store import Actor
+from bot.store import Actor, record
 from bot.store.images import ImageRecord, images_of_job
-from bot.store.jobs import Job, append_job_event, get_job
+from bot.store.jobs import Job, get_job, job_event
 
 MarkKind = Literal["like", "dislike", "clear"]
 
@@ -88,11 +88,11 @@ class RegionService:
         for cell in cells:
             check_image_number(job_id, cell.image, len(images))
         changed = 0
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             for cell in cells:
                 image = images[cell.image - 1]
                 previous = await set_mark(
-                    conn,
+                    change.conn,
                     session_id=job.session_id,
                     image_id=image.id,
                     author_id=actor.id,
@@ -103,23 +103,24 @@ class RegionService:
                     mark=None if kind == "clear" else kind,
                 )
                 changed += previous != (None if kind == "clear" else kind)
-            if kind != "clear" and await count_marks_by(conn, job.session_id, actor.id) > self.marks_per_member:
+            if kind != "clear" and await count_marks_by(change.conn, job.session_id, actor.id) > self.marks_per_member:
                 # Raised inside the transaction: none of these marks is kept.
                 raise UserInputError(
                     f"You have marked {self.marks_per_member} cells in this session, the most one member may. "
                     "Clear some (`/regions mark clear:A1-E5`) to mark others."
                 )
-            await append_job_event(
-                conn,
-                job,
-                "region.marked" if kind != "clear" else "region.cleared",
-                {
-                    "mark": kind,
-                    "cells": [cell.name() for cell in cells],
-                    "image_ids": sorted({images[c.image - 1].id for c in cells}),
-                    "lattice": [lattice.rows, lattice.cols],
-                },
-                actor=actor,
+            change.log(
+                job_event(
+                    job,
+                    "region.marked" if kind != "clear" else "region.cleared",
+                    {
+                        "mark": kind,
+                        "cells": [cell.name() for cell in cells],
+                        "image_ids": sorted({images[c.image - 1].id for c in cells}),
+                        "lattice": [lattice.rows, lattice.cols],
+                    },
+                    actor=actor,
+                )
             )
         return MarkOutcome(changed, await self.scores(job_id, lattice))
 
@@ -161,16 +162,17 @@ class RegionService:
         """Keep a heatmap as a file and an event, so a gallery can show it next to the edits it led to."""
         job, _ = await self.images(job_id)
         sha256 = self.jobs.files.write(png)
-        async with self.db.transaction() as conn:
-            await append_job_event(
-                conn,
-                job,
-                "region.heatmap",
-                {
-                    "sha256": sha256,
-                    "lattice": [lattice.rows, lattice.cols],
-                    "scores": {cell.name(): score for cell, score in sorted(scores.items()) if score},
-                },
+        async with record(self.db) as change:
+            change.log(
+                job_event(
+                    job,
+                    "region.heatmap",
+                    {
+                        "sha256": sha256,
+                        "lattice": [lattice.rows, lattice.cols],
+                        "scores": {cell.name(): score for cell, score in sorted(scores.items()) if score},
+                    },
+                )
             )
 
     async def lattice_png(self, job_id: int, lattice: Lattice) -> bytes:

@@ -18,7 +18,7 @@ import aiosqlite
 from bot.jobs.codec import decode_spec, encode_spec
 from bot.jobs.spec import Feature, JobSpec
 from bot.store.database import Database, parse_utc, row_dict, utc_iso, utc_now
-from bot.store.events import SYSTEM, Actor, append_event
+from bot.store.events import SYSTEM, Actor, EventDraft
 
 
 class JobState(StrEnum):
@@ -352,23 +352,21 @@ async def active_jobs_of(db: Database, requester_id: str) -> list[Job]:
     return [Job.from_row(row) for row in rows]
 
 
-async def append_job_event(
-    conn: aiosqlite.Connection,
+def job_event(
     job: Job,
     kind: str,
     payload: dict[str, Any] | None = None,
     *,
     actor: Actor = SYSTEM,
     subject: tuple[str, int | str] | None = None,
-) -> None:
-    """Append an event about a job (or one of its images), placed where the job is: guild, channel, session."""
-    await append_event(
-        conn,
+) -> EventDraft:
+    """Return an event about a job (or one of its images), placed where the job is: guild, channel, session."""
+    return EventDraft(
         actor=actor,
         kind=kind,
         guild_id=job.guild_id,
         channel_id=job.channel_id,
         session_id=job.session_id,
         subject=subject or ("job", job.id),
-        payload=payload,
+        payload=payload or {},
     )

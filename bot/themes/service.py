@@ -19,7 +19,7 @@ from bot.imagine.limits import GUIDANCE, SIDE, STEPS
 from bot.member_text import is_blank
 from bot.nearest import unknown_name_message
 from bot.presets import preset_path
-from bot.store import Actor, Database, append_event
+from bot.store import Actor, Database, EventDraft, record
 from bot.themes.store import (
     add_blocked_term,
     blocked_terms,
@@ -200,33 +200,40 @@ class ThemeService:
 
     async def set_theme(self, actor: Actor, guild_id: str | None, channel_id: str, theme: Theme) -> Theme:
         """Set a channel's theme (replacing any) and return it."""
-        async with self.db.transaction() as conn:
+        async with record(self.db) as change:
             await save_channel_theme(
-                conn, channel_id=channel_id, guild_id=guild_id, name=theme.name, theme=theme.to_json(), set_by=actor.id
-            )
-            await append_event(
-                conn,
-                actor=actor,
-                kind="theme.set",
-                guild_id=guild_id,
+                change.conn,
                 channel_id=channel_id,
-                subject=("channel", channel_id),
-                payload=theme.to_json(),
+                guild_id=guild_id,
+                name=theme.name,
+                theme=theme.to_json(),
+                set_by=actor.id,
+            )
+            change.log(
+                EventDraft(
+                    actor=actor,
+                    kind="theme.set",
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    subject=("channel", channel_id),
+                    payload=theme.to_json(),
+                )
             )
         return theme
 
     async def clear_theme(self, actor: Actor, guild_id: str | None, channel_id: str) -> bool:
         """Remove a channel's theme; return whether it had one."""
-        async with self.db.transaction() as conn:
-            removed = await delete_channel_theme(conn, channel_id)
+        async with record(self.db) as change:
+            removed = await delete_channel_theme(change.conn, channel_id)
             if removed:
-                await append_event(
-                    conn,
-                    actor=actor,
-                    kind="theme.cleared",
-                    guild_id=guild_id,
-                    channel_id=channel_id,
-                    subject=("channel", channel_id),
+                change.log(
+                    EventDraft(
+                        actor=actor,
+                        kind="theme.cleared",
+                        guild_id=guild_id,
+                        channel_id=channel_id,
+                        subject=("channel", channel_id),
+                    )
                 )
         return removed
 
@@ -235,32 +242,34 @@ class ThemeService:
         term = _checked_term(term)
         if len(await blocked_terms(self.db, guild_id)) >= MAX_BLOCKED_TERMS:
             raise UserInputError(f"A guild's blocklist holds at most {MAX_BLOCKED_TERMS} terms; remove some first.")
-        async with self.db.transaction() as conn:
-            added = await add_blocked_term(conn, guild_id=guild_id, term=term, added_by=actor.id)
+        async with record(self.db) as change:
+            added = await add_blocked_term(change.conn, guild_id=guild_id, term=term, added_by=actor.id)
             if added:
-                await append_event(
-                    conn,
-                    actor=actor,
-                    kind="blocklist.added",
-                    guild_id=guild_id,
-                    subject=("guild", guild_id),
-                    payload={"term": term},
+                change.log(
+                    EventDraft(
+                        actor=actor,
+                        kind="blocklist.added",
+                        guild_id=guild_id,
+                        subject=("guild", guild_id),
+                        payload={"term": term},
+                    )
                 )
         return added
 
     async def unblock(self, actor: Actor, guild_id: str, term: str) -> bool:
         """Remove a term from a guild's blocklist; return whether it was there."""
         term = _checked_term(term)
-        async with self.db.transaction() as conn:
-            removed = await remove_blocked_term(conn, guild_id=guild_id, term=term)
+        async with record(self.db) as change:
+            removed = await remove_blocked_term(change.conn, guild_id=guild_id, term=term)
             if removed:
-                await append_event(
-                    conn,
-                    actor=actor,
-                    kind="blocklist.removed",
-                    guild_id=guild_id,
-                    subject=("guild", guild_id),
-                    payload={"term": term},
+                change.log(
+                    EventDraft(
+                        actor=actor,
+                        kind="blocklist.removed",
+                        guild_id=guild_id,
+                        subject=("guild", guild_id),
+                        payload={"term": term},
+                    )
                 )
         return removed
 
