@@ -73,7 +73,7 @@ def demo_settings(out: Path, *, real_model: bool, server: LoopbackDiscord, base:
     return load_settings(**values)
 
 
-class Member:
+class DemoMember:
     """A simulated member: a loopback user who types slash commands and presses buttons."""
 
     def __init__(self, server: LoopbackDiscord, name: str, guild_id: int, say: Say) -> None:
@@ -147,7 +147,7 @@ async def run_demo(
                 runner.result()
             if ready not in done:
                 raise RuntimeError("Salon did not connect to the loopback Discord")
-            members = [Member(server, name, guild.id, say) for name in ("ada", "ben", "cleo", "dev")]
+            members = [DemoMember(server, name, guild.id, say) for name in ("ada", "ben", "cleo", "dev")]
             for member in members:
                 member.names = {other.user.id: f"@{other.name}" for other in members}
             return await _party(server, bot, channel.id, members, out, say)
@@ -159,7 +159,7 @@ async def run_demo(
 
 
 async def _party(
-    server: LoopbackDiscord, bot: SalonBot, channel_id: int, members: list[Member], out: Path, say: Say
+    server: LoopbackDiscord, bot: SalonBot, channel_id: int, members: list[DemoMember], out: Path, say: Say
 ) -> DemoResult:
     ada, ben, cleo, dev = members  # facilitator, Prompt Master, Art Expert, participant
     await ada.command(channel_id, "party start", {"topic": TOPIC, "vote_minutes": 60.0})
@@ -256,7 +256,7 @@ async def _announcement(server: LoopbackDiscord, thread_id: int, text: str) -> M
 
 
 async def _region_edit(
-    server: LoopbackDiscord, bot: SalonBot, thread_id: int, party_id: int, members: list[Member], say: Say
+    server: LoopbackDiscord, bot: SalonBot, thread_id: int, party_id: int, members: list[DemoMember], say: Say
 ) -> None:
     """Members mark what they dislike in round 2's winner; the Art Expert regenerates those cells."""
     _, ben, cleo, dev = members

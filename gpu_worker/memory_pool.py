@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw
 
 from gpu_worker.grid import make_grid
-from gpu_worker.pool import JobHandle, JobState, PoolListener
+from gpu_worker.pool import HandleState, JobHandle, PoolListener
 from gpu_worker.previews import fit_journey_frame, journey_gif
 from gpu_worker.requests import (
     GenerationError,
@@ -521,7 +521,7 @@ class MemoryPool:
         if failing is None or step <= failing[0]:
             return False
         error = failing[1]
-        state: JobState = "cancelled" if isinstance(error, JobCancelledError | PoolClosedError) else "failed"
+        state: HandleState = "cancelled" if isinstance(error, JobCancelledError | PoolClosedError) else "failed"
         self._end(handle, state, error=error)
         return True
 
@@ -630,7 +630,11 @@ class MemoryPool:
                 log.exception("a pool listener failed on %s", event.kind)
 
     def _end(
-        self, handle: JobHandle, state: JobState, result: GenerationResult | None = None, error: Exception | None = None
+        self,
+        handle: JobHandle,
+        state: HandleState,
+        result: GenerationResult | None = None,
+        error: Exception | None = None,
     ) -> None:
         self._handles.pop(handle.job_id, None)
         # Dropped here, not when a runner ends: a crashed runner ends after its retried jobs drew again.

@@ -40,7 +40,8 @@ from gpu_worker.scheduling import FairQueue, batch_key
 
 log = logging.getLogger(__name__)
 
-JobState = Literal["queued", "running", "done", "failed", "cancelled"]
+# Where a handle is in the pool (not the stored job's state, `bot.store.jobs.JobState`, which goes on to delivery).
+HandleState = Literal["queued", "running", "done", "failed", "cancelled"]
 PoolListener = Callable[[PoolEvent], None]
 
 
@@ -97,7 +98,7 @@ class JobHandle:
     def __init__(self, job_id: str, request: GenerationRequest, pool: Canceller) -> None:
         self.job_id = job_id
         self.request = request
-        self.state: JobState = "queued"
+        self.state: HandleState = "queued"
         # How many times the job was handed to a worker.
         self.attempts = 0
         # How many batches holding this job ended with their worker dead; the job fails at `max_attempts`.
@@ -143,7 +144,9 @@ class JobHandle:
         for listener in self._listeners:
             listener.put_nowait(update)
 
-    def _finish(self, state: JobState, result: GenerationResult | None = None, error: Exception | None = None) -> None:
+    def _finish(
+        self, state: HandleState, result: GenerationResult | None = None, error: Exception | None = None
+    ) -> None:
         if self._result.done():
             return
         self.state = state
@@ -688,7 +691,11 @@ class ProcessPool:
                 del self._outages[slot]
 
     def _end(
-        self, handle: JobHandle, state: JobState, result: GenerationResult | None = None, error: Exception | None = None
+        self,
+        handle: JobHandle,
+        state: HandleState,
+        result: GenerationResult | None = None,
+        error: Exception | None = None,
     ) -> None:
         self._handles.pop(handle.job_id, None)
         handle._finish(state, result, error)

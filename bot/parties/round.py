@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from bot.errors import UserInputError
-from bot.parties.rules import Member, PartyRuleError, RoundOutcome, TieBreak, VoteMode, tally_round
+from bot.parties.rules import PartyMember, PartyRuleError, RoundOutcome, TieBreak, VoteMode, tally_round
 
 
 class RoundStatus(StrEnum):
@@ -100,7 +100,7 @@ class PartyRound:
         index_of = {image_id: n for n, image_id in enumerate(self.candidates)}
         return sorted(index_of[i] for i in image_ids if i in index_of)
 
-    def count_poll(self, poll_votes: Mapping[int, Iterable[str]], members: Mapping[str, Member]) -> PollCount:
+    def count_poll(self, poll_votes: Mapping[int, Iterable[str]], members: Mapping[str, PartyMember]) -> PollCount:
         """Return a native poll's votes (answer index → voter ids) as ballots of active members only.
 
         A member who voted in the poll gets their poll choices as their ballot; anyone else is ignored,

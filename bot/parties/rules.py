@@ -71,7 +71,7 @@ def next_phase(phase: Phase) -> Phase:
 
 
 @dataclass(frozen=True)
-class Member:
+class PartyMember:
     """A party member as the rules see them."""
 
     user_id: str
@@ -83,7 +83,7 @@ class Member:
         return role in self.roles
 
 
-def require_member(members: Mapping[str, Member], user_id: str, doing: str) -> Member:
+def require_member(members: Mapping[str, PartyMember], user_id: str, doing: str) -> PartyMember:
     """Return the active member `user_id`, or raise saying how to join."""
     member = members.get(user_id)
     if member is None or not member.active:
@@ -91,7 +91,7 @@ def require_member(members: Mapping[str, Member], user_id: str, doing: str) -> M
     return member
 
 
-def require_steer(members: Mapping[str, Member], user_id: str, *, is_admin: bool, doing: str) -> None:
+def require_steer(members: Mapping[str, PartyMember], user_id: str, *, is_admin: bool, doing: str) -> None:
     """Raise unless the user is the party's facilitator or a guild admin."""
     member = members.get(user_id)
     if is_admin or (member is not None and member.active and member.has(Role.FACILITATOR)):
@@ -99,7 +99,7 @@ def require_steer(members: Mapping[str, Member], user_id: str, *, is_admin: bool
     raise PartyRuleError(f"Only the facilitator (or a server admin) can {doing}.")
 
 
-def require_prompt_master(members: Mapping[str, Member], user_id: str, *, is_admin: bool) -> None:
+def require_prompt_master(members: Mapping[str, PartyMember], user_id: str, *, is_admin: bool) -> None:
     """Raise unless the user may commit prompt versions: a Prompt Master, the facilitator, or an admin."""
     member = members.get(user_id)
     if is_admin or (member is not None and member.active and member.roles & {Role.PROMPT_MASTER, Role.FACILITATOR}):
@@ -107,7 +107,7 @@ def require_prompt_master(members: Mapping[str, Member], user_id: str, *, is_adm
     raise PartyRuleError("Only the Prompt Master (or the facilitator) can commit a prompt version.")
 
 
-def require_art_expert(members: Mapping[str, Member], user_id: str) -> None:
+def require_art_expert(members: Mapping[str, PartyMember], user_id: str) -> None:
     """Raise unless the user is the party's Art Expert."""
     member = members.get(user_id)
     if member is None or not member.active or not member.has(Role.ART_EXPERT):

@@ -23,7 +23,7 @@ from bot.member_text import one_line
 from bot.parties.round import PartyRound, RoundStatus, check_move
 from bot.parties.rules import (
     TIE_BREAK_TEXT,
-    Member,
+    PartyMember,
     PartyRuleError,
     Phase,
     Role,
@@ -157,10 +157,10 @@ class PartyState:
         return Phase(self.party.phase)
 
     @property
-    def rule_members(self) -> dict[str, Member]:
+    def rule_members(self) -> dict[str, PartyMember]:
         """Return the members as the rules see them."""
         return {
-            user_id: Member(user_id, frozenset(Role(role) for role in row.roles), row.active)
+            user_id: PartyMember(user_id, frozenset(Role(role) for role in row.roles), row.active)
             for user_id, row in self.members.items()
         }
 

@@ -6,15 +6,15 @@ import pytest
 
 from bot.errors import UserInputError
 from bot.parties.round import PartyRound, RoundStatus, check_move
-from bot.parties.rules import Member, PartyRuleError, Role, TieBreak, VoteMode
+from bot.parties.rules import PartyMember, PartyRuleError, Role, TieBreak, VoteMode
 
 IMAGES = (11, 12, 13, 14)
 ALICE, BOB, CAROL, EVE = "1", "2", "3", "9"
 MEMBERS = {
-    ALICE: Member(ALICE, frozenset({Role.FACILITATOR})),
-    BOB: Member(BOB, frozenset({Role.ART_EXPERT})),
-    CAROL: Member(CAROL, frozenset()),
-    "4": Member("4", frozenset(), active=False),
+    ALICE: PartyMember(ALICE, frozenset({Role.FACILITATOR})),
+    BOB: PartyMember(BOB, frozenset({Role.ART_EXPERT})),
+    CAROL: PartyMember(CAROL, frozenset()),
+    "4": PartyMember("4", frozenset(), active=False),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.parties.rules import (
-    Member,
+    PartyMember,
     PartyRuleError,
     Phase,
     Role,
@@ -21,11 +21,11 @@ from bot.parties.rules import (
 )
 
 MEMBERS = {
-    "f": Member("f", frozenset({Role.FACILITATOR})),
-    "pm": Member("pm", frozenset({Role.PROMPT_MASTER})),
-    "ae": Member("ae", frozenset({Role.ART_EXPERT})),
-    "p": Member("p", frozenset()),
-    "gone": Member("gone", frozenset({Role.FACILITATOR}), active=False),
+    "f": PartyMember("f", frozenset({Role.FACILITATOR})),
+    "pm": PartyMember("pm", frozenset({Role.PROMPT_MASTER})),
+    "ae": PartyMember("ae", frozenset({Role.ART_EXPERT})),
+    "p": PartyMember("p", frozenset()),
+    "gone": PartyMember("gone", frozenset({Role.FACILITATOR}), active=False),
 }
 
 
