@@ -76,6 +76,7 @@ class SalonBot(commands.Bot):
             tree_cls=SalonCommandTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            guild_ready_timeout=settings.guild_ready_timeout_seconds,
         )
         self.settings = settings
         self._pool_factory = pool_factory

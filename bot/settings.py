@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_proposals_per_member: int = Field(default=20, ge=1, le=10_000)
     # Region cells one member may have marked in one session (a party, a channel's stream).
     max_marks_per_member: int = Field(default=500, ge=1, le=100_000)
+    # After READY, discord.py waits this long after the last guild arrives before Salon counts as ready
+    # (its own default, 2 s). A bot in many guilds may want longer; the tests use a tenth of a second.
+    guild_ready_timeout_seconds: float = Field(default=2.0, gt=0.0, le=120.0)
     # A reaction taken back and given again within this many seconds is one action (one reroll).
     reaction_debounce_seconds: float = Field(default=10.0, ge=0.0, le=3600.0)
     # Seconds one member waits between two new jobs (0: no cooldown; the caps above still hold).

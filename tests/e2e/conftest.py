@@ -71,6 +71,8 @@ def salon_settings(world: World, tmp_path: Path) -> Callable[..., Settings]:
             "steps": 4,
             "batch_size": 4,
             "log_level": "INFO",
+            # One test guild arrives at once: no need to wait discord.py's two seconds for more.
+            "guild_ready_timeout_seconds": 0.1,
         }
         values.update(overrides)
         return load_settings(**values)

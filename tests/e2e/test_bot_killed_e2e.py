@@ -42,6 +42,7 @@ class BotProcess:
             SALON_IMAGE_WIDTH="64",
             SALON_IMAGE_HEIGHT="64",
             SALON_STEPS="2",
+            SALON_GUILD_READY_TIMEOUT_SECONDS="0.1",
             SALON_DELIVERY_RETRY_SECONDS="0.05",
             SALON_DELIVERY_RETRY_CAP_SECONDS="0.2",
             PYTHONPATH=str(REPO),

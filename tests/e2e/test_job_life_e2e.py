@@ -380,7 +380,8 @@ class SharedPool:
 async def test_imagine_before_on_ready_gets_its_grid_twenty_starts_in_a_row(
     world: World, salon_settings: Callable[..., Settings]
 ) -> None:
-    settings = salon_settings(steps=1, max_jobs_per_minute=0)  # twenty jobs of one member in a row
+    # Twenty jobs of one member in a row; on_ready waits for the held-back guild as on Discord (2 s).
+    settings = salon_settings(steps=1, max_jobs_per_minute=0, guild_ready_timeout_seconds=2.0)
     pool = MemoryPool(preview_every=0, batch_size=4)
     await pool.start()
     world.server.guild_create_delay = math.inf  # the guild arrives only when the test says: on_ready waits

@@ -77,6 +77,7 @@ async def test_sigterm_stops_the_bot_cleanly(world: World, tmp_path: Path, model
         SALON_IMAGE_WIDTH="64",
         SALON_IMAGE_HEIGHT="64",
         SALON_STEPS="2",
+        SALON_GUILD_READY_TIMEOUT_SECONDS="0.1",
         PYTHONPATH=str(REPO),
     )
     process = await asyncio.create_subprocess_exec(
