@@ -28,6 +28,7 @@ INITIAL_COGS: tuple[str, ...] = (
     "cogs.regions.commands",
     "cogs.export.commands",
     "cogs.reactions.commands",
+    "cogs.help.commands",
 )
 
 PoolFactory = Callable[[Settings], GenerationPool]

@@ -107,10 +107,15 @@ def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[in
             lines.append("")
     lines += ["## Gallery", ""]
     for image in images:
-        caption = f"{escape_markdown(image.prompt)} — {escape_markdown(image.author_name)}, seed {image.seed}"
+        credit = ", ".join(escape_markdown(name) for name in (image.author_name, *image.co_author_names))
+        caption = f"{escape_markdown(image.prompt)} — {credit}, seed {image.seed}"
         lines += [f"![{_alt(image.user_prompt)}]({names[image.id]})", "", caption, ""]
     if left_out:
-        lines += [f"*{left_out} images are not shown: their authors did not agree to publication.*", ""]
+        lines += [
+            f"*{left_out} images are not shown: not all of their authors agreed to publication"
+            " (a party round's images are credited to the prompt's author and committer and to every voter).*",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -42,6 +42,11 @@ class ConsentService:
                 )
             )
 
+    async def choice_of(self, guild_id: str, user_id: str) -> bool | None:
+        """Return a member's own choice in this guild, or None if they have not made one."""
+        explicit, _ = await choices(self.db, guild_id)
+        return explicit.get(user_id)
+
     async def consented(self, guild_id: str | None, user_ids: Iterable[str]) -> set[str]:
         """Return the members among `user_ids` who may be published in this guild."""
         if guild_id is None:

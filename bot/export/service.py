@@ -140,7 +140,8 @@ class ExportService:
 
             # Every export is a publication, a gallery as much as a blog post: only the images of
             # members who agreed (or whose server publishes by default) are in it.
-            consented = await self.consents.consented(story.guild_id, {i.author_id for i in story.images})
+            people = {author for image in story.images for author in image.author_ids}
+            consented = await self.consents.consented(story.guild_id, people)
             if fmt == "gallery":
                 shown = story.published(consented)
                 entry = await asyncio.to_thread(write_gallery, shown, self.files, folder, progress=on_file)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.export.history_store import actor_names, images_of_jobs, jobs_in_window, jobs_of_sessions
-from bot.parties.service import load_party_state
+from bot.parties.service import PartyState, load_party_state
 from bot.parties.store import party_in_thread, votes_of_round
 from bot.reactions.service import REACTION_VOTE
 from bot.reactions.store import tally_images
@@ -48,6 +48,23 @@ class StoryImage:
     action: str = "imagine"  # how: imagine, reroll, variation, remix, party-round, regenerate, combine, ...
     heatmap_sha256: str | None = None
     journey_sha256: str | None = None  # its denoising journey, an animated GIF, when recorded
+    # For a party round: who wrote the prompt version it used (their words are shown with it), and
+    # everyone else credited: that version's committer and every member who voted in the round.
+    prompt_author_id: str | None = None
+    co_author_ids: tuple[str, ...] = ()
+    co_author_names: tuple[str, ...] = ()
+
+    @property
+    def author_ids(self) -> tuple[str, ...]:
+        """Return everyone credited with this image: who asked for it, the prompt's author, the others."""
+        return tuple(dict.fromkeys([self.author_id, *filter(None, [self.prompt_author_id]), *self.co_author_ids]))
+
+    def may_publish(self, consented: set[str]) -> bool:
+        """Return whether the image may be published: whoever asked for it and whoever wrote its words agreed.
+
+        Others credited (a committer, the voters) are named only if they agreed; they do not hold it back.
+        """
+        return self.author_id in consented and (self.prompt_author_id or self.author_id) in consented
 
 
 @dataclass(frozen=True)
@@ -89,7 +106,7 @@ class SessionStory:
         """
         if consented is None:
             return self
-        kept = [image for image in self.images if image.author_id in consented]
+        kept = [_named_if_agreed(image, consented) for image in self.images if image.may_publish(consented)]
         ids = {image.id for image in kept}
         rounds = [
             round_
@@ -199,7 +216,11 @@ async def party_story(db: Database, thread_id: str) -> SessionStory:
             )
         )
     images = await _images(db, await jobs_of_sessions(db, [party.session_id]), winners, starred)
-    story.images = [_with_votes(image, votes.get(image.id, 0)) for image in images]
+    co_authors = await _round_co_authors(db, state)
+    story.images = [
+        _credited(_with_votes(image, votes.get(image.id, 0)), co_authors.get(image.job_id, (None, ())), author_names)
+        for image in images
+    ]
     return story
 
 
@@ -235,6 +256,37 @@ async def member_story(db: Database, user_id: str, since: str, until: str) -> Se
 
 def _with_votes(image: StoryImage, votes: int) -> StoryImage:
     return replace(image, round_votes=votes)
+
+
+async def _round_co_authors(db: Database, state: PartyState) -> dict[int, tuple[str | None, tuple[str, ...]]]:
+    """Return, per round's job, its prompt version's author, and who else shaped it (committer, voters)."""
+    version_of = {v.version: v for v in state.versions}
+    credited: dict[int, tuple[str | None, tuple[str, ...]]] = {}
+    for round_row in state.rounds:
+        if round_row.kind != "round" or round_row.job_id is None:
+            continue
+        version = version_of.get(round_row.prompt_version or 0)
+        voters = sorted(await votes_of_round(db, round_row.id))
+        shapers = [version.committed_by] if version else []
+        credited[round_row.job_id] = (version.author_id if version else None, tuple(dict.fromkeys([*shapers, *voters])))
+    return credited
+
+
+def _credited(image: StoryImage, credit: tuple[str | None, tuple[str, ...]], names: dict[str, str]) -> StoryImage:
+    prompt_author, shapers = credit
+    others = tuple(a for a in dict.fromkeys([*filter(None, [prompt_author]), *shapers]) if a != image.author_id)
+    return replace(
+        image,
+        prompt_author_id=prompt_author,
+        co_author_ids=others,
+        co_author_names=tuple(names.get(a, a) for a in others),
+    )
+
+
+def _named_if_agreed(image: StoryImage, consented: set[str]) -> StoryImage:
+    """Return the image crediting by name only the co-authors who agreed to publication."""
+    names = tuple(n for a, n in zip(image.co_author_ids, image.co_author_names, strict=True) if a in consented)
+    return replace(image, co_author_names=names)
 
 
 async def session_story(

@@ -30,6 +30,7 @@ from bot.store.jobs import (
     jobs_in_states,
     mark_delivery_pending,
     mark_job_deleted,
+    recent_jobs_of,
     record_delivered,
     record_delivery_error,
     set_reply_message,
@@ -386,6 +387,10 @@ class JobService:
     def live(self, job_id: int) -> QueuedGeneration | None:
         """Return a job of this process that has not ended, or None."""
         return self._live.get(job_id)
+
+    async def history(self, actor: Actor, guild_id: str | None, limit: int = 10) -> list[Job]:
+        """Return a member's latest generations in a server, newest first (what `/history` lists)."""
+        return await recent_jobs_of(self.db, actor.id, guild_id, limit)
 
     async def queue_status(self, actor: Actor) -> QueueStatus:
         """Return the caller's active jobs with position and ETA, how long the queue is, and the pool's health."""

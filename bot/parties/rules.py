@@ -99,12 +99,14 @@ def require_steer(members: Mapping[str, PartyMember], user_id: str, *, is_admin:
     raise PartyRuleError(f"Only the facilitator (or a server admin) can {doing}.")
 
 
-def require_prompt_master(members: Mapping[str, PartyMember], user_id: str, *, is_admin: bool) -> None:
-    """Raise unless the user may commit prompt versions: a Prompt Master, the facilitator, or an admin."""
+def require_prompt_master(
+    members: Mapping[str, PartyMember], user_id: str, *, is_admin: bool, doing: str = "commit a prompt version"
+) -> None:
+    """Raise unless the user may shape the prompt (`doing`): a Prompt Master, the facilitator, or an admin."""
     member = members.get(user_id)
     if is_admin or (member is not None and member.active and member.roles & {Role.PROMPT_MASTER, Role.FACILITATOR}):
         return
-    raise PartyRuleError("Only the Prompt Master (or the facilitator) can commit a prompt version.")
+    raise PartyRuleError(f"Only the Prompt Master (or the facilitator) can {doing}.")
 
 
 def require_art_expert(members: Mapping[str, PartyMember], user_id: str) -> None:

@@ -64,6 +64,7 @@ from bot.parties.store import (
     insert_version,
     job_state_of_round,
     members_of,
+    open_parties_in_channel,
     parties_with_phase_timers,
     party_event,
     party_event_at,
@@ -274,8 +275,17 @@ class PartyService:
         """Return the party held in a thread, or raise saying how to start one."""
         party = await party_in_thread(self.db, thread_id)
         if party is None:
-            raise PartyRuleError("There is no party in this thread. Start one with `/party start topic:`.")
+            raise PartyRuleError(await self._where_parties_are(thread_id))
         return party
+
+    async def _where_parties_are(self, channel_id: str) -> str:
+        """Return what to tell someone who used a party command outside a party's thread."""
+        nearby = await open_parties_in_channel(self.db, channel_id)
+        if not nearby:
+            return "There is no party in this thread. Start one with `/party start topic:`."
+        shown = [f"the party on **{one_line(p.topic)[:60]}** is in <#{p.thread_id}>" for p in nearby[:3]]
+        more = f" (and {len(nearby) - 3} more)" if len(nearby) > 3 else ""
+        return f"Party commands work in the party's own thread: {'; '.join(shown)}{more}. Use the command there."
 
     async def state(self, party_id: int) -> PartyState:
         """Return everything about a party."""
@@ -506,7 +516,9 @@ class PartyService:
     ) -> FragmentRow:
         """Turn associations into a prompt fragment (Prompt Master or facilitator), crediting their authors."""
         state = await self.state_in(thread_id)
-        require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
+        require_prompt_master(
+            state.rule_members, actor.id, is_admin=is_admin, doing="turn associations into a prompt fragment"
+        )
         cleaned = one_line(text)
         if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
             raise UserInputError(f"A fragment is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")

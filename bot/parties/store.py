@@ -180,6 +180,14 @@ async def party_in_thread(db: Database, thread_id: str) -> PartyRow | None:
     return PartyRow(**row_dict(row)) if row else None
 
 
+async def open_parties_in_channel(db: Database, channel_id: str) -> list[PartyRow]:
+    """Return the parties still running in threads of channel `channel_id`, newest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM parties WHERE channel_id = ? AND ended_at IS NULL ORDER BY id DESC", (channel_id,)
+    )
+    return [PartyRow(**row_dict(row)) for row in rows]
+
+
 async def set_party_phase(conn: aiosqlite.Connection, party_id: int, phase: str, *, expected: str) -> bool:
     """Move a party from phase `expected` to `phase` (and stamp its end); return False if it was not in `expected`.
 

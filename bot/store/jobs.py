@@ -352,6 +352,15 @@ async def active_jobs_of(db: Database, requester_id: str) -> list[Job]:
     return [Job.from_row(row) for row in rows]
 
 
+async def recent_jobs_of(db: Database, requester_id: str, guild_id: str | None, limit: int = 10) -> list[Job]:
+    """Return a requester's latest jobs in a server (not deleted), newest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE requester_id = ? AND guild_id IS ? AND deleted_at IS NULL ORDER BY id DESC LIMIT ?",
+        (requester_id, guild_id, limit),
+    )
+    return [Job.from_row(row) for row in rows]
+
+
 def job_event(
     job: Job,
     kind: str,

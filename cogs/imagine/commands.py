@@ -18,7 +18,9 @@ from bot.jobs.progress import describe_eta, health_line
 from bot.jobs.spec import Feature, Place
 from bot.nearest import nearest_names
 from bot.store import Actor
+from bot.store.database import parse_utc
 from bot.store.disk_space import describe_low_space
+from bot.store.jobs import Job
 from cogs.imagine.presenter import GridPresenter
 from cogs.imagine.views import PERSISTENT_ITEMS
 from cogs.kit.delivery import start_generation
@@ -101,6 +103,14 @@ class ImagineCog(commands.Cog):
         ranked = [m for m in models if current.casefold() in m.casefold()] or nearest_names(current, models)
         return [app_commands.Choice(name=m[:100], value=m[:100]) for m in ranked[:25]]
 
+    @app_commands.command(name="history", description="Your latest generations in this server, with links (private)")
+    async def history(self, interaction: discord.Interaction) -> None:
+        guild_id = str(interaction.guild_id) if interaction.guild_id else None
+        jobs = await self.bot.services.jobs.history(actor_of(interaction), guild_id)
+        await interaction.response.send_message(
+            describe_history(jobs, guild_id), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
+        )
+
     @app_commands.command(name="queue", description="Show your generations in the queue and how long the queue is")
     async def queue(self, interaction: discord.Interaction) -> None:
         status = await self.bot.services.jobs.queue_status(actor_of(interaction))
@@ -120,6 +130,22 @@ class ImagineCog(commands.Cog):
                 f"{discord.utils.escape_markdown(job.spec.render.prompt)[:80]}"
             )
         await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
+
+
+def describe_history(jobs: list[Job], guild_id: str | None) -> str:
+    """Return a member's latest jobs as lines: when, what, how it ended, and a link to the result."""
+    if not jobs:
+        return "You have made nothing here yet. Try `/imagine prompt:a lighthouse at dusk` (`/help` shows more)."
+    lines = ["Your latest generations here, newest first:"]
+    for job in jobs:
+        when = f"<t:{int(parse_utc(job.created_at).timestamp())}:R>"
+        prompt = discord.utils.escape_markdown(job.spec.user_prompt)[:70]
+        message_id = job.result_message_id or job.reply_message_id
+        link = (
+            f" — https://discord.com/channels/{guild_id or '@me'}/{job.channel_id}/{message_id}" if message_id else ""
+        )
+        lines.append(f"• #{job.id} {when} {job.state.value}: {prompt}{link}")
+    return "\n".join(lines)[:2000]
 
 
 async def react_to_result(bot: SalonBot, payload: discord.RawReactionActionEvent, *, added: bool) -> None:

@@ -24,7 +24,17 @@ from bot.store.jobs import Job
 from cogs.imagine.presenter import describe_result, failure_text
 from cogs.kit.delivery import Presentation, result_marker
 from cogs.kit.places import actor_of, defer_reply, is_admin, place_of, shown_of
-from cogs.parties.views import PARTY_ITEMS, announce_result, close_vote, post_poll, post_summary, round_view
+from cogs.parties.views import (
+    CONSENT_QUESTION,
+    PARTY_ITEMS,
+    announce_result,
+    close_vote,
+    consent_text,
+    consent_view,
+    post_poll,
+    post_summary,
+    round_view,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +237,9 @@ class PartyCog(commands.Cog):
     async def join(self, interaction: discord.Interaction) -> None:
         await self.bot.services.parties.join(actor_of(interaction), self._thread_id(interaction))
         await interaction.response.send_message(f"👋 {interaction.user.mention} joined the party.")
+        # Asked once per server: the answer is remembered, and `/party consent` changes it.
+        if await self.bot.services.consents.choice_of(str(interaction.guild_id), str(interaction.user.id)) is None:
+            await interaction.followup.send(CONSENT_QUESTION, view=consent_view(), ephemeral=True)
 
     @party.command(name="leave", description="Leave the party in this thread")
     async def leave(self, interaction: discord.Interaction) -> None:
@@ -288,12 +301,7 @@ class PartyCog(commands.Cog):
     @party.command(name="consent", description="Agree (or not) to have your images published in blog posts")
     async def consent(self, interaction: discord.Interaction, publish: bool) -> None:
         await self.bot.services.consents.choose(actor_of(interaction), str(interaction.guild_id), publish)
-        text = (
-            "Your images may be published in this server's blog exports."
-            if publish
-            else "Your images will be left out of this server's blog exports."
-        )
-        await interaction.response.send_message(text, ephemeral=True)
+        await interaction.response.send_message(consent_text(publish), ephemeral=True)
 
     @party.command(name="consent-default", description="Publish members who made no choice (Manage Server)")
     @app_commands.checks.has_permissions(manage_guild=True)

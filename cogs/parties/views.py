@@ -18,7 +18,7 @@ from bot.parties.store import RoundRow
 from bot.parties.summary import party_collage, party_summary
 from bot.store import SYSTEM, Actor
 from bot.store.images import ImageRecord
-from cogs.kit.components import NUMBER, POSITION, SalonItem
+from cogs.kit.components import NUMBER, POSITION, SalonItem, one_of
 from cogs.kit.places import actor_of, is_admin, services_of
 
 MAX_CANDIDATES = 9
@@ -91,7 +91,50 @@ class CloseVoteButton(SalonItem[discord.ui.Button], key="pclose", parts={"round_
         await announce_result(interaction.client, result)
 
 
-PARTY_ITEMS = (VoteButton, StarButton, CloseVoteButton)
+def consent_text(publish: bool) -> str:
+    """Return what a member is told once they chose whether their images may be published."""
+    if publish:
+        return "Your images may be published in this server's blog exports. Change it any time: `/party consent`."
+    return "Your images will be left out of this server's blog exports. Change it any time: `/party consent`."
+
+
+class ConsentButton(
+    SalonItem[discord.ui.Button], key="consent", parts={"publish": one_of("yes", "no")}, where="choosing publication"
+):
+    """Asked as a member joins a party: may their images (and rounds they shape) be published?"""
+
+    def __init__(self, publish: str) -> None:
+        label, style = (
+            ("Publish my images", discord.ButtonStyle.success)
+            if publish == "yes"
+            else (
+                "Keep them private",
+                discord.ButtonStyle.secondary,
+            )
+        )
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=self.make_id(publish)))
+        self.publish = publish
+
+    async def act(self, interaction: discord.Interaction) -> None:
+        publish = self.publish == "yes"
+        await services_of(interaction.client).consents.choose(actor_of(interaction), str(interaction.guild_id), publish)
+        await interaction.response.send_message(consent_text(publish), ephemeral=True)
+
+
+def consent_view() -> discord.ui.View:
+    """Return the two buttons that ask a member about publication."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(ConsentButton("yes"))
+    view.add_item(ConsentButton("no"))
+    return view
+
+
+CONSENT_QUESTION = (
+    "Welcome! When this party is exported as a gallery or blog post, may your images, and the rounds you"
+    " shape with your proposals and votes, be published? You can change it later with `/party consent`."
+)
+
+PARTY_ITEMS = (VoteButton, StarButton, CloseVoteButton, ConsentButton)
 
 
 async def post_poll(

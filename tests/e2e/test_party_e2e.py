@@ -210,7 +210,8 @@ async def test_parties_in_two_threads_are_isolated(world: World, salon: RunningS
     # Alice facilitates the first party only.
     assert "Only the facilitator" in await private_reply(world, await alice.slash(second, "party next"))
     nowhere = await alice.slash(world.channel_id, "party join")
-    assert "There is no party in this thread" in await private_reply(world, nowhere)
+    pointed = await private_reply(world, nowhere)  # in the channel: pointed to both parties' threads
+    assert f"is in <#{first}>" in pointed and f"is in <#{second}>" in pointed
 
 
 async def test_a_restart_mid_round_keeps_votes_timer_and_prompt(world: World, salon: RunningSalon) -> None:

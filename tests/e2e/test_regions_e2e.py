@@ -7,7 +7,7 @@ import io
 from PIL import Image
 
 from bot.regions.lattice import Cell, Lattice
-from bot.render.masks import differs_only_inside
+from bot.render.masks import DISLIKE_RGB, LIKE_RGB, differs_only_inside
 from bot.store.images import images_of_job
 from bot.store.jobs import JobState, jobs_in_states
 from loopback import Message
@@ -76,12 +76,17 @@ async def test_three_members_mark_a_grid_and_edit_it(world: World, salon: Runnin
     heatmap = picture(await heat.wait_for_original(lambda m: m.attachments), world)
     plain = Image.open(io.BytesIO(salon.bot.files.read((await images_of_job(db, job.id))[0].sha256))).convert("RGB")
 
-    def tint(image: Image.Image, xy: tuple[int, int]) -> int:
-        red, green, _ = image.getpixel(xy)
-        return green - red
+    def moved_towards(colour: tuple[int, int, int], xy: tuple[int, int]) -> bool:
+        """Whether the heatmap's pixel is nearer `colour` than the plain image's (blending moves it there)."""
 
-    assert tint(heatmap, (24, 8)) > tint(plain, (24, 8))  # B1, liked
-    assert tint(heatmap, (40, 40)) < tint(plain, (40, 40))  # C3, disliked
+        def distance(pixel: tuple[int, int, int]) -> int:
+            return sum((a - b) ** 2 for a, b in zip(pixel, colour, strict=True))
+
+        before = distance(plain.getpixel(xy))
+        return distance(heatmap.getpixel(xy)) < before or before <= 12  # already that colour
+
+    assert moved_towards(LIKE_RGB, (24, 8))  # B1, liked
+    assert moved_towards(DISLIKE_RGB, (40, 40))  # C3, disliked
 
     # Regenerate the disliked cells of image 1: every liked or unmarked pixel stays as it was.
     edit = await alice.slash(world.channel_id, "regions edit", {"action": "regenerate", "image": 1})

@@ -137,3 +137,17 @@ async def test_a_failed_round_frees_the_party_for_another(services: Services) ->
     assert again.id != round_row.id
     [failed] = await list_events(services.jobs.db, kinds=("party.round_failed",))
     assert failed.payload["reason"] == "the worker ran out of memory"
+
+
+async def test_a_party_command_in_the_channel_points_to_the_partys_thread(services: Services) -> None:
+    await party_in_rounds(services.parties)
+    with pytest.raises(PartyRuleError, match=r"the party on \*\*tides\*\* is in <#30>"):
+        await services.parties.join(EVE, "20")  # the parent channel, not the thread
+    with pytest.raises(PartyRuleError, match="There is no party in this thread"):
+        await services.parties.join(EVE, "99")
+
+
+async def test_a_member_refused_a_fragment_is_told_what_a_fragment_needs(services: Services) -> None:
+    await party_in_rounds(services.parties)
+    with pytest.raises(PartyRuleError, match="can turn associations into a prompt fragment"):
+        await services.parties.make_fragment(CAROL, THREAD, "sea glass", from_associations=[], is_admin=False)

@@ -1,0 +1,75 @@
+"""A newcomer's way in: /help answers privately, and names every command Salon has."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.help.topics import PAGES, HelpTopic
+from tests.e2e.conftest import RunningSalon, World
+
+
+def command_names(commands: list[dict[str, Any]]) -> list[str]:
+    """Return every command as a member types it: "/imagine", "/party start", ..."""
+    names = []
+    for command in commands:
+        subcommands = [option for option in command.get("options", []) if option.get("type") in (1, 2)]
+        if not subcommands:
+            names.append(f"/{command['name']}")
+        for sub in subcommands:
+            names.append(f"/{command['name']} {sub['name']}")
+    return names
+
+
+async def test_help_answers_privately_with_the_start_page_and_each_topic(world: World, salon: RunningSalon) -> None:
+    newcomer = world.server.driver(world.users["carol"])
+    first = await (await newcomer.slash(world.channel_id, "help")).wait_for_original()
+    assert first.ephemeral and "/imagine prompt:" in first.content and "/party start" in first.content
+    for topic in HelpTopic:
+        page = await (await newcomer.slash(world.channel_id, "help", {"topic": topic.value})).wait_for_original()
+        assert page.ephemeral and page.content == PAGES[topic]
+
+
+async def test_every_command_salon_registers_is_explained_in_help(world: World, salon: RunningSalon) -> None:
+    registered = command_names(world.server.commands[0])
+    text = "\n".join(PAGES.values())
+    assert len(registered) > 30
+    unexplained = [name for name in registered if name != "/help" and name not in text]
+    assert unexplained == []
+
+
+async def test_history_lists_only_the_callers_generations_with_links(world: World, salon: RunningSalon) -> None:
+    alice = world.server.driver(world.users["alice"])
+    empty = await (await alice.slash(world.channel_id, "history")).wait_for_original()
+    assert empty.ephemeral and "You have made nothing here yet" in empty.content
+    made = await alice.slash(world.channel_id, "imagine", {"prompt": "a paper boat", "count": 1})
+    await made.wait_for_original()
+    await world.server.driver(world.users["bob"]).slash(world.channel_id, "imagine", {"prompt": "bob's kite"})
+    await salon.settled()
+    listed = await (await alice.slash(world.channel_id, "history")).wait_for_original()
+    assert listed.ephemeral and "a paper boat" in listed.content and "bob's kite" not in listed.content
+    assert f"https://discord.com/channels/{world.guild_id}/{world.channel_id}/" in listed.content
+
+
+async def test_joining_a_party_asks_privately_about_publication_once(world: World, salon: RunningSalon) -> None:
+    server = world.server
+    started = await server.driver(world.users["alice"]).slash(world.channel_id, "party start", {"topic": "tides"})
+    await started.wait_for_original(lambda m: "started a party" in m.content)
+    thread = await server.wait_for(lambda: next((c for c in server.channels.values() if c.is_thread), None))
+    bob = server.driver(world.users["bob"])
+    # In the channel rather than the thread: pointed to the party's thread.
+    lost = await bob.slash(world.channel_id, "party join")
+    pointed = await server.wait_for(lambda: next((m for m in lost.messages if m.ephemeral and m.content), None))
+    assert f"is in <#{thread.id}>" in pointed.content
+    joined = await bob.slash(thread.id, "party join")
+    question = await server.wait_for(
+        lambda: next((m for m in joined.messages if m.ephemeral and "may your images" in m.content), None)
+    )
+    answered = await bob.click(question, question.custom_id("salon:consent:yes"))
+    assert "may be published" in (await answered.wait_for_original()).content
+    consents = salon.bot.services.consents
+    assert await consents.choice_of(str(world.guild_id), str(world.users["bob"])) is True
+    await (await bob.slash(thread.id, "party leave")).wait_for_original()
+    again = await bob.slash(thread.id, "party join")
+    await again.wait_for_original(lambda m: "joined the party" in m.content)
+    await salon.settled()
+    assert not any("may your images" in m.content for m in again.messages)  # asked once per server
