@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from bot.export.story import SessionStory, StoryImage
 from bot.store import ImageFiles
+from bot.store.database import parse_utc
 
 _ENVIRONMENT = Environment(
     loader=PackageLoader("bot.export", "templates"),
@@ -23,6 +24,15 @@ _ENVIRONMENT = Environment(
     undefined=StrictUndefined,
     keep_trailing_newline=True,
 )
+
+
+def human_time(stored: str) -> str:
+    """Return a stored UTC time as people read it ("4 December 2026, 01:30 UTC"); the page localises it."""
+    moment = parse_utc(stored)
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+
+
+_ENVIRONMENT.filters["human_time"] = human_time
 
 
 @dataclass(frozen=True)

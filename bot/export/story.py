@@ -138,10 +138,11 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
     by_job = {job.id: job for job in jobs}
     tallies = await tally_images(db, [image.id for image in images], REACTION_VOTE)
     names = await actor_names(db, sorted({job.requester_id for job in jobs}))
+    # The latest heatmap of each image (older events, from before per-image heatmaps, have none).
     heatmaps: dict[int, str] = {}
     for event in await list_events(db, kinds=("region.heatmap",), limit=100_000):
-        if event.subject_type == "job":
-            heatmaps[int(event.subject_id or 0)] = event.payload["sha256"]
+        for image_id, sha256 in event.payload.get("images", {}).items():
+            heatmaps[int(image_id)] = sha256
     story = []
     for image in images:
         job = by_job[image.job_id]
@@ -167,7 +168,7 @@ async def _images(db: Database, jobs: list[Job], winners: set[int], starred: set
                 winner=image.id in winners,
                 source_image_id=job.source_image_id,
                 action=job.spec.action,
-                heatmap_sha256=heatmaps.get(job.id),
+                heatmap_sha256=heatmaps.get(image.id),
                 journey_sha256=image.journey_sha256,
             )
         )

@@ -50,10 +50,20 @@ def describe_eta(seconds: float | None) -> str:
     return f"about {round(seconds / 60)} min"
 
 
-def progress_text(job_id: int, *, position: int | None, eta: float | None, step: int | None, total: int | None) -> str:
-    """Return the text of a job's message while it waits or runs."""
+def progress_text(
+    job_id: int,
+    *,
+    position: int | None,
+    eta: float | None,
+    step: int | None,
+    total: int | None,
+    started: bool = False,
+) -> str:
+    """Return the text of a job's message while it waits or runs (`started`: a worker has taken it)."""
     eta_text = describe_eta(eta)
     suffix = f" · {eta_text} left" if eta_text else ""
+    if (step is None or total is None) and started and not position:
+        return f"🎨 Job #{job_id} is running: its first step is on the way{suffix}"
     if step is None or total is None:
         ahead = f", {position} ahead of it" if position else ""
         return f"⏳ Job #{job_id} is queued{ahead}{suffix}"

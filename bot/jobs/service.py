@@ -73,10 +73,20 @@ class QueuedGeneration:
 
 
 @dataclass(frozen=True)
+class QueuedJob:
+    """One of a member's active jobs as the pool sees it now."""
+
+    job: Job
+    position: int | None  # jobs ahead of it in the queue; None when it is not waiting
+    eta: float | None
+    running: bool  # a worker has it (the job's own message says so too)
+
+
+@dataclass(frozen=True)
 class QueueStatus:
     """A user's active jobs (with their place in the queue and ETA), the queue's length and the pool's health."""
 
-    jobs: list[tuple[Job, int | None, float | None]]
+    jobs: list[QueuedJob]
     queue_length: int
     active_total: int
     health: PoolHealth
@@ -395,7 +405,12 @@ class JobService:
     async def queue_status(self, actor: Actor) -> QueueStatus:
         """Return the caller's active jobs with position and ETA, how long the queue is, and the pool's health."""
         jobs = await active_jobs_of(self.db, actor.id)
-        rows = [(job, self.pool.position(str(job.id)), self.pool.eta(str(job.id))) for job in jobs]
+        rows = []
+        for job in jobs:
+            position = self.pool.position(str(job.id))
+            live = self._live.get(job.id)
+            started = live.handle.started.is_set() if live else job.state is JobState.RUNNING
+            rows.append(QueuedJob(job, position, self.pool.eta(str(job.id)), position is None and started))
         return QueueStatus(rows, self.pool.queue_length(), await count_active_jobs(self.db), self.pool.health())
 
     async def record_post(

@@ -33,7 +33,7 @@ from bot.render.masks import net_scores
 from bot.render.region_images import (
     cells_mask_png,
     combined_png,
-    heatmap_grid_png,
+    heatmap_pngs,
     lattice_grid_png,
     soft_mask_png,
 )
@@ -154,11 +154,14 @@ class RegionService:
         """Return the job's images with the group's heatmap over each, as one PNG grid."""
         _, images = await self.images(job_id)
         scores = await self.scores(job_id, lattice)
-        png = await asyncio.to_thread(heatmap_grid_png, self._pngs(images), scores, lattice)
-        await self._record_heatmap(job_id, png, scores, lattice)
+        png, per_image = await asyncio.to_thread(heatmap_pngs, self._pngs(images), scores, lattice)
+        each = {image.id: self.jobs.files.write(one) for image, one in zip(images, per_image, strict=True)}
+        await self._record_heatmap(job_id, png, scores, lattice, each)
         return png
 
-    async def _record_heatmap(self, job_id: int, png: bytes, scores: dict[Cell, int], lattice: Lattice) -> None:
+    async def _record_heatmap(
+        self, job_id: int, png: bytes, scores: dict[Cell, int], lattice: Lattice, each: dict[int, str]
+    ) -> None:
         """Keep a heatmap as a file and an event, so a gallery can show it next to the edits it led to."""
         job, _ = await self.images(job_id)
         sha256 = self.jobs.files.write(png)
@@ -169,6 +172,8 @@ class RegionService:
                     "region.heatmap",
                     {
                         "sha256": sha256,
+                        # Each image's own heatmap, so a gallery shows it under that image only.
+                        "images": {str(image_id): sha for image_id, sha in each.items()},
                         "lattice": [lattice.rows, lattice.cols],
                         "scores": {cell.name(): score for cell, score in sorted(scores.items()) if score},
                     },

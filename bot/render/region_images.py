@@ -33,10 +33,10 @@ def _png(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def heatmap_grid_png(pngs: Sequence[bytes], scores: Mapping[Cell, int], lattice: Lattice) -> bytes:
-    """Return the images with the group's heatmap over each, as one numbered grid."""
+def heatmap_pngs(pngs: Sequence[bytes], scores: Mapping[Cell, int], lattice: Lattice) -> tuple[bytes, list[bytes]]:
+    """Return the group's heatmap over the images: as one numbered grid, and one PNG per image."""
     overlays = [heatmap_overlay(_picture(png), scores, lattice, image_number=n) for n, png in enumerate(pngs, start=1)]
-    return _png(make_grid(overlays))
+    return _png(make_grid(overlays)), [_png(overlay) for overlay in overlays]
 
 
 def lattice_grid_png(pngs: Sequence[bytes], scores: Mapping[Cell, int], lattice: Lattice) -> bytes:

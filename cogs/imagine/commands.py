@@ -121,10 +121,11 @@ class ImagineCog(commands.Cog):
         lines.append(f"{status.queue_length} generations waiting, {status.active_total} queued or running in all.")
         if not status.jobs:
             lines.append("You have nothing in the queue.")
-        for job, position, eta in status.jobs:
-            # Not in the pool's queue but live: a worker has it. The queue's own count says how many are ahead.
-            where = "running" if position is None and job.state.value == "running" else f"queued, {position or 0} ahead"
-            eta_text = "" if status.health.paused else describe_eta(eta)
+        for row in status.jobs:
+            job = row.job
+            # The same rule as the job's own message: running once a worker has it, else its place.
+            where = "running" if row.running else f"queued, {row.position or 0} ahead"
+            eta_text = "" if status.health.paused else describe_eta(row.eta)
             lines.append(
                 f"• #{job.id} {where}{f', {eta_text} left' if eta_text else ''}: "
                 f"{discord.utils.escape_markdown(job.spec.render.prompt)[:80]}"

@@ -240,6 +240,7 @@ class ResultDeliverer:
                         eta=pool.eta(str(job_id)),
                         step=last.step if last else None,
                         total=last.total if last else None,
+                        started=queued.handle.started.is_set(),
                     )
                 if text != shown and throttle.ready():
                     preview = last.preview if last else None
@@ -259,6 +260,9 @@ class ResultDeliverer:
                 # with nothing pending, refresh the queue position once an interval.
                 timeout = max(throttle.wait_time(), 0.01) if text != shown else throttle.interval
                 waits = {asyncio.ensure_future(changed.wait()), asyncio.ensure_future(asyncio.shield(queued.outcome))}
+                if not queued.handle.started.is_set():
+                    # A worker taking the job changes the text at once ("started"), as /queue says it.
+                    waits.add(asyncio.ensure_future(queued.handle.started.wait()))
                 await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                 for waiter in waits:
                     waiter.cancel()

@@ -29,6 +29,8 @@ async def test_a_channel_gallery_shows_hostile_text_as_text(services: Services, 
     html = render_gallery(story)
     assert "<script>alert" not in html and "<img src=x" not in html and "<b>cats</b>" not in html
     assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in html and "&lt;b&gt;cats&lt;/b&gt;" in html
+    # Times read as dates (the page turns them into the reader's locale), not raw ISO text.
+    assert '<time datetime="2000-01-01T00:00:00Z">1 January 2000, 00:00 UTC</time>' in html
     index = write_gallery(story, services.jobs.files, tmp_path / "gallery")
     for image in story.images:
         assert (index.parent / "images" / f"{image.sha256}.png").exists()

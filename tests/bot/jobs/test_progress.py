@@ -31,3 +31,11 @@ def test_bar_and_text() -> None:
         == "⏳ Job #7 is queued, 3 ahead of it · about 42 s left"
     )
     assert progress_text(7, position=None, eta=None, step=10, total=20).startswith("🎨 Job #7: step 10/20 ")
+
+
+def test_a_job_a_worker_has_taken_says_running_before_its_first_step_as_queue_does() -> None:
+    assert progress_text(7, position=None, eta=None, step=None, total=None, started=True).startswith(
+        "🎨 Job #7 is running"
+    )
+    # Back in the queue after its worker died: queued again, with its place.
+    assert "queued, 2 ahead" in progress_text(7, position=2, eta=None, step=None, total=None, started=True)

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from bot.errors import UserInputError
+from bot.export.story import channel_story
 from bot.jobs.factory import build_request
 from bot.jobs.spec import ImagineOptions, Place
 from bot.regions.lattice import Cell, Lattice
@@ -51,6 +52,12 @@ async def test_three_members_marks_add_up_and_can_be_changed(regions: RegionServ
     [recorded] = await list_events(regions.db, kinds=("region.heatmap",))
     assert regions.jobs.files.read(recorded.payload["sha256"]) == png
     assert recorded.payload["scores"]["1:A1"] == 2
+    # One heatmap per image too, so a gallery shows each under its own image.
+    _, images = await regions.images(job_id)
+    each = recorded.payload["images"]
+    assert set(each) == {str(image.id) for image in images} and len(set(each.values())) == len(images)
+    story = await channel_story(regions.db, PLACE.channel_id, "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z")
+    assert [image.heatmap_sha256 for image in story.images] == [each[str(image.id)] for image in images]
 
 
 async def test_marks_per_member_are_limited_and_a_refused_pick_keeps_nothing(regions: RegionService) -> None:
