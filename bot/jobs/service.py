@@ -30,6 +30,7 @@ from bot.store.jobs import (
     jobs_in_states,
     mark_delivery_pending,
     mark_job_deleted,
+    recent_jobs_in_channel,
     recent_jobs_of,
     record_delivered,
     record_delivery_error,
@@ -401,6 +402,10 @@ class JobService:
     async def history(self, actor: Actor, guild_id: str | None, limit: int = 10) -> list[Job]:
         """Return a member's latest generations in a server, newest first (what `/history` lists)."""
         return await recent_jobs_of(self.db, actor.id, guild_id, limit)
+
+    async def recent_in(self, channel_id: str) -> list[Job]:
+        """Return the latest results shown in a channel, newest first (what a job option offers)."""
+        return await recent_jobs_in_channel(self.db, channel_id)
 
     async def queue_status(self, actor: Actor) -> QueueStatus:
         """Return the caller's active jobs with position and ETA, how long the queue is, and the pool's health."""

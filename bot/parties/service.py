@@ -287,6 +287,16 @@ class PartyService:
         more = f" (and {len(nearby) - 3} more)" if len(nearby) > 3 else ""
         return f"Party commands work in the party's own thread: {'; '.join(shown)}{more}. Use the command there."
 
+    async def open_proposals(self, thread_id: str) -> list[ProposalRow]:
+        """Return the open proposals of the party in a thread, newest first (none outside a party)."""
+        party = await party_in_thread(self.db, thread_id)
+        return list(reversed(await proposals_of(self.db, party.id, "open"))) if party else []
+
+    async def versions(self, thread_id: str) -> list[VersionRow]:
+        """Return the prompt versions of the party in a thread, newest first (none outside a party)."""
+        party = await party_in_thread(self.db, thread_id)
+        return list(reversed(await versions_of(self.db, party.id))) if party else []
+
     async def state(self, party_id: int) -> PartyState:
         """Return everything about a party."""
         return await load_party_state(self.db, party_id)

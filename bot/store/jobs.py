@@ -361,6 +361,16 @@ async def recent_jobs_of(db: Database, requester_id: str, guild_id: str | None, 
     return [Job.from_row(row) for row in rows]
 
 
+async def recent_jobs_in_channel(db: Database, channel_id: str, limit: int = 25) -> list[Job]:
+    """Return the latest delivered jobs shown in a channel (not deleted), newest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM jobs WHERE channel_id = ? AND state = 'delivered' AND deleted_at IS NULL"
+        " ORDER BY id DESC LIMIT ?",
+        (channel_id, limit),
+    )
+    return [Job.from_row(row) for row in rows]
+
+
 def job_event(
     job: Job,
     kind: str,

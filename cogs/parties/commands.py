@@ -22,6 +22,7 @@ from bot.store.database import parse_utc
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job
 from cogs.imagine.presenter import describe_result, failure_text
+from cogs.kit.choices import id_choices
 from cogs.kit.delivery import Presentation, result_marker
 from cogs.kit.places import actor_of, defer_reply, is_admin, place_of, shown_of
 from cogs.parties.views import (
@@ -396,12 +397,22 @@ class PartyCog(commands.Cog):
             allowed_mentions=discord.AllowedMentions.none(),
         )
 
+    @commit.autocomplete("proposal")
+    async def _proposal_ids(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        proposals = await self.bot.services.parties.open_proposals(self._thread_id(interaction))
+        return id_choices(((p.id, f"#{p.id}: {p.text}") for p in proposals), current)
+
     @party.command(name="revert", description="Make an earlier prompt version current again (Prompt Master)")
     async def revert(self, interaction: discord.Interaction, version: app_commands.Range[int, 1, 10000]) -> None:
         row = await self.bot.services.parties.revert(
             actor_of(interaction), self._thread_id(interaction), version, is_admin=is_admin(interaction)
         )
         await interaction.response.send_message(f"↩️ Prompt v{row.version} is v{version} again: `{row.text}`")
+
+    @revert.autocomplete("version")
+    async def _version_numbers(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        versions = await self.bot.services.parties.versions(self._thread_id(interaction))
+        return id_choices(((v.version, f"v{v.version}: {v.text}") for v in versions), current)
 
     @party.command(name="prompt", description="Show how the shared prompt evolved")
     async def prompt(self, interaction: discord.Interaction) -> None:

@@ -21,6 +21,7 @@ from bot.imagine.composer import ImagineOptions
 from bot.regions.lattice import DEFAULT_SIZE, MAX_SIZE, Lattice
 from bot.regions.service import MarkOutcome, RegionService, cell_for_indicator
 from bot.store import Actor
+from cogs.kit.choices import id_choices
 from cogs.kit.components import NUMBER, POSITION, SalonItem, digit, one_of, pick_fits_menu
 from cogs.kit.delivery import start_generation
 from cogs.kit.places import actor_of, place_of, services_of
@@ -234,6 +235,13 @@ class RegionsCog(commands.Cog):
             f"🗺️ What the group likes (green) and dislikes (red) in job #{job_id}",
             file=discord.File(io.BytesIO(png), filename=f"salon-heatmap-{job_id}.png"),
         )
+
+    @open.autocomplete("job")
+    @mark.autocomplete("job")
+    @heatmap.autocomplete("job")
+    async def _job_ids(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        jobs = await self.bot.services.jobs.recent_in(str(interaction.channel_id))
+        return id_choices(((job.id, f"#{job.id}: {job.spec.user_prompt}") for job in jobs), current)
 
     @regions.command(name="edit", description="Edit the marked parts of an image")
     @app_commands.describe(

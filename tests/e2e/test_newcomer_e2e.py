@@ -73,3 +73,24 @@ async def test_joining_a_party_asks_privately_about_publication_once(world: Worl
     await again.wait_for_original(lambda m: "joined the party" in m.content)
     await salon.settled()
     assert not any("may your images" in m.content for m in again.messages)  # asked once per server
+
+
+async def test_ids_a_member_would_type_are_offered_as_they_type(world: World, salon: RunningSalon) -> None:
+    server = world.server
+    alice, bob = server.driver(world.users["alice"]), server.driver(world.users["bob"])
+    started = await alice.slash(world.channel_id, "party start", {"topic": "tides"})
+    await started.wait_for_original(lambda m: "started a party" in m.content)
+    thread = await server.wait_for(lambda: next((c for c in server.channels.values() if c.is_thread), None))
+    await (await bob.slash(thread.id, "party join")).wait_for_original()
+    for text in ("tide pools at dawn", "a lighthouse in fog"):
+        await (await bob.slash(thread.id, "party propose", {"text": text})).wait_for_original()
+    offered = await alice.autocomplete(thread.id, "party commit", {"proposal": "fog"}, focused="proposal")
+    assert [choice["name"].split(": ", 1)[1] for choice in offered] == ["a lighthouse in fog"]
+    versions = await alice.autocomplete(thread.id, "party revert", {"version": ""}, focused="version")
+    assert [choice["value"] for choice in versions] == [1] and "tides" in versions[0]["name"]
+
+    made = await alice.slash(world.channel_id, "imagine", {"prompt": "a red kite", "count": 1})
+    await made.wait_for_original()
+    await salon.settled()
+    jobs = await alice.autocomplete(world.channel_id, "regions open", {"job": "kite"}, focused="job")
+    assert len(jobs) == 1 and "a red kite" in jobs[0]["name"]
