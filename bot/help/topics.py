@@ -50,6 +50,8 @@ wildcards: `a cat by __artists__`.
 • **ℹ️ Info** every parameter and seed · **🔲 Regions** mark parts of it
 • **🗑️** delete (who asked, or a moderator) · **✖️** cancel while it runs
 **Reactions**: 👍 / 👎 on a grid are votes; 🔁 rerolls it.
+**Apps menu** of a result (right-click or long-press it): **Remix this** opens the remix form; \
+**Use as inspiration** starts a new prompt from one of its images.
 **/queue** lists your generations, their place in the queue and the time left; **/history** your \
 latest ones here, with links.""",
     HelpTopic.THEMES: """\

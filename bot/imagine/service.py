@@ -80,6 +80,16 @@ class ImagineService:
             actor.id, place, options, start=start, lineage=lineage, origin=Origin.VARIATION
         )
 
+    async def inspired_by(self, actor: Actor, place: Place, job_id: int, idx: int, prompt: str) -> PreparedGeneration:
+        """Return a new grid for `prompt` that starts from image `idx` of a job (image-to-image)."""
+        job = await self.jobs.job_at(job_id, place)
+        image = await self.jobs.image_at(job, idx)
+        content = load_content_image("the inspiration", self.jobs.files.read(image.sha256))
+        lineage = Lineage(job.id, job.prompt_id, image.id, source_idx=idx, source_seed=image.seed)
+        return await self.composer.compose(
+            actor.id, place, ImagineOptions(prompt), content=content, lineage=lineage, origin=Origin.INSPIRED
+        )
+
     async def pick(self, actor: Actor, place: Place, job_id: int, idx: int) -> tuple[Job, ImageRecord, bytes]:
         """Return one image of a job at full size (its PNG, with parameters), logging who picked it."""
         job = await self.jobs.job_at(job_id, place)

@@ -38,7 +38,7 @@ from bot.store.jobs import (
     transition_job,
     undelivered_jobs,
 )
-from bot.store.posts import PostKind, record_post
+from bot.store.posts import PostKind, get_post, record_post
 from bot.store.prompts import insert_prompt
 from bot.store.sessions import open_stream
 from gpu_worker import GenerationPool, JobHandle, PoolEvent, PoolHealth
@@ -402,6 +402,22 @@ class JobService:
     async def history(self, actor: Actor, guild_id: str | None, limit: int = 10) -> list[Job]:
         """Return a member's latest generations in a server, newest first (what `/history` lists)."""
         return await recent_jobs_of(self.db, actor.id, guild_id, limit)
+
+    async def job_of_message(self, message_id: str, place: Place) -> tuple[Job, int | None]:
+        """Return the job a Salon message shows (from `place`) and, for a picked image, its index in the grid.
+
+        Raise `UserInputError` for any other message, saying what the command works on.
+        """
+        post = await get_post(self.db, message_id)
+        if post is None:
+            raise UserInputError(
+                "This message is not one of Salon's results: use it on a grid or an image Salon posted."
+            )
+        job = await self.job_at(post.job_id, place)
+        if post.image_id is None:
+            return job, None
+        images = await images_of_job(self.db, job.id)
+        return job, next((n for n, image in enumerate(images) if image.id == post.image_id), None)
 
     async def recent_in(self, channel_id: str) -> list[Job]:
         """Return the latest results shown in a channel, newest first (what a job option offers)."""

@@ -36,6 +36,7 @@ class Origin(StrEnum):
     INPAINT = "inpaint"  # a region edit of marked cells (regenerate, add, remove, embolden, soft)
     COMBINE = "combine"
     REGIONAL_PLAN = "regional_plan"
+    INSPIRED = "inspired"  # a new prompt starting from an earlier image ("Use as inspiration")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from bot.store.database import parse_utc
 from bot.store.disk_space import describe_low_space
 from bot.store.jobs import Job
 from cogs.imagine.presenter import GridPresenter
-from cogs.imagine.views import PERSISTENT_ITEMS
+from cogs.imagine.views import PERSISTENT_ITEMS, inspire_from_message, remix_message
 from cogs.kit.delivery import start_generation
 from cogs.kit.places import actor_of, defer_reply, place_of
 
@@ -37,6 +37,19 @@ class ImagineCog(commands.Cog):
         presenter = GridPresenter(bot)
         bot.deliverer.register(Feature.IMAGINE, presenter)
         bot.deliverer.register(Feature.REGION_EDIT, presenter)
+        # Right-click (or long-press) a result: Apps → Remix this / Use as inspiration.
+        self.menus = [
+            app_commands.ContextMenu(name="Remix this", callback=remix_message),
+            app_commands.ContextMenu(name="Use as inspiration", callback=inspire_from_message),
+        ]
+
+    async def cog_load(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.add_command(menu)
+
+    async def cog_unload(self) -> None:
+        for menu in self.menus:
+            self.bot.tree.remove_command(menu.name, type=menu.type)
 
     @app_commands.command(name="imagine", description="Generate images from a prompt")
     @app_commands.describe(

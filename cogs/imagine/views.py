@@ -8,10 +8,10 @@ the reply; errors become ephemeral messages through `report_error`.
 from __future__ import annotations
 
 import io
-import re
 
 import discord
 
+from bot.errors import UserInputError
 from bot.imagine.composer import MAX_PROMPT_CHARS
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job
@@ -20,7 +20,6 @@ from cogs.kit.delivery import start_generation
 from cogs.kit.places import actor_of, may_moderate, place_of, services_of
 
 MAX_BUTTON_IMAGES = 9
-REMIX_FORM = re.compile(r"salon:remixform:(?P<job_id>[0-9]+)")
 
 
 def remix_form_id(job_id: int) -> str:
@@ -156,10 +155,70 @@ class RemixButton(SalonItem[discord.ui.Button], key="remix", parts={"job_id": NU
 
     async def act(self, interaction: discord.Interaction) -> None:
         job = await services_of(interaction.client).jobs.job_at(self.job_id, place_of(interaction))
-        registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
-        form = RemixModal(job, registry, interaction.user.id)
-        registry.form_opened(interaction.user.id, form.custom_id)
-        await interaction.response.send_modal(form)
+        await open_form(interaction, RemixModal(job, interaction.client.components, interaction.user.id))  # type: ignore[attr-defined]
+
+
+async def open_form(interaction: discord.Interaction, form: RemixModal | InspirationModal) -> None:
+    """Show a form, remembering it so its submission is not taken for a stale one."""
+    registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
+    registry.form_opened(interaction.user.id, form.custom_id)
+    await interaction.response.send_modal(form)
+
+
+def inspiration_form_id(job_id: int) -> str:
+    """Return the custom_id of the "Use as inspiration" form of a job."""
+    return f"salon:inspireform:{job_id}"
+
+
+class InspirationModal(discord.ui.Modal):
+    """Use as inspiration: a new prompt that starts from one image of a result (image-to-image)."""
+
+    def __init__(self, job: Job, registry: ComponentRegistry, user_id: int, idx: int | None, count: int) -> None:
+        super().__init__(title=f"New image from job #{job.id}", timeout=15 * 60, custom_id=inspiration_form_id(job.id))
+        self.job_id, self.registry, self.user_id, self.idx, self.count = job.id, registry, user_id, idx, count
+        self.prompt = discord.ui.TextInput(
+            label="What should the new image show?", style=discord.TextStyle.paragraph, max_length=MAX_PROMPT_CHARS
+        )
+        self.add_item(self.prompt)
+        self.number: discord.ui.TextInput[InspirationModal] | None = None
+        if idx is None and count > 1:
+            self.number = discord.ui.TextInput(label=f"Which image of the grid (1 to {count})", max_length=2)
+            self.add_item(self.number)
+
+    async def on_timeout(self) -> None:
+        self.registry.form_closed(self.user_id, self.custom_id)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        self.registry.form_closed(self.user_id, self.custom_id)
+
+        async def inspire() -> None:
+            idx = self.idx if self.idx is not None else 0
+            if self.number is not None:
+                typed = self.number.value.strip()
+                if not typed.isdigit() or not 1 <= int(typed) <= self.count:
+                    raise UserInputError(f"Choose an image from 1 to {self.count}, such as `2`.")
+                idx = int(typed) - 1
+            prepared = await services_of(interaction.client).imagine.inspired_by(
+                actor_of(interaction), place_of(interaction), self.job_id, idx, self.prompt.value
+            )
+            await start_generation(interaction, prepared)
+
+        await guarded(interaction, "the inspiration form", inspire)
+
+
+async def remix_message(interaction: discord.Interaction, message: discord.Message) -> None:
+    """The "Remix this" message command: the remix form of the result a message shows."""
+    job, _ = await services_of(interaction.client).jobs.job_of_message(str(message.id), place_of(interaction))
+    await open_form(interaction, RemixModal(job, interaction.client.components, interaction.user.id))  # type: ignore[attr-defined]
+
+
+async def inspire_from_message(interaction: discord.Interaction, message: discord.Message) -> None:
+    """The "Use as inspiration" message command: a new prompt from an image the message shows."""
+    jobs = services_of(interaction.client).jobs
+    job, idx = await jobs.job_of_message(str(message.id), place_of(interaction))
+    _, images = await jobs.job_with_images(job.id, place_of(interaction))
+    registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
+    await open_form(interaction, InspirationModal(job, registry, interaction.user.id, idx, len(images)))
 
 
 class JobInfoButton(SalonItem[discord.ui.Button], key="info", parts={"job_id": NUMBER}, where="the info button"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.help.topics import PAGES, HelpTopic
+from bot.store import Actor
 from tests.e2e.conftest import RunningSalon, World
 
 
@@ -12,6 +13,9 @@ def command_names(commands: list[dict[str, Any]]) -> list[str]:
     """Return every command as a member types it: "/imagine", "/party start", ..."""
     names = []
     for command in commands:
+        if command.get("type", 1) != 1:
+            names.append(str(command["name"]))  # a context menu: named as the Apps menu shows it
+            continue
         subcommands = [option for option in command.get("options", []) if option.get("type") in (1, 2)]
         if not subcommands:
             names.append(f"/{command['name']}")
@@ -94,3 +98,41 @@ async def test_ids_a_member_would_type_are_offered_as_they_type(world: World, sa
     await salon.settled()
     jobs = await alice.autocomplete(world.channel_id, "regions open", {"job": "kite"}, focused="job")
     assert len(jobs) == 1 and "a red kite" in jobs[0]["name"]
+
+
+async def test_remix_this_and_use_as_inspiration_from_a_results_menu(world: World, salon: RunningSalon) -> None:
+    server = world.server
+    alice, bob = server.driver(world.users["alice"]), server.driver(world.users["bob"])
+    made = await alice.slash(world.channel_id, "imagine", {"prompt": "a lighthouse", "count": 2})
+    grid = await server.wait_for(
+        lambda: made.original if made.original and "salon:u:" in " ".join(made.original.custom_ids()) else None
+    )
+    await salon.settled()
+
+    remix = await bob.message_command(grid, "Remix this")
+    form = await remix.wait_for_modal()
+    [prompt_field, _] = [row["components"][0] for row in form["components"]]
+    assert prompt_field["value"] == "a lighthouse"
+    await bob.submit_modal(remix, {prompt_field["custom_id"]: "a lighthouse at night"})
+
+    inspire = await bob.message_command(grid, "Use as inspiration")
+    form = await inspire.wait_for_modal()
+    [what, which] = [row["components"][0] for row in form["components"]]
+    refused = await bob.submit_modal(inspire, {what["custom_id"]: "a castle", which["custom_id"]: "7"})
+    assert "Choose an image from 1 to 2" in (await refused.wait_for_original()).content
+    inspire = await bob.message_command(grid, "Use as inspiration")
+    form = await inspire.wait_for_modal()
+    [what, which] = [row["components"][0] for row in form["components"]]
+    await bob.submit_modal(inspire, {what["custom_id"]: "a castle", which["custom_id"]: "2"})
+    await salon.settled()
+
+    jobs = await salon.bot.services.jobs.history(Actor(str(world.users["bob"])), str(world.guild_id))
+    by_action = {job.spec.action: job for job in jobs}
+    assert by_action["remix"].spec.user_prompt == "a lighthouse at night"
+    inspired = by_action["inspired"]
+    assert inspired.spec.user_prompt == "a castle" and inspired.spec.render.kind == "img2img"
+    assert inspired.parent_job_id == by_action["remix"].parent_job_id  # both come from alice's grid
+
+    chatter = await server.driver(world.users["carol"]).send(world.channel_id, "nice lighthouse!")
+    not_a_result = await bob.message_command(chatter, "Remix this")
+    assert "not one of Salon's results" in (await not_a_result.wait_for_original()).content
