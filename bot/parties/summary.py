@@ -8,7 +8,7 @@ from bot.parties.rules import Role
 from bot.parties.service import PartyService, PartyState
 from bot.parties.store import votes_of_round
 from bot.render.grid import grid_png
-from bot.store.images import get_image
+from bot.store.images import get_image, images_of_job
 
 MAX_COLLAGE = 9
 
@@ -52,16 +52,24 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
     lines.append("**The prompt's evolution**:")
     for version in state.versions[-8:]:
         lines.append(f"v{version.version} by <@{version.author_id}>: `{version.text}`")
+    names = await image_names(service, state)
     vote_count = 0
     for round_row in state.rounds:
         ballots = await votes_of_round(service.db, round_row.id)
         vote_count += len(ballots)
         what = "Final vote" if round_row.kind == "final" else f"Round {round_row.number}"
         reason = round_row.outcome.get("reason", round_row.status)
-        winner = f"image #{round_row.winner_image_id}" if round_row.winner_image_id else "no winner"
-        lines.append(f"**{what}** (prompt v{round_row.prompt_version or '–'}): {winner} — {reason}")
+        if round_row.winner_image_id is None:
+            result = f"no winner — {reason}"
+        elif round_row.kind == "final":
+            # The final vote's buttons number its candidates; the winner is named by where it was made.
+            pick = names.get(round_row.winner_image_id, "an image")
+            result = f"{pick} is the party's pick — among the candidates, {reason}"
+        else:
+            result = f"image {names.get(round_row.winner_image_id, '?').rsplit(' ', 1)[-1]} won — {reason}"
+        lines.append(f"**{what}** (prompt v{round_row.prompt_version or '–'}): {result}")
     if state.stars:
-        lines.append("**Art Expert's picks**: " + ", ".join(f"image #{i}" for i, _ in state.stars))
+        lines.append("**Art Expert's picks**: " + ", ".join(names.get(i, "an image") for i, _ in state.stars))
     rounds = sum(1 for r in state.rounds if r.kind == "round")
     lines.append(
         f"**Counts**: {len(people)} people, {len(state.associations)} associations, {len(state.versions)} prompt "
@@ -70,3 +78,13 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
     if await best_of(service, state):
         lines.append("The collage shows the best of the party (final pick first).")
     return "\n".join(lines)
+
+
+async def image_names(service: PartyService, state: PartyState) -> dict[int, str]:
+    """Return how members call each round image: "round 2, image 3" (its place in that round's grid)."""
+    names: dict[int, str] = {}
+    for round_row in state.rounds:
+        if round_row.kind == "round" and round_row.job_id is not None:
+            for n, image in enumerate(await images_of_job(service.db, round_row.job_id), start=1):
+                names[image.id] = f"round {round_row.number}, image {n}"
+    return names

@@ -177,6 +177,9 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     for part in ("loneliness", "empty chair ×2", "v4", "Round 1", "Final vote", "Art Expert's picks", "Counts"):
         assert part in summary.content, part
     assert summary.attachments  # the best-of collage
+    # Images are named as members saw them (their place in a round's grid), never by store ids.
+    assert "image #" not in summary.content and "is the party's pick" in summary.content
+    assert "Art Expert's picks**: round " in summary.content
     kinds = {event.kind for event in await list_events(db, session_id=party.session_id)}
     assert {
         "party.started",
