@@ -89,6 +89,15 @@ for this server, `/party consent-default` the default. An export says how many i
 }
 
 
+# Pinned with a channel's theme as it is set: the short "how this works" for whoever arrives later.
+THEMED_CHANNEL_GUIDE = (
+    "**How it works here**: every `/imagine` in this channel is shaped by its theme (the template wraps "
+    "your words; required and banned words are checked). Use the buttons under a grid to pick (U), vary "
+    "(V), reroll (🔁) or remix; react 👍/👎 to vote. `/theme show` says what the channel is about; "
+    "`/help` explains the rest."
+)
+
+
 def help_page(topic: HelpTopic) -> str:
     """Return the page of `topic` (at most 2000 characters, a Discord message)."""
     return PAGES[topic]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import discord
@@ -10,9 +11,12 @@ from discord.ext import commands
 
 from bot.client import SalonBot
 from bot.errors import UserInputError
+from bot.help.topics import THEMED_CHANNEL_GUIDE
 from bot.imagine.limits import GUIDANCE, STEPS
 from bot.themes.service import Theme, split_words
 from cogs.kit.places import actor_of
+
+log = logging.getLogger(__name__)
 
 
 def _guild_id(interaction: discord.Interaction) -> str:
@@ -98,10 +102,16 @@ class ThemeCog(commands.Cog):
             defaults=defaults,
         )
         await self.themes.set_theme(actor_of(interaction), guild_id, str(interaction.channel_id), theme)
+        # The announcement stays pinned, so whoever arrives later sees what the channel is about.
+        description = theme.describe()[: 2000 - len(THEMED_CHANNEL_GUIDE) - 100]
         await interaction.response.send_message(
-            f"🎨 {interaction.user.mention} set this channel's theme.\n{theme.describe()}"[:2000],
+            f"🎨 {interaction.user.mention} set this channel's theme.\n{description}\n\n{THEMED_CHANNEL_GUIDE}",
             allowed_mentions=discord.AllowedMentions.none(),
         )
+        try:
+            await (await interaction.original_response()).pin(reason="the channel's theme and how it works")
+        except discord.HTTPException:
+            log.info("could not pin the theme of channel %s (Salon needs Manage Messages)", interaction.channel_id)
 
     @theme_set.autocomplete("preset")
     async def _preset_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -20,6 +20,18 @@ from loopback import LoopbackDiscord
 BOT_TOKEN = "loopback-bot-token.salon"
 
 
+MANAGE_CHANNELS = 1 << 4
+MANAGE_MESSAGES = 1 << 13
+
+
+def add_moderator(world: World) -> int:
+    """Add a member who may manage channels and messages (a moderator) and return their id."""
+    mod = world.server.create_user("mod")
+    world.server.add_member(world.guild_id, mod.id, permissions=MANAGE_CHANNELS | MANAGE_MESSAGES)
+    world.users["mod"] = mod.id
+    return mod.id
+
+
 def shows_grid(message: object) -> bool:
     """Return whether a loopback message shows a finished grid (not a progress preview)."""
     attachments = getattr(message, "attachments", None) or []

@@ -21,10 +21,7 @@ from bot.store.images import images_of_job
 from bot.store.jobs import JobState, get_job, jobs_in_states
 from bot.store.posts import get_post
 from loopback import Message
-from tests.e2e.conftest import RunningSalon, World
-
-MANAGE_CHANNELS = 1 << 4
-MANAGE_MESSAGES = 1 << 13
+from tests.e2e.conftest import RunningSalon, World, add_moderator
 
 
 async def grid_of(world: World, interaction) -> Message:
@@ -50,13 +47,6 @@ async def refusal(world: World, interaction) -> str:
         lambda: next((m for m in interaction.messages if m.ephemeral and m.content), None), timeout=30
     )
     return message.content
-
-
-def add_moderator(world: World) -> int:
-    mod = world.server.create_user("mod")
-    world.server.add_member(world.guild_id, mod.id, permissions=MANAGE_CHANNELS | MANAGE_MESSAGES)
-    world.users["mod"] = mod.id
-    return mod.id
 
 
 async def test_options_flags_and_style_shape_the_job_and_png_metadata(world: World, salon: RunningSalon) -> None:

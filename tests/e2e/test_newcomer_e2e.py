@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.help.topics import PAGES, HelpTopic
 from bot.store import Actor
-from tests.e2e.conftest import RunningSalon, World
+from tests.e2e.conftest import RunningSalon, World, add_moderator
 
 
 def command_names(commands: list[dict[str, Any]]) -> list[str]:
@@ -136,3 +136,11 @@ async def test_remix_this_and_use_as_inspiration_from_a_results_menu(world: Worl
     chatter = await server.driver(world.users["carol"]).send(world.channel_id, "nice lighthouse!")
     not_a_result = await bob.message_command(chatter, "Remix this")
     assert "not one of Salon's results" in (await not_a_result.wait_for_original()).content
+
+
+async def test_a_themed_channel_keeps_how_it_works_pinned(world: World, salon: RunningSalon) -> None:
+    mod = world.server.driver(add_moderator(world))
+    announced = await (await mod.slash(world.channel_id, "theme set", {"preset": "cats"})).wait_for_original()
+    channel = world.server.channels[world.channel_id]
+    await world.server.wait_for(lambda: announced.id in channel.pins, timeout=30)
+    assert "How it works here" in announced.content and "Cats and kittens" in announced.content
