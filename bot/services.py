@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from bot.export.consent import ConsentService
 from bot.export.service import ExportService
+from bot.help.service import WelcomeService
 from bot.imagine.composer import GenerationDefaults, PromptComposer
 from bot.imagine.service import ImagineService
 from bot.jobs.service import JobService, QueueLimits
@@ -62,6 +63,7 @@ class Services:
     consents: ConsentService
     exports: ExportService
     suggester: PromptSuggester
+    welcome: WelcomeService
 
     @classmethod
     def build(
@@ -96,4 +98,5 @@ class Services:
             # One export service: `/export` and the demo share its one-export-per-session guard.
             exports=ExportService(db, files, settings.exports_dir),
             suggester=PromptSuggester(settings.suggest_model or None),
+            welcome=WelcomeService(db),
         )

@@ -98,6 +98,10 @@ THEMED_CHANNEL_GUIDE = (
 )
 
 
+# Said once, privately, after a member's first command in a server.
+FIRST_USE_HINT = "👋 New to Salon? `/help` shows what each command, button and reaction does, with examples."
+
+
 def help_page(topic: HelpTopic) -> str:
     """Return the page of `topic` (at most 2000 characters, a Discord message)."""
     return PAGES[topic]

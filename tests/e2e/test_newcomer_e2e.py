@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.help.topics import PAGES, HelpTopic
-from bot.store import Actor
+from bot.store import Actor, list_events
 from tests.e2e.conftest import RunningSalon, World, add_moderator
 
 
@@ -144,3 +144,18 @@ async def test_a_themed_channel_keeps_how_it_works_pinned(world: World, salon: R
     channel = world.server.channels[world.channel_id]
     await world.server.wait_for(lambda: announced.id in channel.pins, timeout=30)
     assert "How it works here" in announced.content and "Cats and kittens" in announced.content
+
+
+async def test_a_members_first_command_in_a_server_points_to_help_once(world: World, salon: RunningSalon) -> None:
+    carol = world.server.driver(world.users["carol"])
+    first = await carol.slash(world.channel_id, "queue")
+    hint = await world.server.wait_for(
+        lambda: next((m for m in first.messages if m.ephemeral and "New to Salon?" in m.content), None)
+    )
+    assert "/help" in hint.content
+    second = await carol.slash(world.channel_id, "queue")
+    await second.wait_for_original()
+    await salon.settled()
+    assert not any("New to Salon?" in m.content for m in second.messages)
+    [welcomed] = await list_events(salon.bot.db, kinds=("member.welcomed",))
+    assert welcomed.actor_id == str(world.users["carol"])
