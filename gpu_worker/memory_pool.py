@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw
 
 from gpu_worker.grid import make_grid
-from gpu_worker.pool import HandleState, JobHandle, PoolListener
+from gpu_worker.pool import HandleState, JobHandle, PoolListener, estimate_eta
 from gpu_worker.previews import fit_journey_frame, journey_gif
 from gpu_worker.requests import (
     GenerationError,
@@ -204,29 +204,10 @@ class MemoryPool:
         None exactly where the real pool gives none: before the first job has finished (no measured
         step time yet), for a job not in the pool, and while no slot is ready.
         """
-        if self.seconds_per_step is None:
-            return None
         handle = self._handles.get(job_id)
-        if handle is None:
-            return None
         workers = sum(1 for slot in self._slots if slot.ready)
-        if not workers:
-            return None
-        if handle.state == "running":
-            done = handle.last_progress.step if handle.last_progress else 0
-            return max(0.0, (handle.request.steps - done) * self.seconds_per_step)
-        ahead = 0.0
-        for queued in self._queue.order():
-            ahead += queued.request.steps * self.seconds_per_step
-            if queued is handle:
-                break
-        running = sum(
-            (slot.batch[0].request.steps - (slot.batch[0].last_progress.step if slot.batch[0].last_progress else 0))
-            * self.seconds_per_step
-            for slot in self._slots
-            if slot.batch
-        )
-        return (ahead + running) / workers
+        running = [slot.batch for slot in self._slots if slot.batch]
+        return estimate_eta(handle, self._queue.order(), running, self.seconds_per_step, workers)
 
     def health(self) -> PoolHealth:
         """Return whether slots are ready, restarting, and why the last one went down."""

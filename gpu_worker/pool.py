@@ -17,7 +17,7 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -319,6 +319,36 @@ class _Outage:
     attempt: int = 0
 
 
+def estimate_eta(
+    handle: JobHandle | None,
+    queued: Iterable[JobHandle],
+    running: Iterable[list[JobHandle]],
+    seconds_per_step: float | None,
+    workers: int,
+) -> float | None:
+    """Return the seconds until `handle` finishes: its own steps if it runs, else the steps ahead of it.
+
+    None when unknown: before the first batch (no measured step time), for a job not in the pool,
+    and while no worker is ready. Shared by every pool, so their ETAs mean the same.
+    """
+    if seconds_per_step is None or handle is None or not workers:
+        return None
+
+    def left(job: JobHandle) -> int:
+        return job.request.steps - (job.last_progress.step if job.last_progress else 0)
+
+    if handle.state == "running":
+        return max(0.0, left(handle) * seconds_per_step)
+    ahead = 0.0
+    for waiting in queued:
+        # Conservatively one batch per job; compatible jobs may share a batch and finish sooner.
+        ahead += waiting.request.steps * seconds_per_step
+        if waiting is handle:
+            break
+    busy = sum(left(batch[0]) * seconds_per_step for batch in running)
+    return (ahead + busy) / workers
+
+
 class ProcessPool:
     """A `GenerationPool` of one local worker process per device, fed batches by a `FairQueue`."""
 
@@ -440,33 +470,10 @@ class ProcessPool:
 
         None when unknown: before the first batch, for a job not in the pool, and while no worker is ready.
         """
-        if self.seconds_per_step is None:
-            return None
         handle = self._handles.get(job_id)
-        if handle is None:
-            return None
         workers = sum(1 for worker in self.workers if worker.ready)
-        if not workers:
-            return None
-        if handle.state == "running":
-            done = handle.last_progress.step if handle.last_progress else 0
-            return max(0.0, (handle.request.steps - done) * self.seconds_per_step)
-        ahead = 0.0
-        for queued in self._queue.order():
-            # Conservatively one batch per job; compatible jobs may share a batch and finish sooner.
-            ahead += queued.request.steps * self.seconds_per_step
-            if queued is handle:
-                break
-        running = sum(
-            (
-                worker.batch[0].request.steps
-                - (worker.batch[0].last_progress.step if worker.batch[0].last_progress else 0)
-            )
-            * self.seconds_per_step
-            for worker in self.workers
-            if worker.batch
-        )
-        return (ahead + running) / workers
+        running = [worker.batch for worker in self.workers if worker.batch]
+        return estimate_eta(handle, self._queue.order(), running, self.seconds_per_step, workers)
 
     def cancel(self, job_id: str) -> None:
         """Cancel a job: drop it from the queue, or stop it in its worker within a step."""
