@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.salon-installed
 CONSTRAINTS ?= constraints/cpu.txt
 
-.PHONY: install demo run test test-fast lint format clean
+.PHONY: install demo run test test-fast lint format catalogue clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test-fast: lint
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# Every text a member reads, for translators (see bot/catalogue.py); a test says when it is behind.
+catalogue: $(STAMP)
+	$(VENV)/bin/pybabel extract --no-location --omit-header --sort-output -k _ -k N_ -k ngettext:1,2 \
+		-F babel.cfg -o bot/locale/salon.pot bot cogs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,9 @@ class DemoResult:
     gallery: ExportResult
     hugo: ExportResult
     discord_export: str  # what /export answered in the thread
+    # Salon's messages everyone in the channel and the party's thread saw (not private answers, not
+    # Discord's own "pinned a message" notices): how loud the party was.
+    public_messages: int
 
 
 def demo_settings(out: Path, *, real_model: bool, server: LoopbackDiscord, base: Settings | None = None) -> Settings:
@@ -132,7 +135,7 @@ async def run_demo(
     server = LoopbackDiscord()
     await server.start()
     try:
-        server.create_application("Salon", DEMO_TOKEN)
+        salon = server.create_application("Salon", DEMO_TOKEN)
         guild = server.create_guild("Salon demo")
         channel = server.create_text_channel(guild.id, "parties")
         settings = demo_settings(out, real_model=real_model, server=server, base=base)
@@ -150,7 +153,15 @@ async def run_demo(
             members = [DemoMember(server, name, guild.id, say) for name in ("ada", "ben", "cleo", "dev")]
             for member in members:
                 member.names = {other.user.id: f"@{other.name}" for other in members}
-            return await _party(server, bot, channel.id, members, out, say)
+            result = await _party(server, bot, channel.id, members, out, say)
+            seen = [
+                message
+                for place in (channel.id, result.thread_id)
+                for message in server.channel_messages(place, include_system=False)
+                if message.author.id == salon.id
+            ]
+            say(f"Salon posted {len(seen)} public messages in the channel and the party's thread")
+            return replace(result, public_messages=len(seen))
         finally:
             await bot.close()
             await asyncio.wait({runner}, timeout=60)
@@ -212,7 +223,8 @@ async def _party(
         await cleo.press(grid, grid.custom_id("salon:pstar:"))
         await ada.press(grid, grid.custom_id("salon:pclose:"))
         announced = await _announcement(server, thread.id, f"🏆 Round {number}")
-        say(f"Salon: {announced.content.splitlines()[0]}")
+        # The round's own message now tells how its vote ended.
+        say("Salon: " + next(line for line in announced.content.splitlines() if line.startswith("🏆")))
         if number == 2:
             await _region_edit(server, bot, thread.id, party.id, members, say)
 
@@ -233,19 +245,26 @@ async def _party(
 
     gallery = await bot.services.exports.export(party.session_id, "gallery", out / "gallery")
     hugo = await bot.services.exports.export(party.session_id, "hugo", out / "hugo" / "content" / "posts")
-    return DemoResult(party.session_id, thread.id, gallery, hugo, exported.content)
+    return DemoResult(party.session_id, thread.id, gallery, hugo, exported.content, public_messages=0)
+
+
+def vote_message_after(server: LoopbackDiscord, interaction: Interaction) -> Message | None:
+    """Return the newest vote message (a round's or the final vote's) posted after `interaction`, if any.
+
+    Salon posts each vote as its own message in the thread (the command's answer is private), so
+    the vote is the message with vote buttons that came after the command.
+    """
+    votes = [
+        message
+        for message in server.channel_messages(interaction.channel.id)
+        if message.id > interaction.id and any(c.startswith("salon:pvote:") for c in message.custom_ids())
+    ]
+    return votes[-1] if votes else None
 
 
 async def _round_grid(server: LoopbackDiscord, interaction: Interaction) -> Message:
     """Return a round's (or the final vote's) grid once its vote buttons are shown."""
-    return await server.wait_for(
-        lambda: (
-            interaction.original
-            if interaction.original and any(c.startswith("salon:pvote:") for c in interaction.original.custom_ids())
-            else None
-        ),
-        timeout=STEP_TIMEOUT,
-    )
+    return await server.wait_for(lambda: vote_message_after(server, interaction), timeout=STEP_TIMEOUT)
 
 
 async def _announcement(server: LoopbackDiscord, thread_id: int, text: str) -> Message:

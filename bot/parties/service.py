@@ -16,6 +16,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 from bot.imagine.composer import ImagineOptions, Lineage, PromptComposer, StartImage
 from bot.jobs.spec import Feature, Origin, PartyRef, Place, PreparedGeneration
@@ -200,6 +201,14 @@ class RoundResult:
     winner: ImageRecord | None
     # The party as it was read for the close, so whoever announces the result need not read it again.
     party: PartyRow
+
+
+@dataclass(frozen=True)
+class Starred:
+    """A star given (or found already there), and the round whose grid holds the image."""
+
+    added: bool
+    round: RoundRow | None
 
 
 @dataclass(frozen=True)
@@ -953,28 +962,22 @@ class PartyService:
         winner = await get_image(self.db, winner_id) if winner_id is not None else None
         return RoundResult(await self._round(round_id), outcome, winner, state.party)
 
-    async def star(self, actor: Actor, image_id: int) -> bool:
-        """Star an image of the party for the final selection (Art Expert only); False if already starred."""
+    async def star(self, actor: Actor, image_id: int) -> Starred:
+        """Star an image of the party for the final selection (Art Expert only)."""
         image = await get_image(self.db, image_id)
         if image is None:
-            raise UserInputError(f"There is no image #{image_id}.")
+            raise UserInputError(_("There is no image #{image_id}.").format(image_id=image_id))
         party_id = await party_id_of_session(self.db, image.session_id)
         if party_id is None:
-            raise PartyRuleError("Only images made in a party can be starred for its final selection.")
+            raise PartyRuleError(_("Only images made in a party can be starred for its final selection."))
         state = await self.state(party_id)
         require_art_expert(state.rule_members, actor.id)
         async with record(self.db) as change:
             added = await add_star(change.conn, party_id=state.party.id, image_id=image_id, starred_by=actor.id)
             if added:
-                change.log(
-                    party_event(
-                        state.party,
-                        actor,
-                        "party.starred",
-                        {"image_id": image_id},
-                    )
-                )
-        return added
+                change.log(party_event(state.party, actor, "party.starred", {"image_id": image_id}))
+        round_row = next((r for r in state.rounds if r.kind == "round" and r.job_id == image.job_id), None)
+        return Starred(added, round_row)
 
     async def party_of(self, round_row: RoundRow) -> PartyRow:
         """Return the party a round belongs to (one read, not the whole party state)."""

@@ -334,7 +334,7 @@ class ResultDeliverer:
     ) -> None:
         try:
             presentation = await (presenter.present(job, images, notes) if job.finished else presenter.failed(job))
-            message, how = await self._show(job, presentation)
+            message, how = await self._show(job, presentation, in_place=getattr(presenter, "in_place", False))
         except Exception as exc:
             if is_transient(exc):
                 await self.jobs.delivery_failed(job, f"{type(exc).__name__}: {exc}", final=False)
@@ -343,11 +343,21 @@ class ResultDeliverer:
             await presenter.shown(job, message)
         await self.jobs.delivered(job, str(message.id), str(message.channel.id), how=how)
 
-    async def _show(self, job: Job, presentation: Presentation) -> tuple[discord.Message, str]:
-        """Return the message that now shows the outcome, and how it got there (edited, posted, found)."""
+    async def _show(
+        self, job: Job, presentation: Presentation, *, in_place: bool = False
+    ) -> tuple[discord.Message, str]:
+        """Return the message that now shows the outcome, and how it got there (edited, posted, found).
+
+        `in_place`: a feature whose result message lives on (a party round's vote) has it posted by
+        Salon in the channel; that message becomes the result, with no second message and no link.
+        """
         reply = self._replies.get(job.id) or Reply(self.bot, job)
         waited = datetime.now(UTC) - parse_utc(job.created_at)
         ping = waited.total_seconds() >= self.timing.ping_after_seconds
+        if in_place and reply.message_id is not None and not reply.is_interaction_message:
+            message = await reply.edit(presentation.content, presentation.discord_files(), presentation.view)
+            if message is not None:
+                return message, "edited"
         if reply.editable_by_token:
             try:
                 message = await reply.edit(presentation.content, presentation.discord_files(), presentation.view)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 
@@ -10,21 +11,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalogue import _
 from bot.client import SalonBot
 from bot.errors import UserInputError
 from bot.jobs.spec import Feature
 from bot.member_text import one_line
 from bot.parties.rules import Phase, Role, TieBreak, VoteMode
-from bot.parties.service import PartySettings, PartyState, describe_tie_break
+from bot.parties.service import PartySettings, PartyState
 from bot.render.grid import grid_png
 from bot.store import Actor
-from bot.store.database import parse_utc
 from bot.store.images import ImageRecord
-from bot.store.jobs import Job
-from cogs.imagine.presenter import describe_result, failure_text
+from bot.store.jobs import Job, Shown
+from cogs.imagine.presenter import failure_text
 from cogs.kit.choices import id_choices
 from cogs.kit.delivery import Presentation, result_marker
-from cogs.kit.places import actor_of, defer_reply, is_admin, place_of, shown_of
+from cogs.kit.places import actor_of, is_admin, place_of
+from cogs.parties.board import PartyBoards, board_text
 from cogs.parties.views import (
     CONSENT_QUESTION,
     PARTY_ITEMS,
@@ -50,25 +52,6 @@ def check_role_candidate(interaction: discord.Interaction, member: discord.Membe
     channel = interaction.channel
     if isinstance(channel, discord.Thread | discord.TextChannel) and not channel.permissions_for(member).view_channel:
         raise UserInputError(f"{name} cannot see this thread, so they cannot take part; name someone who can.")
-
-
-def brief_text(state: PartyState) -> str:
-    """Return the pinned brief: topic, rules, roles and how to take part."""
-    party = state.party
-    facilitators = ", ".join(f"<@{u}>" for u in state.holders(Role.FACILITATOR)) or "nobody yet"
-    mode = "one image per member" if party.vote_mode == VoteMode.SINGLE else "as many images as you like"
-    quorum = f", at least {party.quorum} votes" if party.quorum else ""
-    return (
-        f"# 🎉 Neurogenerative party: {discord.utils.escape_markdown(party.topic)}\n"
-        f"Facilitator: {facilitators}\n"
-        "**How it goes**: we collect word associations, styles and artists the topic brings to mind, start "
-        "from a simple prompt and refine it together round by round. Each round makes a grid; members vote; "
-        "the winner is the base of the next round. A final vote picks the party's image.\n"
-        "**Roles**: the *facilitator* moves the party on; the *Prompt Master* commits prompt versions; the "
-        "*Art Expert* knows styles, judges results and stars images for the final selection.\n"
-        f"**Votes**: {mode}{quorum}, {party.vote_minutes:g} min per round; {describe_tie_break(party.tie_break)}.\n"
-        "**Take part**: `/party join`, then `/party associate`, `/party propose`, and vote on the grids."
-    )
 
 
 def status_text(state: PartyState) -> str:
@@ -99,25 +82,26 @@ def status_text(state: PartyState) -> str:
 
 
 class PartyRoundPresenter:
-    """Presents a party round's job: its vote opens (with its deadline) before anyone sees the grid."""
+    """Presents a party round's job: its vote opens (with its deadline) before anyone sees the grid.
 
-    def __init__(self, bot: SalonBot) -> None:
+    The grid's message is the round's live message from then on: votes, stars and the outcome edit it.
+    """
+
+    # The round's message is Salon's own, posted as the round starts: the result is edited into it.
+    in_place = True
+
+    def __init__(self, bot: SalonBot, boards: PartyBoards) -> None:
         self.bot = bot
+        self.boards = boards
 
     async def present(self, job: Job, images: list[ImageRecord], notes: tuple[str, ...]) -> Presentation:
         """Return the round's grid with its vote buttons, opening the vote if it is not open yet."""
         party_ref = job.spec.party
         assert party_ref is not None
         round_row = await self.bot.services.parties.open_vote(party_ref.round_id, job.id)
-        deadline = ""
-        if round_row.status == "voting" and round_row.deadline_at:
-            moment = parse_utc(round_row.deadline_at)
-            deadline = f" Voting closes <t:{int(moment.timestamp())}:R>."
         grid = await self.bot.services.jobs.grid_png(job, images)
-        text = f"**Round {round_row.number}** — vote below.{deadline}\n" + describe_result(
-            job, images, f"round {round_row.number}", notes
-        )
-        return Presentation(text[:2000], [(result_marker(job), grid)], round_view(round_row, images))
+        text = await self.boards.round_text(round_row, notes)
+        return Presentation(text, [(result_marker(job), grid)], round_view(round_row, images))
 
     async def shown(self, job: Job, message: discord.Message) -> None:
         """Remember the vote message, and post the native poll beside it when the party runs polls."""
@@ -125,6 +109,8 @@ class PartyRoundPresenter:
         assert party_ref is not None
         await self.bot.services.parties.record_vote_message(party_ref.round_id, str(message.id))
         round_row = await self.bot.services.parties.get_round(party_ref.round_id)
+        if round_row is not None:
+            self.boards.party_changed(round_row.party_id)
         party = await self.bot.services.parties.party_in(job.channel_id)
         if round_row is not None and party.native_poll and not round_row.poll_message_id:
             _, images = await self.bot.services.jobs.job_with_images(job.id)
@@ -135,7 +121,10 @@ class PartyRoundPresenter:
         party_ref = job.spec.party
         assert party_ref is not None
         await self.bot.services.parties.round_failed(party_ref.round_id, job.error or job.state.value)
-        return Presentation(failure_text(job) + "\nThe facilitator can start the round again with `/party round`.")
+        self.boards.party_changed((await self.bot.services.parties.party_in(job.channel_id)).id)
+        return Presentation(
+            failure_text(job) + "\n" + _("The facilitator can start the round again with `/party round`.")
+        )
 
 
 class PartyCog(commands.Cog):
@@ -145,7 +134,8 @@ class PartyCog(commands.Cog):
 
     def __init__(self, bot: SalonBot) -> None:
         self.bot = bot
-        bot.deliverer.register(Feature.PARTY_ROUND, PartyRoundPresenter(bot))
+        self.boards = PartyBoards(bot)
+        bot.deliverer.register(Feature.PARTY_ROUND, PartyRoundPresenter(bot, self.boards))
 
     async def cog_load(self) -> None:
         # Timers are rows in the store: rebuild them as the cog loads, before Salon reports ready.
@@ -156,6 +146,7 @@ class PartyCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.services.parties.stop_timers()
+        await self.boards.settled()
 
     async def _vote_due(self, round_id: int) -> None:
         # A deadline that passed while Salon was down fires at once: wait until the threads are known.
@@ -172,9 +163,10 @@ class PartyCog(commands.Cog):
         if state is None:
             return
         thread = self.bot.get_channel(int(state.party.thread_id))
+        self.boards.party_changed(party_id)
         if isinstance(thread, discord.abc.Messageable):
             await thread.send(
-                "⏰ Time is up for associations. Rounds begin: the facilitator starts each with `/party round`."
+                _("⏰ Time is up for associations. Rounds begin: the facilitator starts each with `/party round`.")
             )
 
     def _thread_id(self, interaction: discord.Interaction) -> str:
@@ -226,26 +218,36 @@ class PartyCog(commands.Cog):
             settings=settings,
         )
         await thread.add_user(interaction.user)
-        brief = await thread.send(brief_text(state), allowed_mentions=discord.AllowedMentions.none())
+        # The party's board: how a party goes and what is happening now, kept current by `PartyBoards`.
+        brief = await thread.send(board_text(state), allowed_mentions=discord.AllowedMentions.none())
         await brief.pin()
         await self.bot.services.parties.record_brief(state.party.id, str(brief.id))
         await interaction.edit_original_response(
-            content=f"🎉 {interaction.user.mention} started a party on **{discord.utils.escape_markdown(topic)}** "
-            f"in {thread.mention}. Join with `/party join` there."
+            content=_("🎉 {member} started a party on **{topic}** in {thread}. Join with `/party join` there.").format(
+                member=interaction.user.mention, topic=discord.utils.escape_markdown(topic), thread=thread.mention
+            )
         )
 
     @party.command(name="join", description="Join the party in this thread")
     async def join(self, interaction: discord.Interaction) -> None:
-        await self.bot.services.parties.join(actor_of(interaction), self._thread_id(interaction))
-        await interaction.response.send_message(f"👋 {interaction.user.mention} joined the party.")
+        state = await self.bot.services.parties.join(actor_of(interaction), self._thread_id(interaction))
+        # Private: the pinned board lists the members, so a join needs no message of its own.
+        await interaction.response.send_message(
+            _("👋 You are in the party on **{topic}**. The pinned message shows what is happening now.").format(
+                topic=discord.utils.escape_markdown(state.party.topic)
+            ),
+            ephemeral=True,
+        )
+        self.boards.party_changed(state.party.id)
         # Asked once per server: the answer is remembered, and `/party consent` changes it.
         if await self.bot.services.consents.choice_of(str(interaction.guild_id), str(interaction.user.id)) is None:
-            await interaction.followup.send(CONSENT_QUESTION, view=consent_view(), ephemeral=True)
+            await interaction.followup.send(_(CONSENT_QUESTION), view=consent_view(), ephemeral=True)
 
     @party.command(name="leave", description="Leave the party in this thread")
     async def leave(self, interaction: discord.Interaction) -> None:
-        await self.bot.services.parties.leave(actor_of(interaction), self._thread_id(interaction))
-        await interaction.response.send_message(f"{interaction.user.mention} left the party.")
+        state = await self.bot.services.parties.leave(actor_of(interaction), self._thread_id(interaction))
+        await interaction.response.send_message(_("You left the party; `/party join` brings you back."), ephemeral=True)
+        self.boards.party_changed(state.party.id)
 
     @party.command(name="role", description="Give a member a party role (facilitator only)")
     @app_commands.describe(member="A member of this server who can see the thread", role="The role to give")
@@ -256,10 +258,10 @@ class PartyCog(commands.Cog):
         assigned = await self.bot.services.parties.assign_role(
             actor_of(interaction), self._thread_id(interaction), target, Role(role), is_admin=is_admin(interaction)
         )
-        text = f"{member.mention} is now {role} of this party."
+        text = _("{member} is now {role} of this party.").format(member=member.mention, role=role)
         if assigned.joined:
             # They did not ask to take part: say so to them (the only mention allowed), and how to leave.
-            text += " They were not in it, so Salon joined them; `/party leave` takes them out again."
+            text += " " + _("They were not in it, so Salon joined them; `/party leave` takes them out again.")
             if isinstance(interaction.channel, discord.Thread):
                 try:
                     await interaction.channel.add_user(member)
@@ -268,6 +270,7 @@ class PartyCog(commands.Cog):
         await interaction.response.send_message(
             text, allowed_mentions=discord.AllowedMentions(users=[member] if assigned.joined else False)
         )
+        self.boards.party_changed(assigned.state.party.id)
 
     @party.command(name="status", description="Show the party's phase, members, associations and prompt")
     async def status(self, interaction: discord.Interaction) -> None:
@@ -282,11 +285,12 @@ class PartyCog(commands.Cog):
             actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
         )
         hints = {
-            Phase.ROUNDS: "Rounds begin: the facilitator starts each with `/party round`.",
-            Phase.FINAL_VOTE: "Final vote: the facilitator opens it with `/party final`.",
-            Phase.ENDED: "The party has ended.",
+            Phase.ROUNDS: _("Rounds begin: the facilitator starts each with `/party round`."),
+            Phase.FINAL_VOTE: _("Final vote: the facilitator opens it with `/party final`."),
+            Phase.ENDED: _("The party has ended."),
         }
         await interaction.response.send_message(f"➡️ {hints.get(state.phase, state.phase.value)}")
+        self.boards.party_changed(state.party.id)
         if state.phase is Phase.ENDED:
             await post_summary(self.bot, interaction.channel, state)
 
@@ -296,8 +300,9 @@ class PartyCog(commands.Cog):
         state = await self.bot.services.parties.end(
             actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
         )
-        await interaction.edit_original_response(content="🎬 The party has ended. Its summary follows.")
+        await interaction.edit_original_response(content=_("🎬 The party has ended. Its summary follows."))
         await post_summary(self.bot, interaction.channel, state)
+        self.boards.party_changed(state.party.id)
 
     @party.command(name="consent", description="Agree (or not) to have your images published in blog posts")
     async def consent(self, interaction: discord.Interaction, publish: bool) -> None:
@@ -308,8 +313,12 @@ class PartyCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_guild=True)
     async def consent_default(self, interaction: discord.Interaction, publish: bool) -> None:
         await self.bot.services.consents.set_default(actor_of(interaction), str(interaction.guild_id), publish)
-        text = "published unless they say no" if publish else "left out unless they agree"
-        await interaction.response.send_message(f"Members who made no choice are now {text}.", ephemeral=True)
+        text = (
+            _("Members who made no choice are now published unless they say no.")
+            if publish
+            else _("Members who made no choice are now left out unless they agree.")
+        )
+        await interaction.response.send_message(text, ephemeral=True)
 
     # --- associations and the prompt ------------------------------------------------------------
 
@@ -321,16 +330,18 @@ class PartyCog(commands.Cog):
         state = await self.bot.services.parties.associate(
             actor_of(interaction), self._thread_id(interaction), text, kind
         )
-        # One short answer per association, with the five most mentioned: the whole list lives in
-        # `/party status`, so a long run of additions does not repost it each time.
+        # A private answer; the pinned board shows the most mentioned to everyone, so a long run of
+        # additions does not flood the thread.
         tallies = state.tallied_associations()
         added = discord.utils.escape_markdown(one_line(text))[:200]
         top = ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:5])
         await interaction.response.send_message(
-            f"💭 {interaction.user.mention} added *{added}*. Most mentioned: {top} "
-            f"({len(tallies)} in all; `/party status` lists them).",
-            allowed_mentions=discord.AllowedMentions.none(),
+            _("💭 Added *{added}*. Most mentioned: {top} ({count} in all; `/party status` lists them).").format(
+                added=added, top=top, count=len(tallies)
+            ),
+            ephemeral=True,
         )
+        self.boards.party_changed(state.party.id)
 
     @party.command(name="fragment", description="Turn associations into a prompt fragment (Prompt Master)")
     @app_commands.describe(text="The fragment", associations="Comma-separated associations it comes from")
@@ -344,9 +355,12 @@ class PartyCog(commands.Cog):
             from_associations=[a for a in associations.split(",") if a.strip()],
             is_admin=is_admin(interaction),
         )
-        credits = ", ".join(f"<@{c}>" for c in fragment.contributors) or "the Prompt Master"
+        credits = ", ".join(f"<@{c}>" for c in fragment.contributors) or _("the Prompt Master")
         await interaction.response.send_message(
-            f"🧩 Fragment `{fragment.text}` — from ideas by {credits}", allowed_mentions=discord.AllowedMentions.none()
+            _("🧩 Fragment `{text}` — from ideas by {credits}. Commit it with `/party commit text:`.").format(
+                text=fragment.text, credits=credits
+            ),
+            ephemeral=True,
         )
 
     @party.command(name="suggest", description="Suggest candidate prompts from the topic and associations")
@@ -357,7 +371,7 @@ class PartyCog(commands.Cog):
         )
         lines = [f"{n}. `{text}`" for n, text in enumerate(suggestions, start=1)]
         await interaction.edit_original_response(
-            content="💡 Candidate prompts (propose one with `/party propose`):\n" + "\n".join(lines)
+            content=_("💡 Candidate prompts (propose one with `/party propose`):") + "\n" + "\n".join(lines)
         )
 
     @party.command(name="propose", description="Propose an edit of the shared prompt")
@@ -370,11 +384,15 @@ class PartyCog(commands.Cog):
         proposal = await self.bot.services.parties.propose(
             actor_of(interaction), self._thread_id(interaction), text, negative
         )
+        # Public: the Prompt Master has something to act on.
         await interaction.response.send_message(
-            f"✏️ Proposal #{proposal.id} by {interaction.user.mention}: `{proposal.text}` — "
-            f"the Prompt Master commits it with `/party commit proposal:{proposal.id}`.",
+            _(
+                "✏️ Proposal #{id} by {member}: `{text}` — the Prompt Master commits it with "
+                "`/party commit proposal:{id}`."
+            ).format(id=proposal.id, member=interaction.user.mention, text=proposal.text),
             allowed_mentions=discord.AllowedMentions.none(),
         )
+        self.boards.party_changed(proposal.party_id)
 
     @party.command(name="commit", description="Commit a proposal or your own text as the next prompt version")
     async def commit(
@@ -392,10 +410,14 @@ class PartyCog(commands.Cog):
             negative=negative,
             is_admin=is_admin(interaction),
         )
+        # Private: the pinned board shows the current prompt to everyone.
         await interaction.response.send_message(
-            f"✅ Prompt v{version.version} by <@{version.author_id}>: `{version.text}` (changes: `{version.diff}`)",
-            allowed_mentions=discord.AllowedMentions.none(),
+            _("✅ Prompt v{version} by <@{author}>: `{text}` (changes: `{diff}`)").format(
+                version=version.version, author=version.author_id, text=version.text, diff=version.diff
+            ),
+            ephemeral=True,
         )
+        self.boards.party_changed(version.party_id)
 
     @commit.autocomplete("proposal")
     async def _proposal_ids(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
@@ -407,7 +429,11 @@ class PartyCog(commands.Cog):
         row = await self.bot.services.parties.revert(
             actor_of(interaction), self._thread_id(interaction), version, is_admin=is_admin(interaction)
         )
-        await interaction.response.send_message(f"↩️ Prompt v{row.version} is v{version} again: `{row.text}`")
+        await interaction.response.send_message(
+            _("↩️ Prompt v{new} is v{old} again: `{text}`").format(new=row.version, old=version, text=row.text),
+            ephemeral=True,
+        )
+        self.boards.party_changed(row.party_id)
 
     @revert.autocomplete("version")
     async def _version_numbers(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
@@ -435,34 +461,54 @@ class PartyCog(commands.Cog):
         round_row, prepared = await self.bot.services.parties.prepare_round(
             actor, self._thread_id(interaction), is_admin=is_admin(interaction)
         )
-        reply_message_id = await defer_reply(interaction)
+        # The facilitator is answered privately; the round's own message is Salon's, posted in the thread
+        # before the job is queued (its id is stored with the job, so a restart finds it), and it can be
+        # edited for as long as the vote lasts (an interaction's reply only for 15 minutes).
+        await interaction.response.send_message(
+            _("🎨 Round {number} is on its way: its grid and vote appear in the thread.").format(
+                number=round_row.number
+            ),
+            ephemeral=True,
+        )
+        place = place_of(interaction)
+        thread = self.bot.get_partial_messageable(int(place.channel_id), guild_id=interaction.guild_id)
+        message = await thread.send(_("**Round {number}** is on its way…").format(number=round_row.number))
+        shown = Shown(place.channel_id, place.rules_channel, reply_message_id=str(message.id))
         try:
-            queued = await self.bot.services.jobs.submit(
-                actor, place_of(interaction), prepared, shown=shown_of(interaction, reply_message_id)
-            )
+            queued = await self.bot.services.jobs.submit(actor, place, prepared, shown=shown)
         except Exception as exc:
             await self.bot.services.parties.round_failed(round_row.id, str(exc))
+            with contextlib.suppress(discord.HTTPException):
+                await message.delete()
             raise
-        # From here the round is the job's: the deliverer opens its vote and shows its grid, after a
-        # restart too, through `PartyRoundPresenter`.
-        await self.bot.deliverer.follow(queued, interaction=interaction)
+        self.boards.party_changed(round_row.party_id)
+        # From here the round is the job's: the deliverer shows its progress, opens its vote and shows its
+        # grid in that one message, after a restart too, through `PartyRoundPresenter`.
+        await self.bot.deliverer.follow(queued)
 
     @party.command(name="final", description="Open the final vote over the rounds' winners and stars (facilitator)")
     async def final(self, interaction: discord.Interaction) -> None:
         round_row, images = await self.bot.services.parties.prepare_final(
             actor_of(interaction), self._thread_id(interaction), is_admin=is_admin(interaction)
         )
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         pngs = [self.bot.files.read(image.sha256) for image in images]
         grid = await asyncio.to_thread(grid_png, pngs)
         opened = await self.bot.services.parties.round_generated(round_row.id, None)
         assert opened.deadline_at is not None
-        message = await interaction.edit_original_response(
-            content=f"🗳️ **Final vote**: {len(images)} candidates (each round's winner and the Art Expert's stars).",
-            attachments=[discord.File(io.BytesIO(grid), filename=f"salon-final-{round_row.id}.png")],
+        # Salon's own message (not the interaction's reply), so it stays editable while the vote lasts.
+        thread = self.bot.get_partial_messageable(int(self._thread_id(interaction)), guild_id=interaction.guild_id)
+        message = await thread.send(
+            await self.boards.round_text(opened),
+            file=discord.File(io.BytesIO(grid), filename=f"salon-final-{round_row.id}.png"),
             view=round_view(round_row, images),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        await interaction.edit_original_response(
+            content=_("🗳️ The final vote is open: {link}").format(link=message.jump_url)
         )
         await self.bot.services.parties.record_vote_message(round_row.id, str(message.id))
+        self.boards.party_changed(round_row.party_id)
         party = await self.bot.services.parties.party_in(self._thread_id(interaction))
         if party.native_poll and isinstance(interaction.channel, discord.abc.Messageable):
             await post_poll(self.bot, interaction.channel, round_row, images)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import io
 import math
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 
+from bot.catalogue import N_, _
 from bot.parties.service import PartyService, PartyState, RoundResult
 from bot.parties.store import RoundRow
 from bot.parties.summary import party_collage, party_summary
@@ -21,7 +22,18 @@ from bot.store.images import ImageRecord
 from cogs.kit.components import NUMBER, POSITION, SalonItem, one_of
 from cogs.kit.places import actor_of, is_admin, services_of
 
+if TYPE_CHECKING:
+    from cogs.parties.board import PartyBoards
+
 MAX_CANDIDATES = 9
+
+
+def boards_of(client: Any) -> PartyBoards:
+    """Return the live party messages of the bot (kept by the party cog)."""
+    cog = client.get_cog("PartyCog")
+    assert cog is not None, "the party cog is not loaded"
+    boards: PartyBoards = cog.boards
+    return boards
 
 
 def parties_of(interaction: discord.Interaction) -> PartyService:
@@ -45,10 +57,14 @@ class VoteButton(
     async def act(self, interaction: discord.Interaction) -> None:
         chosen = await parties_of(interaction).vote(actor_of(interaction), self.round_id, self.idx)
         if chosen:
-            text = "Your vote: image " + ", ".join(str(i + 1) for i in chosen) + ". Click again to change it."
+            text = _("Your vote: image {numbers}. Click again to change it.").format(
+                numbers=", ".join(str(i + 1) for i in chosen)
+            )
         else:
-            text = "You have no vote in this round now."
+            text = _("You have no vote in this round now.")
         await interaction.response.send_message(text, ephemeral=True)
+        # The round's message counts the voters (not the votes, so nobody follows the crowd).
+        boards_of(interaction.client).vote_changed(self.round_id)
 
 
 class StarButton(SalonItem[discord.ui.Button], key="pstar", parts={"image_id": NUMBER, "n": POSITION}, where="a star"):
@@ -61,14 +77,14 @@ class StarButton(SalonItem[discord.ui.Button], key="pstar", parts={"image_id": N
         self.image_id, self.n = image_id, n
 
     async def act(self, interaction: discord.Interaction) -> None:
-        added = await parties_of(interaction).star(actor_of(interaction), self.image_id)
-        if added:
-            await interaction.response.send_message(
-                f"⭐ {interaction.user.mention} starred image {self.n} for the final selection.",
-                allowed_mentions=discord.AllowedMentions.none(),
-            )
+        starred = await parties_of(interaction).star(actor_of(interaction), self.image_id)
+        if starred.added:
+            text = _("⭐ Image {number} is starred for the final selection; the round's message shows it.")
         else:
-            await interaction.response.send_message(f"Image {self.n} is already starred.", ephemeral=True)
+            text = _("Image {number} is already starred.")
+        await interaction.response.send_message(text.format(number=self.n), ephemeral=True)
+        if starred.added and starred.round is not None:
+            boards_of(interaction.client).round_changed(starred.round)
 
 
 class CloseVoteButton(SalonItem[discord.ui.Button], key="pclose", parts={"round_id": NUMBER}, where="closing a vote"):
@@ -87,15 +103,15 @@ class CloseVoteButton(SalonItem[discord.ui.Button], key="pclose", parts={"round_
         result = await close_vote(
             interaction.client, self.round_id, actor_of(interaction), is_admin=is_admin(interaction)
         )
-        await interaction.edit_original_response(content="Vote closed.")
-        await announce_result(interaction.client, result)
+        await interaction.edit_original_response(content=closed_text(result))
+        await announce_result(interaction.client, result, announce=False)
 
 
 def consent_text(publish: bool) -> str:
     """Return what a member is told once they chose whether their images may be published."""
     if publish:
-        return "Your images may be published in this server's blog exports. Change it any time: `/party consent`."
-    return "Your images will be left out of this server's blog exports. Change it any time: `/party consent`."
+        return _("Your images may be published in this server's blog exports. Change it any time: `/party consent`.")
+    return _("Your images will be left out of this server's blog exports. Change it any time: `/party consent`.")
 
 
 class ConsentButton(
@@ -105,12 +121,9 @@ class ConsentButton(
 
     def __init__(self, publish: str) -> None:
         label, style = (
-            ("Publish my images", discord.ButtonStyle.success)
+            (_("Publish my images"), discord.ButtonStyle.success)
             if publish == "yes"
-            else (
-                "Keep them private",
-                discord.ButtonStyle.secondary,
-            )
+            else (_("Keep them private"), discord.ButtonStyle.secondary)
         )
         super().__init__(discord.ui.Button(label=label, style=style, custom_id=self.make_id(publish)))
         self.publish = publish
@@ -129,7 +142,7 @@ def consent_view() -> discord.ui.View:
     return view
 
 
-CONSENT_QUESTION = (
+CONSENT_QUESTION = N_(
     "Welcome! When this party is exported as a gallery or blog post, may your images, and the rounds you"
     " shape with your proposals and votes, be published? You can change it later with `/party consent`."
 )
@@ -143,14 +156,18 @@ async def post_poll(
     """Post a native poll beside a round's buttons, for votes that last hours, and remember it."""
     service: PartyService = client.services.parties
     state = await service.state(round_row.party_id)
-    what = "the final vote" if round_row.kind == "final" else f"round {round_row.number}"
+    question = (
+        _("{topic}: which image wins the final vote?")
+        if round_row.kind == "final"
+        else _("{topic}: which image wins round {number}?")
+    )
     poll = discord.Poll(
-        question=f"{state.party.topic[:200]}: which image wins {what}?",
+        question=question.format(topic=state.party.topic[:200], number=round_row.number),
         duration=timedelta(hours=max(1, math.ceil(state.party.vote_minutes / 60))),
         multiple=state.party.vote_mode == "approval",
     )
     for n in range(1, min(len(images), 10) + 1):
-        poll.add_answer(text=f"Image {n}")
+        poll.add_answer(text=_("Image {number}").format(number=n))
     message = await thread.send(poll=poll)
     await service.record_poll_message(round_row.id, str(message.id))
 
@@ -215,28 +232,39 @@ async def post_summary(client: Any, channel: Any, state: PartyState) -> None:
     await channel.send(summary[:2000], files=files, allowed_mentions=discord.AllowedMentions.none())
 
 
-async def announce_result(client: Any, result: RoundResult) -> None:
-    """Post how a vote ended in the party's thread, with the winning image, and retire its vote buttons."""
-    service: PartyService = client.services.parties
+def closed_text(result: RoundResult) -> str:
+    """Return what the facilitator is told privately as they close a vote: the outcome and what comes next."""
+    if result.round.kind == "final":
+        return _("Vote closed: {reason}. The party wraps up now.").format(reason=result.outcome.reason)
+    return _(
+        "Vote closed: {reason}. Next: `/party round` for another round, or `/party next` for the final vote."
+    ).format(reason=result.outcome.reason)
+
+
+async def announce_result(client: Any, result: RoundResult, *, announce: bool = True) -> None:
+    """Show how a vote ended on the round's own message, and wrap up after the final vote.
+
+    `announce` posts one short line too, pointing at the round: for a vote closed by its deadline,
+    when nobody was there to see it close. A facilitator who closes a vote is told privately.
+    """
+    boards_of(client).round_changed(result.round)
     thread = client.get_channel(int(result.party.thread_id))
     if not isinstance(thread, discord.abc.Messageable):
         return
-    what = "The final vote" if result.round.kind == "final" else f"Round {result.round.number}"
-    counts = ", ".join(f"{n + 1}: {v}" for n, v in sorted(result.outcome.counts.items()))
-    if result.winner is None:
-        text = f"🏁 {what} closed without a winner: {result.outcome.reason}. (votes {counts})"
-        await thread.send(text)
-    else:
-        next_step = "This is the party's pick." if result.round.kind == "final" else "It is the base of the next round."
-        text = f"🏆 {what}: {result.outcome.reason}. (votes {counts}) {next_step}"
-        png = service.files.read(result.winner.sha256)
-        await thread.send(text, file=discord.File(io.BytesIO(png), filename=f"salon-winner-{result.winner.id}.png"))
-    if result.round.vote_message_id:
-        try:
-            message = await thread.fetch_message(int(result.round.vote_message_id))
-            await message.edit(view=None)
-        except discord.HTTPException:
-            pass
+    if announce and result.round.vote_message_id:
+        link = f"https://discord.com/channels/{result.party.guild_id}/{result.party.thread_id}/{result.round.vote_message_id}"
+        name = (
+            _("The final vote")
+            if result.round.kind == "final"
+            else _("Round {number}").format(number=result.round.number)
+        )
+        await thread.send(
+            _("⏰ {round}'s vote has closed: {reason}. {link}").format(
+                round=name, reason=result.outcome.reason, link=link
+            ),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
     if result.round.kind == "final":
         # The final vote is the last step: the party wraps up on its own.
-        await post_summary(client, thread, await service.wrap_up(result.party.id))
+        await post_summary(client, thread, await client.services.parties.wrap_up(result.party.id))
+        boards_of(client).party_changed(result.party.id)

@@ -16,6 +16,10 @@ from bot.export.story import session_story
 from bot.store import Database
 
 REPO = Path(__file__).resolve().parents[2]
+# Salon's public messages in the demo's channel and party thread before the party got its live board
+# and round messages (counted at 6566d4d with this same demo): a message for every join, association,
+# commit, star and vote result.
+PUBLIC_MESSAGES_BEFORE = 36
 
 
 @pytest.mark.worker  # the demo runs the real tiny pipeline in a worker process
@@ -28,6 +32,9 @@ async def test_the_demo_runs_a_whole_party_and_exports_it(tmp_path: Path) -> Non
         assert step in narration, step
     assert "/party final" in narration and "/export format:gallery" in narration
     assert "A static gallery site of session" in result.discord_export  # the zip was posted in the thread
+    # The party is at least twice as quiet: what members act on is announced, the rest is edited in place.
+    assert result.public_messages <= PUBLIC_MESSAGES_BEFORE // 2, result.public_messages
+    assert f"Salon posted {result.public_messages} public messages" in narration
 
     html = await asyncio.to_thread(result.gallery.entry.read_text)
     assert "loneliness" in html and "Edward Hopper" in html and "empty chair ×2" in html

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.demo import vote_message_after
 from loopback import Message
 from tests.e2e.conftest import BOT_TOKEN, World, shows_grid
 
@@ -134,15 +135,14 @@ async def test_bot_killed_mid_batch_between_generation_and_delivery_and_mid_vote
         slow = await alice.slash(world.channel_id, "imagine", {"prompt": "a slow tide", "count": 1, "steps": 150})
         await server.wait_for(lambda: slow.original and "step" in slow.original.content, timeout=120)
         round_started = await alice.slash(thread.id, "party round")
-        await server.wait_for(lambda: round_started.original and "Job #" in round_started.original.content, 60)
+        # The round's message is Salon's own in the thread; it shows the job's place in the queue.
+        await server.wait_for(lambda: any("Job #" in m.content for m in server.channel_messages(thread.id)), 60)
         await bot.kill()
         assert {state for _, state, _ in bot.jobs()} <= {"queued", "running"}
 
         await bot.start()
         slow_grid = await server.wait_for(lambda: slow.original if shows_grid(slow.original) else None, 180)
-        ballot = await round_started.wait_for_original(
-            lambda m: any(c.startswith("salon:pvote:") for c in m.custom_ids()), timeout=180
-        )
+        ballot = await server.wait_for(lambda: vote_message_after(server, round_started), timeout=180)
         round_id = int(ballot.custom_id("salon:pvote:").split(":")[2])
         assert "Voting closes" in ballot.content, "the resumed round opened its vote with a deadline"
         await (await bob.click(ballot, f"salon:pvote:{round_id}:0")).wait_for_original(lambda m: m.content)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.client import SalonBot, point_discord_at
+from bot.demo import vote_message_after
 from bot.settings import Settings
 from bot.store import list_events
 from bot.store.jobs import JobState, jobs_in_states
@@ -346,7 +347,7 @@ async def test_a_party_in_the_thread_of_a_themed_channel_uses_its_theme(world: W
     committed = await alice.slash(thread.id, "party commit", {"text": "a kitten napping in the sun"})
     await committed.wait_for_original(lambda m: m.content and not m.loading)
     round_started = await alice.slash(thread.id, "party round")
-    await round_started.wait_for_original(lambda m: any(c.startswith("salon:pvote:") for c in m.custom_ids()), 120)
+    await world.server.wait_for(lambda: vote_message_after(world.server, round_started), 120)
     await salon.settled()
     [job] = await jobs_in_states(salon.bot.db, (JobState.DELIVERED,))
     assert job.channel_id == str(thread.id) and job.rules_channel_id == str(world.channel_id)

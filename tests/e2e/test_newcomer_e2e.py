@@ -74,7 +74,7 @@ async def test_joining_a_party_asks_privately_about_publication_once(world: Worl
     assert await consents.choice_of(str(world.guild_id), str(world.users["bob"])) is True
     await (await bob.slash(thread.id, "party leave")).wait_for_original()
     again = await bob.slash(thread.id, "party join")
-    await again.wait_for_original(lambda m: "joined the party" in m.content)
+    await again.wait_for_original(lambda m: "You are in the party" in m.content)
     await salon.settled()
     assert not any("may your images" in m.content for m in again.messages)  # asked once per server
 

@@ -3,6 +3,7 @@ rounds, votes, stars, a final vote and a summary; and a restart in the middle of
 
 from __future__ import annotations
 
+from bot.demo import vote_message_after
 from bot.parties.store import party_in_thread, rounds_of, versions_of, votes_of_round
 from bot.store import list_events
 from bot.store.images import get_image, images_of_job
@@ -45,14 +46,8 @@ async def start_party(world: World, user: str, topic: str, **options) -> int:
 
 
 async def round_grid(world: World, interaction) -> Message:
-    return await world.server.wait_for(
-        lambda: (
-            interaction.original
-            if interaction.original and any(c.startswith("salon:pvote:") for c in interaction.original.custom_ids())
-            else None
-        ),
-        timeout=120,
-    )
+    """Return the vote message a `/party round` or `/party final` brought: Salon's own, in the thread."""
+    return await world.server.wait_for(lambda: vote_message_after(world.server, interaction), timeout=120)
 
 
 async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> None:
@@ -69,7 +64,8 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     assert "loneliness" in brief.content and "Prompt Master" in brief.content and "tie" in brief.content
 
     for member in (bob, carol):
-        assert "joined the party" in (await answer(await member.slash(thread_id, "party join"))).content
+        joined = await answer(await member.slash(thread_id, "party join"))
+        assert "You are in the party on **loneliness**" in joined.content and joined.ephemeral
     denied = await bob.slash(thread_id, "party role", {"member": world.users["carol"], "role": "art-expert"})
     assert "Only the facilitator" in await private_reply(world, denied)
     await answer(await alice.slash(thread_id, "party role", {"member": world.users["bob"], "role": "prompt-master"}))
@@ -79,7 +75,11 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     await answer(await bob.slash(thread_id, "party associate", {"text": "empty chair"}))
     await answer(await carol.slash(thread_id, "party associate", {"text": "Empty  Chair"}))
     listed = await answer(await carol.slash(thread_id, "party associate", {"text": "Edvard Munch", "kind": "artist"}))
-    assert "empty chair ×2" in listed.content and "Edvard Munch ×1" in listed.content
+    assert "empty chair ×2" in listed.content and "Edvard Munch ×1" in listed.content and listed.ephemeral
+    # The pinned board, not a stream of messages, shows the party to everyone: members, roles, ideas.
+    await server.wait_for(lambda: "Edvard Munch ×1" in brief.content, timeout=30)
+    assert "empty chair ×2" in brief.content and "(prompt-master)" in brief.content
+    assert "**Now: associations.**" in brief.content and brief.id in thread.pins
     outside = await outsider.slash(thread_id, "party associate", {"text": "noise"})
     assert "Only party members" in await private_reply(world, outside)
     fragment = await answer(
@@ -99,7 +99,7 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     refused = await carol.slash(thread_id, "party commit", {"proposal": proposal_id})
     assert "Only the Prompt Master" in await private_reply(world, refused)
     committed = await answer(await bob.slash(thread_id, "party commit", {"proposal": proposal_id}))
-    assert "Prompt v2" in committed.content and "+two old people" in committed.content
+    assert "Prompt v2" in committed.content and "+two old people" in committed.content and committed.ephemeral
     await answer(await bob.slash(thread_id, "party revert", {"version": 1}))
     await answer(await bob.slash(thread_id, "party commit", {"text": "two old people looking away, rain"}))
     party = await party_in_thread(db, str(thread_id))
@@ -107,6 +107,8 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     versions = await versions_of(db, party.id)
     assert [(v.version, v.reverted_from) for v in versions] == [(1, None), (2, None), (3, 1), (4, None)]
     assert versions[1].author_id == str(world.users["carol"]) and versions[1].committed_by == str(world.users["bob"])
+    await server.wait_for(lambda: "**Prompt v4**" in brief.content, timeout=30)
+    assert "two old people looking away, rain" in brief.content
 
     # Rounds: only the facilitator moves on; a round votes with buttons; members only; a second click moves a vote.
     assert "Only the facilitator" in await private_reply(world, await bob.slash(thread_id, "party next"))
@@ -137,7 +139,10 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     # The Art Expert stars; nobody else may.
     assert "Only the Art Expert" in await private_reply(world, await bob.click(grid, grid.custom_id("salon:pstar:")))
     starred = await carol.click(grid, grid.custom_id(f"salon:pstar:{images[3].id}:"))
-    assert "starred image 4" in (await answer(starred)).content
+    assert "Image 4 is starred" in (await answer(starred)).content
+    # The round's own message keeps count: how many have voted (not for what), and the stars.
+    await server.wait_for(lambda: "Starred for the final selection: image 4" in grid.content, timeout=30)
+    assert "2 of 3 members have voted" in grid.content and "image 2 has" not in grid.content
 
     closing = await alice.click(grid, grid.custom_id("salon:pclose:"))
     await answer(closing)
@@ -145,19 +150,21 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     def announcement(text: str) -> Message | None:
         return next((m for m in server.channel_messages(thread_id) if text in m.content), None)
 
+    assert "Next: `/party round`" in (await answer(closing)).content  # the facilitator is told what comes next
     won = await server.wait_for(lambda: announcement("🏆 Round 1"), timeout=30)
     assert "image 2 has the most votes (2)" in won.content and won.attachments
+    # The outcome is shown on the round's message itself, whose buttons are retired.
+    assert won.id == grid.id and not won.custom_ids()
     assert salon.bot.services.parties.timers.scheduled().get(round_one.id) is None
 
     # The winner carries forward: round 2 starts from its image and seed.
     second = await alice.slash(thread_id, "party round")
-    await round_grid(world, second)
+    grid_two = await round_grid(world, second)
     rounds = await rounds_of(db, party.id)
     assert rounds[0].winner_image_id == images[1].id and rounds[1].base_image_id == images[1].id
     job_two = await get_job(db, rounds[1].job_id)
     assert job_two is not None and job_two.kind == "img2img" and job_two.spec.render.seeds[0] == images[1].seed
     assert job_two.parent_job_id == job.id and job_two.source_image_id == images[1].id
-    grid_two = second.original
     await answer(await alice.click(grid_two, grid_two.custom_id("salon:pclose:")))
     await server.wait_for(lambda: announcement("Round 2 closed without a winner"), timeout=30)
 
@@ -180,6 +187,9 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     # Images are named as members saw them (their place in a round's grid), never by store ids.
     assert "image #" not in summary.content and "is the party's pick" in summary.content
     assert "Art Expert's picks**: round " in summary.content
+    # The board tells the whole story at a glance, to whoever opens the thread later.
+    await server.wait_for(lambda: "The party has ended" in brief.content, timeout=30)
+    assert "Round 1: image 2 won · Round 2: no winner · The final vote: image 2 won" in brief.content
     kinds = {event.kind for event in await list_events(db, session_id=party.session_id)}
     assert {
         "party.started",
