@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from bot.catalogue import _
+
 
 def nearest_names(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
     """Return up to `limit` known names closest to `name`, best first (case-insensitive)."""
@@ -19,11 +21,11 @@ def nearest_names(name: str, known: Iterable[str], limit: int = 3) -> list[str]:
 def unknown_name_message(what: str, name: str, known: Iterable[str]) -> str:
     """Return "There is no <what> named X; did you mean A, B? Known: ..." for a user-facing error."""
     names = sorted(known)
-    message = f"There is no {what} named {name!r}."
+    message = _("There is no {what} named {name!r}.").format(what=what, name=name)
     suggestions = nearest_names(name, names)
     if suggestions:
-        message += " Did you mean " + ", ".join(f"`{s}`" for s in suggestions) + "?"
+        message += _(" Did you mean ") + ", ".join(f"`{s}`" for s in suggestions) + "?"
     elif names:
         shown = ", ".join(f"`{s}`" for s in names[:15])
-        message += f" Choose one of {shown}" + (" …" if len(names) > 15 else "") + "."
+        message += _(" Choose one of {shown}").format(shown=shown) + (" …" if len(names) > 15 else "") + "."
     return message

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.catalogue import _
 from bot.export.gallery import FileProgress
 from bot.export.story import SessionStory, StoryImage
 from bot.render.web_image import web_jpeg
@@ -72,30 +73,36 @@ def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[in
         lines += [f"![{_alt(first.user_prompt)}]({names[first.id]})", ""]
     if story.kind == "party":
         lines.append(
-            f"We spent a neurogenerative party on **{escape_markdown(story.topic)}**, "
-            f"{len(story.people)} of us, starting from the simplest prompt and refining it together."
+            _(
+                "We spent a neurogenerative party on **{topic}**, {count} of us, starting from "
+                "the simplest prompt and refining it together."
+            ).format(topic=escape_markdown(story.topic), count=len(story.people))
         )
     else:
-        lines.append(f"{escape_markdown(story.title)}: {len(story.images)} images made together.")
+        lines.append(
+            _("{title}: {count} images made together.").format(
+                title=escape_markdown(story.title), count=len(story.images)
+            )
+        )
     lines.append("")
     if story.people:
         people = ", ".join(
             escape_markdown(name) + (f" ({escape_markdown(', '.join(roles))})" if roles else "")
-            for _, name, roles in story.people
+            for _unused, name, roles in story.people
         )
-        lines += [f"**Who was there**: {people}.", ""]
+        lines += [_("**Who was there**: {people}.").format(people=people), ""]
     if story.associations:
-        words = ", ".join(f"{escape_markdown(text)} (×{count})" for text, count, _ in story.associations[:20])
-        lines += ["## What the topic brought to mind", "", words + ".", ""]
+        words = ", ".join(f"{escape_markdown(text)} (×{count})" for text, count, _unused in story.associations[:20])
+        lines += [_("## What the topic brought to mind"), "", words + ".", ""]
     if len(story.versions) > 1:
-        lines += ["## How the prompt evolved", ""]
-        for version, text, author, _ in story.versions:
+        lines += [_("## How the prompt evolved"), ""]
+        for version, text, author, _unused in story.versions:
             lines.append(f"{version}. *{escape_markdown(text)}* — {escape_markdown(author)}")
         lines.append("")
     if story.rounds:
-        lines += ["## The rounds", ""]
+        lines += [_("## The rounds"), ""]
         for round_row in story.rounds:
-            what = "The final vote" if round_row.kind == "final" else f"Round {round_row.number}"
+            what = _("The final vote") if round_row.kind == "final" else f"Round {round_row.number}"
             line = f"**{what}**"
             if round_row.prompt:
                 line += f" (*{escape_markdown(round_row.prompt)}*)"
@@ -112,8 +119,11 @@ def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[in
         lines += [f"![{_alt(image.user_prompt)}]({names[image.id]})", "", caption, ""]
     if left_out:
         lines += [
-            f"*{left_out} images are not shown: not all of their authors agreed to publication"
-            " (a party round's images are credited to the prompt's author and committer and to every voter).*",
+            _(
+                "*{left_out} images are not shown: not all of their authors agreed to "
+                "publication (a party round's images are credited to the prompt's author and "
+                "committer and to every voter).*"
+            ).format(left_out=left_out),
             "",
         ]
     return "\n".join(lines)
@@ -121,11 +131,15 @@ def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[in
 
 def _front_matter(story: SessionStory, cover: tuple[str, StoryImage] | None, slug: str) -> dict:
     date = parse_utc(story.started_at)
-    description = f"A neurogenerative party on {story.topic}" if story.kind == "party" else f"Images from {story.title}"
+    description = (
+        _("A neurogenerative party on {topic}").format(topic=story.topic)
+        if story.kind == "party"
+        else _("Images from {title}").format(title=story.title)
+    )
     matter: dict = {
         "title": story.title,
         "date": date.isoformat(),
-        "tags": ["Salon", "AI art", *([story.topic] if story.topic else [])],
+        "tags": ["Salon", _("AI art"), *([story.topic] if story.topic else [])],
         "author": "Salon",
         "draft": False,
         "description": description,

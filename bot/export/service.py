@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.catalogue import N_, _
 from bot.errors import UserInputError
 from bot.export.blog import write_hugo_bundle, write_jekyll_post
 from bot.export.consent import ConsentService
@@ -26,9 +27,9 @@ from bot.store.sessions import Session, latest_session_in
 
 FORMATS: tuple[str, ...] = ("gallery", "hugo", "jekyll")
 FORMAT_LABELS = {
-    "gallery": "a static gallery site",
-    "hugo": "a Hugo page bundle",
-    "jekyll": "a Jekyll post",
+    "gallery": N_("a static gallery site"),
+    "hugo": N_("a Hugo page bundle"),
+    "jekyll": N_("a Jekyll post"),
 }
 
 
@@ -43,9 +44,11 @@ class ExportStep:
     def text(self) -> str:
         """Return one line for a person watching the export."""
         if self.stage == "reading":
-            return "📖 Reading the session from the store…"
+            return _("📖 Reading the session from the store…")
         if self.stage == "writing":
-            return f"🖼️ Writing files {self.done}/{self.total} {progress_bar(self.done, self.total)}"
+            return _("🖼️ Writing files {done}/{total} {done2}").format(
+                done=self.done, total=self.total, done2=progress_bar(self.done, self.total)
+            )
         if self.stage == "zipping":
             return "🗜️ Zipping…"
         return "✅ Done"
@@ -74,7 +77,9 @@ def parse_time(value: str | None, name: str) -> str | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise UserInputError(f"{name} must be an ISO time such as 2026-12-01T18:00 or 2026-12-01T18:00Z.") from None
+        raise UserInputError(
+            _("{name} must be an ISO time such as 2026-12-01T18:00 or 2026-12-01T18:00Z.").format(name=name)
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     # The store's own shape, so times compare as text.
@@ -96,8 +101,10 @@ class ExportService:
         session = await latest_session_in(self.db, channel_id)
         if session is None:
             raise UserInputError(
-                "Nothing has been made here yet: export works in a party's thread or a channel where images "
-                "were generated."
+                _(
+                    "Nothing has been made here yet: export works in a party's thread or a channel "
+                    "where images were generated."
+                )
             )
         return session
 
@@ -119,12 +126,18 @@ class ExportService:
     ) -> ExportResult:
         """Write session `session_id` as `fmt` into `out` (a new folder under the exports folder by default)."""
         if fmt not in FORMATS:
-            raise UserInputError(f"Unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}.")
+            raise UserInputError(
+                _("Unknown export format {fmt!r}: choose one of {formats}.").format(fmt=fmt, formats=", ".join(FORMATS))
+            )
         since, until = parse_time(since, "since"), parse_time(until, "until")
         if since and until and since >= until:
-            raise UserInputError("since must come before until.")
+            raise UserInputError(_("since must come before until."))
         if session_id in self._running:
-            raise UserInputError(f"Session {session_id} is being exported already; wait for that export to finish.")
+            raise UserInputError(
+                _("Session {session_id} is being exported already; wait for that export to finish.").format(
+                    session_id=session_id
+                )
+            )
         report = progress or (lambda step: None)
         self._running.add(session_id)
         try:

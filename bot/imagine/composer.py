@@ -15,6 +15,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 from bot.imagine.content_images import ContentImage, size_like
 from bot.imagine.limits import COUNT, GUIDANCE, SEED, SIDE, STEPS, STRENGTH
@@ -140,14 +141,22 @@ class PromptComposer:
         flags = parse_inline_flags(options.prompt)
         user_prompt = flags.prompt.strip()
         if is_blank(user_prompt):
-            raise UserInputError("The prompt is empty: describe the image you want.")
+            raise UserInputError(_("The prompt is empty: describe the image you want."))
         if len(user_prompt) > MAX_PROMPT_CHARS:
-            raise UserInputError(f"The prompt has {len(user_prompt)} characters; the limit is {MAX_PROMPT_CHARS}.")
+            raise UserInputError(
+                _("The prompt has {count} characters; the limit is {max_prompt_chars}.").format(
+                    count=len(user_prompt), max_prompt_chars=MAX_PROMPT_CHARS
+                )
+            )
         negative = ", ".join(
             part for part in (options.negative_prompt.strip(), (flags.negative or "").strip()) if not is_blank(part)
         )
         if len(negative) > MAX_PROMPT_CHARS:
-            raise UserInputError(f"The negative prompt is limited to {MAX_PROMPT_CHARS} characters.")
+            raise UserInputError(
+                _("The negative prompt is limited to {max_prompt_chars} characters.").format(
+                    max_prompt_chars=MAX_PROMPT_CHARS
+                )
+            )
         # Explicit options win over inline flags; flags fill what the options leave open.
         seed = options.seed if options.seed is not None else flags.seed
         steps_asked = options.steps if options.steps is not None else flags.steps
@@ -181,7 +190,7 @@ class PromptComposer:
         if theme is not None:
             theme.check(user_prompt, model)
         await self.themes.check_blocklist(place.guild_id, user_prompt, negative)
-        for *_, region_text in regions:
+        for *_unused, region_text in regions:
             await self.themes.check_blocklist(place.guild_id, region_text)
         text = user_prompt
         style_name = None
@@ -205,7 +214,7 @@ class PromptComposer:
             expanded = self.wildcards.expand(text, first_seed)
             negative = self.wildcards.expand(negative, first_seed) if negative else negative
             if expanded != text:
-                notes.append(f"Wildcards chose: {expanded}")
+                notes.append(_("Wildcards chose: {expanded}").format(expanded=expanded))
             text = expanded
             await self.themes.check_blocklist(place.guild_id, text, negative)
         content_sha256 = self.files.write(content.png) if content is not None else None
@@ -254,7 +263,7 @@ class PromptComposer:
         try:
             build_request(spec, self.files, requester=requester).validate()
         except ValueError as exc:
-            raise UserInputError(f"This generation cannot run: {exc}.") from exc
+            raise UserInputError(_("This generation cannot run: {exc}.").format(exc=exc)) from exc
         return PreparedGeneration(spec, session_id)
 
     def _size(
@@ -269,7 +278,7 @@ class PromptComposer:
         base_height = int(defaults.get("height", self.defaults.height))
         sized = options.width is not None or options.height is not None
         if sized and aspect:
-            raise UserInputError("Choose either an aspect ratio or a width and height, not both.")
+            raise UserInputError(_("Choose either an aspect ratio or a width and height, not both."))
         if aspect:
             width, height = size_for_aspect(aspect, base_width * base_height)
         elif sized:
@@ -279,20 +288,24 @@ class PromptComposer:
             width, height = size_like(content.width, content.height, base_width * base_height)
         else:
             width, height = base_width, base_height
-        width = int(SIDE.check(width, "The width"))
-        height = int(SIDE.check(height, "The height"))
+        width = int(SIDE.check(width, _("The width")))
+        height = int(SIDE.check(height, _("The height")))
         return width, height
 
     def theme_for_display(self, theme: Theme | None) -> str:
         """Return how a channel's theme is described to everyone, or a line saying it has none."""
         if theme is None:
-            return "This channel has no theme: prompts are used as they are written."
+            return _("This channel has no theme: prompts are used as they are written.")
         return theme.describe()
 
 
 def _parse_aspect(text: str) -> tuple[int, int]:
     """Return (w, h) from an aspect option such as `16:9`."""
     if text not in ASPECT_RATIOS:
-        raise UserInputError(f"The aspect ratio {text!r} is not offered; choose one of {', '.join(ASPECT_RATIOS)}.")
+        raise UserInputError(
+            _("The aspect ratio {text!r} is not offered; choose one of {aspect_ratios}.").format(
+                text=text, aspect_ratios=", ".join(ASPECT_RATIOS)
+            )
+        )
     width, height = text.split(":")
     return int(width), int(height)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -33,11 +34,16 @@ def check_attachment_header(filename: str, size: int, content_type: str | None) 
     """Raise `UserInputError` if an attachment is too large or announced as something other than an image."""
     if size > MAX_ATTACHMENT_BYTES:
         raise UserInputError(
-            f"{filename} is {size / 1024 / 1024:.1f} MB; content images are limited to "
-            f"{MAX_ATTACHMENT_BYTES // 1024 // 1024} MB."
+            _("{filename} is {size:.1f} MB; content images are limited to {max_attachment_bytes} MB.").format(
+                filename=filename, size=size / 1024 / 1024, max_attachment_bytes=MAX_ATTACHMENT_BYTES // 1024 // 1024
+            )
         )
     if content_type and not content_type.startswith("image/"):
-        raise UserInputError(f"{filename} is {content_type}, not an image; attach a PNG, JPEG or WebP picture.")
+        raise UserInputError(
+            _("{filename} is {content_type}, not an image; attach a PNG, JPEG or WebP picture.").format(
+                filename=filename, content_type=content_type
+            )
+        )
 
 
 def load_content_image(filename: str, data: bytes) -> ContentImage:
@@ -49,13 +55,18 @@ def load_content_image(filename: str, data: bytes) -> ContentImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             if image.format not in ALLOWED_FORMATS:
-                raise UserInputError(f"{filename} is a {image.format} file; attach one of {allowed}.")
+                raise UserInputError(
+                    _("{filename} is a {format} file; attach one of {allowed}.").format(
+                        filename=filename, format=image.format, allowed=allowed
+                    )
+                )
             width, height = image.size
             # Refuse by the header's size, before a single pixel is decoded.
             if width * height > MAX_PIXELS:
                 raise UserInputError(
-                    f"{filename} is {width}×{height} pixels; content images are limited to "
-                    f"{MAX_PIXELS // 1_000_000} megapixels."
+                    _(
+                        "{filename} is {width}×{height} pixels; content images are limited to {max_pixels} megapixels."
+                    ).format(filename=filename, width=width, height=height, max_pixels=MAX_PIXELS // 1000000)
                 )
             image.seek(0)  # the first frame of an animation
             rgb = image.convert("RGB")
@@ -63,11 +74,17 @@ def load_content_image(filename: str, data: bytes) -> ContentImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise UserInputError(
-            f"{filename} expands to more pixels than a picture has (a decompression bomb); content images "
-            f"are limited to {MAX_PIXELS // 1_000_000} megapixels."
+            _(
+                "{filename} expands to more pixels than a picture has (a decompression bomb); "
+                "content images are limited to {max_pixels} megapixels."
+            ).format(filename=filename, max_pixels=MAX_PIXELS // 1000000)
         ) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UserInputError(f"{filename} is not an image Salon can read; attach one of {allowed}.") from exc
+        raise UserInputError(
+            _("{filename} is not an image Salon can read; attach one of {allowed}.").format(
+                filename=filename, allowed=allowed
+            )
+        ) from exc
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG")
     return ContentImage(buffer.getvalue(), rgb.width, rgb.height)

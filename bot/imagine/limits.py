@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from bot.catalogue import N_, _
 from bot.errors import UserInputError
 
 
@@ -32,26 +33,36 @@ class NumberLimit:
 
     def allowed(self) -> str:
         """Return the allowed values in words, e.g. `1 to 150` or `a multiple of 8 from 64 to 2048`."""
-        text = f"{shown(self.low)} to {shown(self.high)}"
+        text = _("{low} to {high}").format(low=shown(self.low), high=shown(self.high))
         if self.multiple_of > 1:
-            text = f"a multiple of {self.multiple_of} from {text}"
-        return text + (f" ({self.hint})" if self.hint else "")
+            text = _("a multiple of {multiple_of} from {text}").format(multiple_of=self.multiple_of, text=text)
+        return text + (f" ({_(self.hint)})" if self.hint else "")
 
     def check(self, value: object, what: str | None = None) -> int | float:
         """Return `value` if it is allowed, else raise `UserInputError` naming the range."""
-        label = what or f"The {self.name}"
+        label = what or _("The {name}").format(name=_(self.name))
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise UserInputError(f"{label} must be a number; choose {self.allowed()}.")
+            raise UserInputError(
+                _("{label} must be a number; choose {allowed}.").format(label=label, allowed=self.allowed())
+            )
         if self.integer and value != int(value):
-            raise UserInputError(f"{label} is {shown(value)}, not a whole number; choose {self.allowed()}.")
+            raise UserInputError(
+                _("{label} is {value}, not a whole number; choose {allowed}.").format(
+                    label=label, value=shown(value), allowed=self.allowed()
+                )
+            )
         if not self.low <= value <= self.high or (self.multiple_of > 1 and int(value) % self.multiple_of):
-            raise UserInputError(f"{label} is {shown(value)}; choose {self.allowed()}.")
+            raise UserInputError(
+                _("{label} is {value}; choose {allowed}.").format(
+                    label=label, value=shown(value), allowed=self.allowed()
+                )
+            )
         return int(value) if self.integer else float(value)
 
 
 SEED = NumberLimit("seed", 0, 2**32 - 1, integer=True)
-COUNT = NumberLimit("number of images", 1, 9, integer=True)
+COUNT = NumberLimit(N_("number of images"), 1, 9, integer=True)
 SIDE = NumberLimit("size", 64, 2048, integer=True, multiple_of=8, hint="pixels")
-STEPS = NumberLimit("number of steps", 1, 150, integer=True)
+STEPS = NumberLimit(N_("number of steps"), 1, 150, integer=True)
 GUIDANCE = NumberLimit("guidance", 0.0, 30.0, integer=False)
-STRENGTH = NumberLimit("strength", 0.05, 1.0, integer=False, hint="0.05 keeps the image, 1 ignores it")
+STRENGTH = NumberLimit(N_("strength"), 0.05, 1.0, integer=False, hint=N_("0.05 keeps the image, 1 ignores it"))

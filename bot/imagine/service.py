@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
+from bot.catalogue import _
 from bot.imagine.composer import MAX_SEED, VARIATION_STRENGTH, PromptComposer, StartImage
 from bot.imagine.content_images import ContentImage, load_content_image
 from bot.jobs.service import JobService
@@ -64,7 +65,7 @@ class ImagineService:
         options = replace(options, seed=None)
         content = None
         if job.spec.content_sha256:
-            content = load_content_image("the content image", self.jobs.files.read(job.spec.content_sha256))
+            content = load_content_image(_("the content image"), self.jobs.files.read(job.spec.content_sha256))
         lineage = Lineage(job.id, job.prompt_id, job.source_image_id)
         return await self.composer.compose(actor.id, place, options, content=content, lineage=lineage, origin=origin)
 
@@ -84,7 +85,7 @@ class ImagineService:
         """Return a new grid for `prompt` that starts from image `idx` of a job (image-to-image)."""
         job = await self.jobs.job_at(job_id, place)
         image = await self.jobs.image_at(job, idx)
-        content = load_content_image("the inspiration", self.jobs.files.read(image.sha256))
+        content = load_content_image(_("the inspiration"), self.jobs.files.read(image.sha256))
         lineage = Lineage(job.id, job.prompt_id, image.id, source_idx=idx, source_seed=image.seed)
         return await self.composer.compose(
             actor.id, place, ImagineOptions(prompt), content=content, lineage=lineage, origin=Origin.INSPIRED

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from bot.catalogue import _
 from gpu_worker import PoolHealth
 
 MIN_EDIT_INTERVAL = 1.5  # seconds between edits of one message: Discord rate-limits message edits
@@ -47,7 +48,7 @@ def describe_eta(seconds: float | None) -> str:
         return ""
     if seconds < 90:
         return f"about {max(1, round(seconds))} s"
-    return f"about {round(seconds / 60)} min"
+    return _("about {seconds} min").format(seconds=round(seconds / 60))
 
 
 def progress_text(
@@ -63,32 +64,40 @@ def progress_text(
     eta_text = describe_eta(eta)
     suffix = f" · {eta_text} left" if eta_text else ""
     if (step is None or total is None) and started and not position:
-        return f"🎨 Job #{job_id} is running: its first step is on the way{suffix}"
+        return _("🎨 Job #{job_id} is running: its first step is on the way{suffix}").format(
+            job_id=job_id, suffix=suffix
+        )
     if step is None or total is None:
-        ahead = f", {position} ahead of it" if position else ""
-        return f"⏳ Job #{job_id} is queued{ahead}{suffix}"
-    return f"🎨 Job #{job_id}: step {step}/{total} {progress_bar(step, total)}{suffix}"
+        ahead = _(", {position} ahead of it").format(position=position) if position else ""
+        return _("⏳ Job #{job_id} is queued{ahead}{suffix}").format(job_id=job_id, ahead=ahead, suffix=suffix)
+    return _("🎨 Job #{job_id}: step {step}/{total} {step2}{suffix}").format(
+        job_id=job_id, step=step, total=total, step2=progress_bar(step, total), suffix=suffix
+    )
 
 
 def paused_text(job_id: int, health: PoolHealth) -> str:
     """Return the text of a waiting job's message while no worker can generate (no ETA: nothing runs)."""
     attempt = f"attempt {health.attempt}" if health.attempt else "starting"
-    error = f"; last error: {health.last_error[:200]}" if health.last_error else ""
-    return (
-        f"⏸️ Generation is paused: the GPU worker is restarting ({attempt}{error}). "
-        f"Job #{job_id} is kept and will run as soon as it is back."
-    )
+    error = _("; last error: {last_error}").format(last_error=health.last_error[:200]) if health.last_error else ""
+    return _(
+        "⏸️ Generation is paused: the GPU worker is restarting ({attempt}{error}). Job "
+        "#{job_id} is kept and will run as soon as it is back."
+    ).format(attempt=attempt, error=error, job_id=job_id)
 
 
 def health_line(health: PoolHealth) -> str:
     """Return one line on whether Salon can generate now, for `/queue`."""
     if health.paused:
         attempt = f", attempt {health.attempt}" if health.attempt else ""
-        error = f" Last error: {health.last_error[:200]}" if health.last_error else ""
-        return (
-            f"⏸️ Generation is paused: the GPU worker is restarting{attempt}. "
-            f"Jobs are kept and run when it is back.{error}"
-        )
+        error = _(" Last error: {last_error}").format(last_error=health.last_error[:200]) if health.last_error else ""
+        return _(
+            "⏸️ Generation is paused: the GPU worker is restarting{attempt}. Jobs are kept "
+            "and run when it is back.{error}"
+        ).format(attempt=attempt, error=error)
     if health.restarting:
-        return f"🟡 {health.ready_workers} of {health.total_workers} GPU workers are up; the others are restarting."
-    return f"🟢 Generating: {health.ready_workers} GPU worker{'s' if health.ready_workers != 1 else ''} up."
+        return _("🟡 {ready_workers} of {total_workers} GPU workers are up; the others are restarting.").format(
+            ready_workers=health.ready_workers, total_workers=health.total_workers
+        )
+    return _("🟢 Generating: {ready_workers} GPU worker{value} up.").format(
+        ready_workers=health.ready_workers, value="s" if health.ready_workers != 1 else ""
+    )

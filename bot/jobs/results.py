@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from bot.catalogue import _
 from bot.render.masks import keep_outside_png
 from bot.render.png_metadata import png_size, with_parameters
 from bot.store import SYSTEM, Database, EventDraft, ImageFiles, record
@@ -52,7 +53,11 @@ async def store_result(
     journeys += [None] * (len(hashes) - len(journeys))
     told = list(notes)
     if result.dropped_text:
-        told.append(f"Too long for the text encoder, so this part was left out: {result.dropped_text}")
+        told.append(
+            _("Too long for the text encoder, so this part was left out: {dropped_text}").format(
+                dropped_text=result.dropped_text
+            )
+        )
     async with record(db) as change:
         for idx, (sha256, seed, (width, height), journey) in enumerate(
             zip(hashes, result.seeds, sizes, journeys, strict=True)

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.catalogue import _
 from bot.errors import GenerationFailedError, QueueFullError, ServiceStoppingError, UserInputError
 from bot.jobs.factory import build_request
 from bot.jobs.results import FinishedGeneration, store_result
@@ -130,7 +131,7 @@ class JobService:
         number of concurrent requests. `shown` says where the result goes (default: the place).
         """
         if self._closing:
-            raise ServiceStoppingError("Salon is restarting; please ask again in a minute.")
+            raise ServiceStoppingError(_("Salon is restarting; please ask again in a minute."))
         spec = prepared.spec
         shown = shown or Shown(place.channel_id, place.rules_channel)
         admission = Admission(
@@ -178,8 +179,8 @@ class JobService:
         try:
             handle = await self.pool.submit(str(job_id), build_request(spec, self.files, requester=actor.id))
         except Exception as exc:
-            await self._finish_failed(job_id, f"the generation pool refused the job: {exc}")
-            raise GenerationFailedError(f"Salon could not queue this generation: {exc}") from exc
+            await self._finish_failed(job_id, _("the generation pool refused the job: {exc}").format(exc=exc))
+            raise GenerationFailedError(_("Salon could not queue this generation: {exc}").format(exc=exc)) from exc
         log.info("job %s queued in session %s", job_id, session_id)
         return self._run(QueuedGeneration(job_id, session_id, prompt_id, handle, spec.notes))
 
@@ -214,8 +215,10 @@ class JobService:
                 finished = await store_result(self.db, self.files, job, generated, queued.notes)
             except Exception as exc:
                 log.exception("could not store the images of job %s", queued.job_id)
-                await self._finish_failed(queued.job_id, f"Salon could not store the images: {exc}")
-                queued.outcome.set_exception(GenerationFailedError(f"Salon could not store the images: {exc}"))
+                await self._finish_failed(queued.job_id, _("Salon could not store the images: {exc}").format(exc=exc))
+                queued.outcome.set_exception(
+                    GenerationFailedError(_("Salon could not store the images: {exc}").format(exc=exc))
+                )
                 await self._tell(queued.job_id)
                 return
             queued.outcome.set_result(finished)
@@ -228,13 +231,19 @@ class JobService:
         if self._closing:
             # The pool stopped under the job: it stays in the store and is requeued by shutdown().
             queued.outcome.set_exception(
-                ServiceStoppingError(f"Salon is restarting; job #{queued.job_id} is kept and will run when it is back.")
+                ServiceStoppingError(
+                    _("Salon is restarting; job #{job_id} is kept and will run when it is back.").format(
+                        job_id=queued.job_id
+                    )
+                )
             )
             return
         message = str(exc) or type(exc).__name__
         state = JobState.CANCELLED if queued.handle.state == "cancelled" else JobState.FAILED
         await self._finish_failed(queued.job_id, message, state=state)
-        queued.outcome.set_exception(GenerationFailedError(f"The generation did not finish: {message}"))
+        queued.outcome.set_exception(
+            GenerationFailedError(_("The generation did not finish: {message}").format(message=message))
+        )
         await self._tell(queued.job_id)
 
     def add_outcome_listener(self, listener: OutcomeListener) -> None:
@@ -262,7 +271,7 @@ class JobService:
         self._closing = True
         await self.pool.close()
         if self._runners:
-            _, pending = await asyncio.wait(set(self._runners), timeout=grace_seconds)
+            _unused, pending = await asyncio.wait(set(self._runners), timeout=grace_seconds)
             if pending:
                 log.warning("%d jobs were still settling at shutdown", len(pending))
         for job in await jobs_in_states(self.db, (JobState.RUNNING,)):
@@ -280,12 +289,13 @@ class JobService:
             if job.id in self._live:
                 continue
             if job.state is JobState.RUNNING:
-                await self._move(job, JobState.QUEUED, "job.suspended", payload={"reason": "process ended"})
+                ended = {"reason": "process ended"}  # machine-read: an event's payload
+                await self._move(job, JobState.QUEUED, "job.suspended", payload=ended)
             try:
                 request = build_request(job.spec, self.files, requester=job.requester_id)
                 handle = await self.pool.submit(str(job.id), request)
             except (ValueError, OSError) as exc:
-                await self._finish_failed(job.id, f"could not resume: {exc}")
+                await self._finish_failed(job.id, _("could not resume: {exc}").format(exc=exc))
                 continue
             async with record(self.db) as change:
                 change.log(job_event(job, "job.resumed"))
@@ -376,7 +386,7 @@ class JobService:
         """Hide a job (requester or moderator only) and return it; its history stays in the store."""
         job = await self.job_at(job_id, place)
         if actor.id != job.requester_id and not may_moderate:
-            raise UserInputError("Only the person who asked for these images, or a moderator, can delete them.")
+            raise UserInputError(_("Only the person who asked for these images, or a moderator, can delete them."))
         async with record(self.db) as change:
             await mark_job_deleted(change.conn, job.id)
             change.log(job_event(job, "job.deleted", {"by_moderator": actor.id != job.requester_id}, actor=actor))
@@ -386,7 +396,7 @@ class JobService:
         """Stop a queued or running job (requester or moderator only); return False if it had ended."""
         job = await self.job_at(job_id, place, allow_deleted=True)
         if actor.id != job.requester_id and not may_moderate:
-            raise UserInputError("Only the person who asked for this generation, or a moderator, can cancel it.")
+            raise UserInputError(_("Only the person who asked for this generation, or a moderator, can cancel it."))
         queued = self._live.get(job_id)
         if queued is None or job.state not in (JobState.QUEUED, JobState.RUNNING):
             return False
@@ -411,7 +421,7 @@ class JobService:
         post = await get_post(self.db, message_id)
         if post is None:
             raise UserInputError(
-                "This message is not one of Salon's results: use it on a grid or an image Salon posted."
+                _("This message is not one of Salon's results: use it on a grid or an image Salon posted.")
             )
         job = await self.job_at(post.job_id, place)
         if post.image_id is None:
@@ -481,20 +491,28 @@ class JobService:
         """
         job = await get_job(self.db, job_id)
         if job is None or (job.deleted_at is not None and not allow_deleted):
-            raise UserInputError(f"Job #{job_id} is gone: it was deleted or never existed.")
+            raise UserInputError(_("Job #{job_id} is gone: it was deleted or never existed.").format(job_id=job_id))
         if place is not None:
             here = {place.channel_id, place.rules_channel}
             if job.guild_id != place.guild_id or not ({job.channel_id, job.rules_channel_id} & here):
-                raise UserInputError(f"Job #{job_id} belongs to another channel; use the buttons where it was made.")
+                raise UserInputError(
+                    _("Job #{job_id} belongs to another channel; use the buttons where it was made.").format(
+                        job_id=job_id
+                    )
+                )
         return job
 
     async def image_at(self, job: Job, idx: int) -> ImageRecord:
         """Return image `idx` (from 0) of a job, or raise `UserInputError` naming the images it has."""
         images = await images_of_job(self.db, job.id)
         if not images:
-            raise UserInputError(f"Job #{job.id} has no images yet.")
+            raise UserInputError(_("Job #{id} has no images yet.").format(id=job.id))
         if not 0 <= idx < len(images):
-            raise UserInputError(f"Job #{job.id} has images 1 to {len(images)}; there is no image {idx + 1}.")
+            raise UserInputError(
+                _("Job #{id} has images 1 to {count}; there is no image {idx}.").format(
+                    id=job.id, count=len(images), idx=idx + 1
+                )
+            )
         return images[idx]
 
     async def job_with_images(self, job_id: int, place: Place | None = None) -> tuple[Job, list[ImageRecord]]:

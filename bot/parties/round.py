@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 from bot.parties.rules import PartyMember, PartyRuleError, RoundOutcome, TieBreak, VoteMode, tally_round
 
@@ -39,8 +40,10 @@ def check_move(current: RoundStatus, to: RoundStatus) -> RoundStatus:
     """Return `to` if a round may move there from `current`; raise `PartyRuleError` saying why not."""
     if to not in TRANSITIONS[current]:
         if current is RoundStatus.CLOSED and to is RoundStatus.CLOSED:
-            raise PartyRuleError("This vote is already closed.")
-        raise PartyRuleError(f"A round that is {current.value} cannot become {to.value}.")
+            raise PartyRuleError(_("This vote is already closed."))
+        raise PartyRuleError(
+            _("A round that is {value} cannot become {value2}.").format(value=current.value, value2=to.value)
+        )
     return to
 
 
@@ -65,25 +68,27 @@ class PartyRound:
     @property
     def what(self) -> str:
         """Return how a member calls this vote ("round" or "final vote")."""
-        return "final vote" if self.kind == "final" else "round"
+        return _("final vote") if self.kind == "final" else "round"
 
     def require_voting(self) -> None:
         """Raise `PartyRuleError` unless the vote is open."""
         if self.status is not RoundStatus.VOTING:
-            raise PartyRuleError(f"Voting on this {self.what} is closed.")
+            raise PartyRuleError(_("Voting on this {what} is closed.").format(what=self.what))
 
     def require_closable(self) -> None:
         """Raise `PartyRuleError`, in a member's words, unless the vote is open and so can be closed."""
         if self.status is RoundStatus.GENERATING:
-            raise PartyRuleError(f"This {self.what}'s vote has not opened yet: its grid is still being made.")
+            raise PartyRuleError(
+                _("This {what}'s vote has not opened yet: its grid is still being made.").format(what=self.what)
+            )
         if self.status is RoundStatus.FAILED:
-            raise PartyRuleError(f"This {self.what} failed; it has no vote to close.")
+            raise PartyRuleError(_("This {what} failed; it has no vote to close.").format(what=self.what))
         check_move(self.status, RoundStatus.CLOSED)
 
     def candidate(self, idx: int) -> int:
         """Return the image id behind button `idx` (0-based), or raise naming the images there are."""
         if not 0 <= idx < len(self.candidates):
-            raise UserInputError(f"Choose an image from 1 to {len(self.candidates)}.")
+            raise UserInputError(_("Choose an image from 1 to {count}.").format(count=len(self.candidates)))
         return self.candidates[idx]
 
     def click(self, voter: str, idx: int, mode: VoteMode) -> tuple[int, ...]:

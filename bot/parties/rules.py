@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.catalogue import N_, _
 from bot.errors import SalonError
 
 
@@ -57,16 +58,16 @@ class TieBreak(StrEnum):
 
 
 TIE_BREAK_TEXT = {
-    TieBreak.EARLIEST: "a tie goes to the lowest-numbered image",
-    TieBreak.ART_EXPERT: "a tie goes to the Art Expert's pick, else the lowest-numbered image",
-    TieBreak.FACILITATOR: "a tie goes to the facilitator's pick, else the lowest-numbered image",
+    TieBreak.EARLIEST: N_("a tie goes to the lowest-numbered image"),
+    TieBreak.ART_EXPERT: N_("a tie goes to the Art Expert's pick, else the lowest-numbered image"),
+    TieBreak.FACILITATOR: N_("a tie goes to the facilitator's pick, else the lowest-numbered image"),
 }
 
 
 def next_phase(phase: Phase) -> Phase:
     """Return the phase after `phase`; raise `PartyRuleError` once the party has ended."""
     if phase is Phase.ENDED:
-        raise PartyRuleError("This party has ended.")
+        raise PartyRuleError(_("This party has ended."))
     return PHASE_ORDER[PHASE_ORDER.index(phase) + 1]
 
 
@@ -87,7 +88,7 @@ def require_member(members: Mapping[str, PartyMember], user_id: str, doing: str)
     """Return the active member `user_id`, or raise saying how to join."""
     member = members.get(user_id)
     if member is None or not member.active:
-        raise PartyRuleError(f"Only party members can {doing}; use `/party join` first.")
+        raise PartyRuleError(_("Only party members can {doing}; use `/party join` first.").format(doing=doing))
     return member
 
 
@@ -96,24 +97,24 @@ def require_steer(members: Mapping[str, PartyMember], user_id: str, *, is_admin:
     member = members.get(user_id)
     if is_admin or (member is not None and member.active and member.has(Role.FACILITATOR)):
         return
-    raise PartyRuleError(f"Only the facilitator (or a server admin) can {doing}.")
+    raise PartyRuleError(_("Only the facilitator (or a server admin) can {doing}.").format(doing=doing))
 
 
 def require_prompt_master(
-    members: Mapping[str, PartyMember], user_id: str, *, is_admin: bool, doing: str = "commit a prompt version"
+    members: Mapping[str, PartyMember], user_id: str, *, is_admin: bool, doing: str = _("commit a prompt version")
 ) -> None:
     """Raise unless the user may shape the prompt (`doing`): a Prompt Master, the facilitator, or an admin."""
     member = members.get(user_id)
     if is_admin or (member is not None and member.active and member.roles & {Role.PROMPT_MASTER, Role.FACILITATOR}):
         return
-    raise PartyRuleError(f"Only the Prompt Master (or the facilitator) can {doing}.")
+    raise PartyRuleError(_("Only the Prompt Master (or the facilitator) can {doing}.").format(doing=doing))
 
 
 def require_art_expert(members: Mapping[str, PartyMember], user_id: str) -> None:
     """Raise unless the user is the party's Art Expert."""
     member = members.get(user_id)
     if member is None or not member.active or not member.has(Role.ART_EXPERT):
-        raise PartyRuleError("Only the Art Expert can star images for the final selection.")
+        raise PartyRuleError(_("Only the Art Expert can star images for the final selection."))
 
 
 def require_phase(phase: Phase, allowed: Iterable[Phase], doing: str) -> None:
@@ -122,7 +123,11 @@ def require_phase(phase: Phase, allowed: Iterable[Phase], doing: str) -> None:
     if phase not in allowed:
         names = " or ".join(p.value.replace("_", " ") for p in allowed)
         now = phase.value.replace("_", " ")
-        raise PartyRuleError(f"You can {doing} during the {names} phase; this party is in the {now} phase.")
+        raise PartyRuleError(
+            _("You can {doing} during the {names} phase; this party is in the {now} phase.").format(
+                doing=doing, names=names, now=now
+            )
+        )
 
 
 def prompt_diff(before: str, after: str) -> str:
@@ -170,13 +175,25 @@ def tally_round(
                 counts[idx] += 1
     voters = sum(1 for choices in ballots.values() if any(0 <= idx < image_count for idx in choices))
     if voters < quorum:
-        return RoundOutcome(dict(counts), None, (), False, f"only {voters} of the {quorum} votes needed were cast")
+        return RoundOutcome(
+            dict(counts),
+            None,
+            (),
+            False,
+            _("only {voters} of the {quorum} votes needed were cast").format(voters=voters, quorum=quorum),
+        )
     top = max(counts.values(), default=0)
     if top == 0:
-        return RoundOutcome(dict(counts), None, (), True, "nobody voted")
+        return RoundOutcome(dict(counts), None, (), True, _("nobody voted"))
     tied = tuple(sorted(idx for idx, count in counts.items() if count == top))
     if len(tied) == 1:
-        return RoundOutcome(dict(counts), tied[0], tied, True, f"image {tied[0] + 1} has the most votes ({top})")
+        return RoundOutcome(
+            dict(counts),
+            tied[0],
+            tied,
+            True,
+            _("image {tied} has the most votes ({top})").format(tied=tied[0] + 1, top=top),
+        )
     preferred: list[int] = []
     if tie_break is TieBreak.ART_EXPERT:
         preferred = [idx for idx in tied if idx in set(art_expert_picks)]
@@ -184,4 +201,12 @@ def tally_round(
         preferred = [idx for idx in tied if idx in set(facilitator_picks)]
     winner = preferred[0] if preferred else tied[0]
     names = ", ".join(str(idx + 1) for idx in tied)
-    return RoundOutcome(dict(counts), winner, tied, True, f"images {names} tied at {top}; {TIE_BREAK_TEXT[tie_break]}")
+    return RoundOutcome(
+        dict(counts),
+        winner,
+        tied,
+        True,
+        _("images {names} tied at {top}; {tie_break_text}").format(
+            names=names, top=top, tie_break_text=_(TIE_BREAK_TEXT[tie_break])
+        ),
+    )

@@ -120,14 +120,14 @@ class PartySettings:
     def __post_init__(self) -> None:
         if self.native_poll and self.vote_minutes < 60:
             raise UserInputError(
-                "A native poll lasts whole hours: use vote_minutes of 60 or more, or the buttons for shorter votes."
+                _("A native poll lasts whole hours: use vote_minutes of 60 or more, or the buttons for shorter votes.")
             )
         if not 0 <= self.quorum <= 100:
-            raise UserInputError("The quorum is a number of votes from 0 (none needed) to 100.")
+            raise UserInputError(_("The quorum is a number of votes from 0 (none needed) to 100."))
         if not 0 <= self.associations_minutes <= 7 * 24 * 60:
-            raise UserInputError("The associations phase lasts from 0 (the facilitator moves on) to 10080 minutes.")
+            raise UserInputError(_("The associations phase lasts from 0 (the facilitator moves on) to 10080 minutes."))
         if not 0.05 <= self.vote_minutes <= 7 * 24 * 60:
-            raise UserInputError("A vote lasts from 0.05 minutes (3 seconds) to 7 days (10080 minutes).")
+            raise UserInputError(_("A vote lasts from 0.05 minutes (3 seconds) to 7 days (10080 minutes)."))
 
 
 @dataclass(frozen=True)
@@ -225,8 +225,10 @@ async def _check_contribution_limit(
     """Refuse one more association or proposal from a member who has added `limit` to this party."""
     if await count_contributions(conn, party_id, actor.id, kind) >= limit:
         raise PartyRuleError(
-            f"You have added {limit} {kind} to this party, the most one member may. The ones you added "
-            "stay; vote, and comment in the thread. A new party starts afresh."
+            _(
+                "You have added {limit} {kind} to this party, the most one member may. The ones "
+                "you added stay; vote, and comment in the thread. A new party starts afresh."
+            ).format(limit=limit, kind=kind)
         )
 
 
@@ -291,10 +293,17 @@ class PartyService:
         """Return what to tell someone who used a party command outside a party's thread."""
         nearby = await open_parties_in_channel(self.db, channel_id)
         if not nearby:
-            return "There is no party in this thread. Start one with `/party start topic:`."
-        shown = [f"the party on **{one_line(p.topic)[:60]}** is in <#{p.thread_id}>" for p in nearby[:3]]
-        more = f" (and {len(nearby) - 3} more)" if len(nearby) > 3 else ""
-        return f"Party commands work in the party's own thread: {'; '.join(shown)}{more}. Use the command there."
+            return _("There is no party in this thread. Start one with `/party start topic:`.")
+        shown = [
+            _("the party on **{topic}** is in <#{thread_id}>").format(
+                topic=one_line(p.topic)[:60], thread_id=p.thread_id
+            )
+            for p in nearby[:3]
+        ]
+        more = _(" (and {count} more)").format(count=len(nearby) - 3) if len(nearby) > 3 else ""
+        return _("Party commands work in the party's own thread: {shown}{more}. Use the command there.").format(
+            shown="; ".join(shown), more=more
+        )
 
     async def open_proposals(self, thread_id: str) -> list[ProposalRow]:
         """Return the open proposals of the party in a thread, newest first (none outside a party)."""
@@ -329,7 +338,11 @@ class PartyService:
         """Start a party in a new thread with the caller as facilitator; the topic is prompt version 1."""
         topic = one_line(topic)
         if not 1 <= len(topic) <= MAX_TOPIC_CHARS:
-            raise UserInputError(f"A party's topic is 1 to {MAX_TOPIC_CHARS} characters, such as `loneliness`.")
+            raise UserInputError(
+                _("A party's topic is 1 to {max_topic_chars} characters, such as `loneliness`.").format(
+                    max_topic_chars=MAX_TOPIC_CHARS
+                )
+            )
         async with record(self.db) as change:
             session_id = await insert_party_session(
                 change.conn, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, topic=topic, actor=actor
@@ -405,7 +418,7 @@ class PartyService:
         require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS, Phase.FINAL_VOTE), "join")
         existing = state.members.get(actor.id)
         if existing is not None and existing.active:
-            raise PartyRuleError("You are already in this party.")
+            raise PartyRuleError(_("You are already in this party."))
         roles = existing.roles if existing else ()
         await self._set_member(state, actor.id, actor.name, roles, True, actor, "party.joined")
         return await self.state(state.party.id)
@@ -415,7 +428,7 @@ class PartyService:
         state = await self.state_in(thread_id)
         member = state.members.get(actor.id)
         if member is None or not member.active:
-            raise PartyRuleError("You are not in this party.")
+            raise PartyRuleError(_("You are not in this party."))
         await self._set_member(state, actor.id, actor.name, member.roles, False, actor, "party.left")
         return await self.state(state.party.id)
 
@@ -428,9 +441,11 @@ class PartyService:
         role (the caller tells them); they can leave like anyone else.
         """
         state = await self.state_in(thread_id)
-        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="hand out roles")
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing=_("hand out roles"))
         if role is Role.PARTICIPANT:
-            raise UserInputError("Everyone who joins is a participant; give facilitator, prompt-master or art-expert.")
+            raise UserInputError(
+                _("Everyone who joins is a participant; give facilitator, prompt-master or art-expert.")
+            )
         member = state.members.get(target.id)
         joined = member is None or not member.active
         if joined:
@@ -452,15 +467,15 @@ class PartyService:
     async def advance(self, actor: Actor, thread_id: str, *, is_admin: bool) -> PartyState:
         """Move the party to its next phase (facilitator or admin only)."""
         state = await self.state_in(thread_id)
-        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="move the party to its next phase")
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing=_("move the party to its next phase"))
         return await self._move_to(state, next_phase(state.phase), actor)
 
     async def end(self, actor: Actor, thread_id: str, *, is_admin: bool) -> PartyState:
         """End the party (facilitator or admin only); its whole history stays in the store."""
         state = await self.state_in(thread_id)
-        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="end the party")
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing=_("end the party"))
         if state.phase is Phase.ENDED:
-            raise PartyRuleError("This party has already ended.")
+            raise PartyRuleError(_("This party has already ended."))
         return await self._move_to(state, Phase.ENDED, actor)
 
     async def advance_on_timer(self, party_id: int) -> PartyState | None:
@@ -483,8 +498,8 @@ class PartyService:
                 # Someone else moved it between our read and this write (a second click, a timer).
                 now = await self.state(state.party.id)
                 if now.phase is Phase.ENDED:
-                    raise PartyRuleError("This party has already ended.")
-                raise PartyRuleError(f"The party has already moved on to {now.phase.value}.")
+                    raise PartyRuleError(_("This party has already ended."))
+                raise PartyRuleError(_("The party has already moved on to {value}.").format(value=now.phase.value))
             change.log(
                 party_event(
                     state.party,
@@ -500,13 +515,21 @@ class PartyService:
     async def associate(self, actor: Actor, thread_id: str, text: str, kind: str = "word") -> PartyState:
         """Record an association (a word, a style or an artist) a member has with the topic."""
         state = await self.state_in(thread_id)
-        require_member(state.rule_members, actor.id, "post associations")
-        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "post associations")
+        require_member(state.rule_members, actor.id, _("post associations"))
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), _("post associations"))
         cleaned = one_line(text)
         if not 1 <= len(cleaned) <= MAX_ASSOCIATION_CHARS:
-            raise UserInputError(f"An association is 1 to {MAX_ASSOCIATION_CHARS} characters: a word or short phrase.")
+            raise UserInputError(
+                _("An association is 1 to {max_association_chars} characters: a word or short phrase.").format(
+                    max_association_chars=MAX_ASSOCIATION_CHARS
+                )
+            )
         if kind not in ASSOCIATION_KINDS:
-            raise UserInputError(f"An association is one of: {', '.join(ASSOCIATION_KINDS)}.")
+            raise UserInputError(
+                _("An association is one of: {association_kinds}.").format(
+                    association_kinds=", ".join(ASSOCIATION_KINDS)
+                )
+            )
         normalized = normalize_association(cleaned)
         async with record(self.db) as change:
             limit = self.limits.associations_per_member
@@ -536,16 +559,22 @@ class PartyService:
         """Turn associations into a prompt fragment (Prompt Master or facilitator), crediting their authors."""
         state = await self.state_in(thread_id)
         require_prompt_master(
-            state.rule_members, actor.id, is_admin=is_admin, doing="turn associations into a prompt fragment"
+            state.rule_members, actor.id, is_admin=is_admin, doing=_("turn associations into a prompt fragment")
         )
         cleaned = one_line(text)
         if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
-            raise UserInputError(f"A fragment is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")
+            raise UserInputError(
+                _("A fragment is 1 to {max_party_prompt_chars} characters.").format(
+                    max_party_prompt_chars=MAX_PARTY_PROMPT_CHARS
+                )
+            )
         wanted = {normalize_association(a) for a in from_associations if a.strip()}
         known = {row.normalized for row in state.associations}
         missing = sorted(wanted - known)
         if missing:
-            raise UserInputError(f"These are not associations of this party: {', '.join(missing)}.")
+            raise UserInputError(
+                _("These are not associations of this party: {missing}.").format(missing=", ".join(missing))
+            )
         contributors = list(dict.fromkeys(r.author_id for r in state.associations if r.normalized in wanted))
         async with record(self.db) as change:
             fragment_id = await insert_fragment(
@@ -571,8 +600,8 @@ class PartyService:
     async def propose(self, actor: Actor, thread_id: str, text: str, negative: str = "") -> ProposalRow:
         """Propose an edit of the shared prompt (any member); the Prompt Master commits it or not."""
         state = await self.state_in(thread_id)
-        require_member(state.rule_members, actor.id, "propose prompt edits")
-        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "propose prompt edits")
+        require_member(state.rule_members, actor.id, _("propose prompt edits"))
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), _("propose prompt edits"))
         text, negative = _checked_prompt(text), " ".join(negative.split())
         async with record(self.db) as change:
             limit = self.limits.proposals_per_member
@@ -605,17 +634,21 @@ class PartyService:
         """Commit a proposal (or text of one's own) as the next prompt version (Prompt Master or facilitator)."""
         state = await self.state_in(thread_id)
         require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
-        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "commit prompt versions")
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), _("commit prompt versions"))
         author = actor.id
         proposal = None
         if proposal_id is not None:
             proposal = await get_proposal(self.db, state.party.id, proposal_id)
             if proposal is None or proposal.status != "open":
                 open_ids = ", ".join(f"#{p.id}" for p in state.proposals if p.status == "open") or "none"
-                raise UserInputError(f"Proposal #{proposal_id} is not open in this party (open: {open_ids}).")
+                raise UserInputError(
+                    _("Proposal #{proposal_id} is not open in this party (open: {open_ids}).").format(
+                        proposal_id=proposal_id, open_ids=open_ids
+                    )
+                )
             text, negative, author = proposal.text, proposal.negative, proposal.author_id
         if text is None:
-            raise UserInputError("Give the proposal number to commit, or the new prompt text.")
+            raise UserInputError(_("Give the proposal number to commit, or the new prompt text."))
         current = state.current_version
         new_negative = (current.negative if current else "") if negative is None else " ".join(negative.split())
         return await self._add_version(state, actor, _checked_prompt(text), new_negative, author, proposal)
@@ -624,10 +657,14 @@ class PartyService:
         """Make an earlier version current again, as a new version that says where it came from."""
         state = await self.state_in(thread_id)
         require_prompt_master(state.rule_members, actor.id, is_admin=is_admin)
-        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), "revert the prompt")
+        require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), _("revert the prompt"))
         target = next((v for v in state.versions if v.version == version), None)
         if target is None:
-            raise UserInputError(f"There is no version {version}; this party has versions 1 to {len(state.versions)}.")
+            raise UserInputError(
+                _("There is no version {version}; this party has versions 1 to {count}.").format(
+                    version=version, count=len(state.versions)
+                )
+            )
         return await self._add_version(state, actor, target.text, target.negative, target.author_id, None, version)
 
     async def _add_version(
@@ -644,7 +681,7 @@ class PartyService:
         async with record(self.db) as change:
             # First, so that of two members committing one proposal at once, one commits it.
             if proposal is not None and not await set_proposal_status(change.conn, proposal.id, "committed"):
-                raise UserInputError(f"Proposal #{proposal.id} was committed already.")
+                raise UserInputError(_("Proposal #{id} was committed already.").format(id=proposal.id))
             prompt_id = await insert_prompt(
                 change.conn,
                 session_id=state.party.session_id,
@@ -689,10 +726,10 @@ class PartyService:
     ) -> tuple[RoundRow, PreparedGeneration]:
         """Return a new round and its generation: the current prompt, from the last winner when there is one."""
         state = await self.state_in(thread_id)
-        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="start a round")
-        require_phase(state.phase, (Phase.ROUNDS,), "start a round (move on with `/party next` first)")
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing=_("start a round"))
+        require_phase(state.phase, (Phase.ROUNDS,), _("start a round (move on with `/party next` first)"))
         if any(r.status in ("generating", "voting") for r in state.rounds if r.kind == "round"):
-            raise PartyRuleError("A round is still generating or voting; close its vote before starting the next.")
+            raise PartyRuleError(_("A round is still generating or voting; close its vote before starting the next."))
         version = state.current_version
         assert version is not None  # version 1 is written at start
         winners = [r for r in state.rounds if r.kind == "round" and r.winner_image_id is not None]
@@ -752,15 +789,15 @@ class PartyService:
     ) -> tuple[RoundRow, list[ImageRecord]]:
         """Return the final vote over every round's winner and the Art Expert's stars."""
         state = await self.state_in(thread_id)
-        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="open the final vote")
-        require_phase(state.phase, (Phase.FINAL_VOTE,), "open the final vote")
+        require_steer(state.rule_members, actor.id, is_admin=is_admin, doing=_("open the final vote"))
+        require_phase(state.phase, (Phase.FINAL_VOTE,), _("open the final vote"))
         if any(r.kind == "final" for r in state.rounds):
-            raise PartyRuleError("The final vote has already been opened.")
+            raise PartyRuleError(_("The final vote has already been opened."))
         candidate_ids = [r.winner_image_id for r in state.rounds if r.kind == "round" and r.winner_image_id]
-        candidate_ids += [image_id for image_id, _ in state.stars]
+        candidate_ids += [image_id for image_id, _unused in state.stars]
         candidate_ids = list(dict.fromkeys(candidate_ids))[:9]
         if not candidate_ids:
-            raise PartyRuleError("There is nothing to vote on: no round has a winner and nothing was starred.")
+            raise PartyRuleError(_("There is nothing to vote on: no round has a winner and nothing was starred."))
         images = [image for image_id in candidate_ids if (image := await get_image(self.db, image_id))]
         async with record(self.db) as change:
             round_id = await insert_round(
@@ -822,7 +859,7 @@ class PartyService:
         for round_row in await generating_rounds(self.db):
             state = await job_state_of_round(self.db, round_row.id)
             if state in (None, "failed", "cancelled"):
-                await self.round_failed(round_row.id, "its generation was lost when Salon stopped")
+                await self.round_failed(round_row.id, _("its generation was lost when Salon stopped"))
                 repaired += 1
         if repaired:
             log.info("marked %d stuck party rounds as failed", repaired)
@@ -911,7 +948,7 @@ class PartyService:
         round_row = await self._round(round_id)
         state = await self.state(round_row.party_id)
         if actor is not SYSTEM:
-            require_steer(state.rule_members, actor.id, is_admin=is_admin, doing="close a vote")
+            require_steer(state.rule_members, actor.id, is_admin=is_admin, doing=_("close a vote"))
         party_round = await self.party_round(round_row)
         party_round.require_closable()
         poll = party_round.count_poll(poll_votes or {}, state.rule_members)
@@ -921,7 +958,7 @@ class PartyService:
             tie_break=TieBreak(state.party.tie_break),
             art_experts=state.holders(Role.ART_EXPERT),
             facilitators=state.holders(Role.FACILITATOR),
-            starred=[image_id for image_id, _ in state.stars],
+            starred=[image_id for image_id, _unused in state.stars],
         )
         ids = party_round.candidates
         async with record(self.db) as change:
@@ -931,7 +968,7 @@ class PartyService:
                 payload = {"round_id": round_id, "voters": sorted(poll.ballots), "ignored": list(poll.ignored)}
                 change.log(party_event(state.party, SYSTEM, "party.poll_counted", payload))
             if not await close_voting_round(change.conn, round_id):
-                raise PartyRuleError("This vote is already closed.")
+                raise PartyRuleError(_("This vote is already closed."))
             await update_round(
                 change.conn,
                 round_id,
@@ -994,7 +1031,7 @@ class PartyService:
     async def _round(self, round_id: int) -> RoundRow:
         round_row = await get_round(self.db, round_id)
         if round_row is None:
-            raise UserInputError(f"There is no round #{round_id}.")
+            raise UserInputError(_("There is no round #{round_id}.").format(round_id=round_id))
         return round_row
 
     async def _set_member(
@@ -1026,7 +1063,7 @@ async def load_party_state(db: Database, party_id: int) -> PartyState:
     """Return everything about a party, read from the store (for the service and for exports)."""
     party = await get_party(db, party_id)
     if party is None:
-        raise PartyRuleError(f"Party #{party_id} does not exist.")
+        raise PartyRuleError(_("Party #{party_id} does not exist.").format(party_id=party_id))
     return PartyState(
         party=party,
         members={m.user_id: m for m in await members_of(db, party_id)},
@@ -1042,10 +1079,14 @@ async def load_party_state(db: Database, party_id: int) -> PartyState:
 def _checked_prompt(text: str) -> str:
     cleaned = one_line(text)
     if not 1 <= len(cleaned) <= MAX_PARTY_PROMPT_CHARS:
-        raise UserInputError(f"A party prompt is 1 to {MAX_PARTY_PROMPT_CHARS} characters.")
+        raise UserInputError(
+            _("A party prompt is 1 to {max_party_prompt_chars} characters.").format(
+                max_party_prompt_chars=MAX_PARTY_PROMPT_CHARS
+            )
+        )
     return cleaned
 
 
 def describe_tie_break(tie_break: str) -> str:
     """Return the tie-break rule in words, for the brief."""
-    return TIE_BREAK_TEXT[TieBreak(tie_break)]
+    return _(TIE_BREAK_TEXT[TieBreak(tie_break)])

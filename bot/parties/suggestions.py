@@ -18,13 +18,14 @@ from bot.prompting.styles import StyleCatalog, default_style_catalog
 
 log = logging.getLogger(__name__)
 
+# Prompts for the model, which reads English best; they are not a member's text to translate.
 TEMPLATES = (
     "{topic}",
-    "{topic}, {word}",
-    "{word} as a picture of {topic}",
-    "{topic}, {word} and {word2}, {style}",
-    "{topic} in the style of {artist}",
-    "an abstract concept of {topic}, {style}",
+    "{topic}, {word}",  # machine-read
+    "{word} as a picture of {topic}",  # machine-read
+    "{topic}, {word} and {word2}, {style}",  # machine-read
+    "{topic} in the style of {artist}",  # machine-read
+    "an abstract concept of {topic}, {style}",  # machine-read
 )
 
 
@@ -50,7 +51,8 @@ class PromptSuggester:
         topic = state.party.topic
         tallies = state.tallied_associations()
         words = [t.text for t in tallies if t.kind == "word"] or [topic]
-        artists = [t.text for t in tallies if t.kind == "artist"] or ["Ivan Aivazovsky", "Claude Monet"]
+        fallback = ["Ivan Aivazovsky", "Claude Monet"]  # machine-read: names for the model
+        artists = [t.text for t in tallies if t.kind == "artist"] or fallback
         styles = [t.text for t in tallies if t.kind == "style"] or [
             self.styles.get(name).label.lower() for name in self.styles.names()
         ]
@@ -76,7 +78,7 @@ class PromptSuggester:
 
             self._generator = pipeline("text-generation", model=self.model)
         words = ", ".join(t.text for t in state.tallied_associations()[:12])
-        seed_text = f"An image prompt about {state.party.topic} ({words}):"
+        seed_text = f"An image prompt about {state.party.topic} ({words}):"  # machine-read: the text model's input
         from transformers import set_seed
 
         set_seed(state.party.id * 1000 + len(state.associations))  # the same party state, the same list

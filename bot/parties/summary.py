@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.catalogue import _
 from bot.parties.rules import Role
 from bot.parties.service import PartyService, PartyState
 from bot.parties.store import votes_of_round
@@ -17,7 +18,7 @@ async def best_of(service: PartyService, state: PartyState) -> list[int]:
     """Return the image ids of the best-of: the final pick, each round's winner, then the stars."""
     finals = [r for r in state.rounds if r.kind == "final" and r.winner_image_id]
     winners = [r.winner_image_id for r in state.rounds if r.kind == "round" and r.winner_image_id]
-    ids = [*(r.winner_image_id for r in finals), *winners, *(image_id for image_id, _ in state.stars)]
+    ids = [*(r.winner_image_id for r in finals), *winners, *(image_id for image_id, _unused in state.stars)]
     return [int(i) for i in dict.fromkeys(ids) if i is not None][:MAX_COLLAGE]
 
 
@@ -36,7 +37,7 @@ async def party_collage(service: PartyService, state: PartyState) -> bytes | Non
 async def party_summary(service: PartyService, state: PartyState) -> str:
     """Return the summary posted at the end: topic, people and roles, associations, prompt, rounds, picks, counts."""
     party = state.party
-    lines = [f"# 🎬 {party.topic} — the party in review"]
+    lines = [_("# 🎬 {topic} — the party in review").format(topic=party.topic)]
     roles = []
     for role in (Role.FACILITATOR, Role.PROMPT_MASTER, Role.ART_EXPERT):
         holders = state.holders(role)
@@ -49,7 +50,7 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
     tallies = state.tallied_associations()
     if tallies:
         lines.append("**Associations**: " + ", ".join(f"{t.text} ×{t.count}" for t in tallies[:25]))
-    lines.append("**The prompt's evolution**:")
+    lines.append(_("**The prompt's evolution**:"))
     for version in state.versions[-8:]:
         lines.append(f"v{version.version} by <@{version.author_id}>: `{version.text}`")
     names = await image_names(service, state)
@@ -57,26 +58,40 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
     for round_row in state.rounds:
         ballots = await votes_of_round(service.db, round_row.id)
         vote_count += len(ballots)
-        what = "Final vote" if round_row.kind == "final" else f"Round {round_row.number}"
+        what = _("Final vote") if round_row.kind == "final" else f"Round {round_row.number}"
         reason = round_row.outcome.get("reason", round_row.status)
         if round_row.winner_image_id is None:
-            result = f"no winner — {reason}"
+            result = _("no winner — {reason}").format(reason=reason)
         elif round_row.kind == "final":
             # The final vote's buttons number its candidates; the winner is named by where it was made.
-            pick = names.get(round_row.winner_image_id, "an image")
-            result = f"{pick} is the party's pick — among the candidates, {reason}"
+            pick = names.get(round_row.winner_image_id, _("an image"))
+            result = _("{pick} is the party's pick — among the candidates, {reason}").format(pick=pick, reason=reason)
         else:
-            result = f"image {names.get(round_row.winner_image_id, '?').rsplit(' ', 1)[-1]} won — {reason}"
+            result = _("image {value} won — {reason}").format(
+                value=names.get(round_row.winner_image_id, "?").rsplit(" ", 1)[-1], reason=reason
+            )
         lines.append(f"**{what}** (prompt v{round_row.prompt_version or '–'}): {result}")
     if state.stars:
-        lines.append("**Art Expert's picks**: " + ", ".join(names.get(i, "an image") for i, _ in state.stars))
+        lines.append(
+            _("**Art Expert's picks**: ") + ", ".join(names.get(i, _("an image")) for i, _unused in state.stars)
+        )
     rounds = sum(1 for r in state.rounds if r.kind == "round")
     lines.append(
-        f"**Counts**: {len(people)} people, {len(state.associations)} associations, {len(state.versions)} prompt "
-        f"versions, {len(state.proposals)} proposals, {rounds} rounds, {vote_count} ballots, {len(state.stars)} stars."
+        _(
+            "**Counts**: {count} people, {count2} associations, {count3} prompt versions, "
+            "{count4} proposals, {rounds} rounds, {vote_count} ballots, {count5} stars."
+        ).format(
+            count=len(people),
+            count2=len(state.associations),
+            count3=len(state.versions),
+            count4=len(state.proposals),
+            rounds=rounds,
+            vote_count=vote_count,
+            count5=len(state.stars),
+        )
     )
     if await best_of(service, state):
-        lines.append("The collage shows the best of the party (final pick first).")
+        lines.append(_("The collage shows the best of the party (final pick first)."))
     return "\n".join(lines)
 
 
@@ -86,5 +101,5 @@ async def image_names(service: PartyService, state: PartyState) -> dict[int, str
     for round_row in state.rounds:
         if round_row.kind == "round" and round_row.job_id is not None:
             for n, image in enumerate(await images_of_job(service.db, round_row.job_id), start=1):
-                names[image.id] = f"round {round_row.number}, image {n}"
+                names[image.id] = _("round {number}, image {n}").format(number=round_row.number, n=n)
     return names

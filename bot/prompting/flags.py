@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.catalogue import N_, _
 from bot.errors import UserInputError
 from bot.nearest import unknown_name_message
 
 FLAG_NAMES = ("no", "seed", "ar", "steps")
-ALLOWED_FLAGS = "--no <words>, --seed <number>, --ar <width>:<height> (such as 16:9), --steps <number>"
+ALLOWED_FLAGS = N_("--no <words>, --seed <number>, --ar <width>:<height> (such as 16:9), --steps <number>")
 # A flag begins a word: two hyphens, an em dash or an en dash, its name up to a space or `=`.
 _FLAG = re.compile(r"(?:(?<=\s)|^)(?:--|—|–)([A-Za-z][^\s=]*)=?")
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
@@ -56,12 +57,22 @@ def parse_inline_flags(text: str) -> InlineFlags:
         if name not in FLAG_NAMES:
             known = [f"--{flag}" for flag in FLAG_NAMES]
             raise UserInputError(
-                f"{unknown_name_message('flag', f'--{name}', known)} The prompt understands {ALLOWED_FLAGS}."
+                _("{value} The prompt understands {allowed_flags}.").format(
+                    value=unknown_name_message("flag", f"--{name}", known), allowed_flags=_(ALLOWED_FLAGS)
+                )
             )
         if name in values:
-            raise UserInputError(f"--{name} is given twice; give each flag once. The flags are {ALLOWED_FLAGS}.")
+            raise UserInputError(
+                _("--{name} is given twice; give each flag once. The flags are {allowed_flags}.").format(
+                    name=name, allowed_flags=_(ALLOWED_FLAGS)
+                )
+            )
         if not value:
-            raise UserInputError(f"--{name} needs a value. The flags are {ALLOWED_FLAGS}.")
+            raise UserInputError(
+                _("--{name} needs a value. The flags are {allowed_flags}.").format(
+                    name=name, allowed_flags=_(ALLOWED_FLAGS)
+                )
+            )
         if name != "no":
             # One word is the value; the rest belongs to the prompt again.
             value, *rest = value.split(maxsplit=1)
@@ -97,19 +108,27 @@ def _tidy(text: str) -> str:
 
 def _whole_number(name: str, value: str) -> int:
     if not _WHOLE_NUMBER.fullmatch(value):
-        raise UserInputError(f"--{name} takes a whole number such as --{name} 42, not {value!r}.")
+        raise UserInputError(
+            _("--{name} takes a whole number such as --{name} 42, not {value!r}.").format(name=name, value=value)
+        )
     return int(value)
 
 
 def _aspect(value: str) -> tuple[int, int]:
     match = _RATIO.fullmatch(value)
     if not match:
-        raise UserInputError(f"--ar takes a ratio of two whole numbers such as 16:9 or 2:3, not {value!r}.")
+        raise UserInputError(
+            _("--ar takes a ratio of two whole numbers such as 16:9 or 2:3, not {value!r}.").format(value=value)
+        )
     width, height = int(match.group(1)), int(match.group(2))
     if not (1 <= width <= MAX_ASPECT_SIDE and 1 <= height <= MAX_ASPECT_SIDE):
         raise UserInputError(
-            f"--ar {value}: each side of the ratio goes from 1 to {MAX_ASPECT_SIDE} (such as 16:9 or 21:9)."
+            _("--ar {value}: each side of the ratio goes from 1 to {max_aspect_side} (such as 16:9 or 21:9).").format(
+                value=value, max_aspect_side=MAX_ASPECT_SIDE
+            )
         )
     if max(width / height, height / width) > MAX_ASPECT_RATIO:
-        raise UserInputError(f"--ar {value} is too narrow; use ratios from 1:4 to 4:1 (such as 16:9 or 2:3).")
+        raise UserInputError(
+            _("--ar {value} is too narrow; use ratios from 1:4 to 4:1 (such as 16:9 or 2:3).").format(value=value)
+        )
     return width, height

@@ -18,6 +18,7 @@ from pathlib import Path
 from dynamicprompts.generators import RandomPromptGenerator
 from dynamicprompts.wildcards import WildcardManager
 
+from bot.catalogue import N_, _
 from bot.errors import UserInputError
 from bot.nearest import nearest_names
 from bot.presets import preset_path
@@ -25,7 +26,7 @@ from bot.presets import preset_path
 WILDCARDS_DIR = preset_path("bot.prompting", "presets", "wildcards")
 _WILDCARD = re.compile(r"__([\w*/-]+?)__")
 _VARIANT = re.compile(r"\{[^{}]*\|[^{}]*\}")
-VARIANT_FORM = "variants are written {red|green|blue}, wildcards __artists__"
+VARIANT_FORM = N_("variants are written {red|green|blue}, wildcards __artists__")
 # dynamicprompts reads `#` to the end of a line as a comment; in a prompt it is text ("#1 fan").
 _HASH_STAND_IN = "\ue000"
 # Around a `__word__` that names no list, so dynamicprompts sees plain text (private-use marks).
@@ -65,7 +66,9 @@ class Wildcards:
         try:
             [expanded] = generator.generate(hidden, 1)
         except Exception as exc:  # pyparsing's ParseException, among others: the syntax could not be read
-            raise UserInputError(f"The prompt's variants could not be read; {VARIANT_FORM}.") from exc
+            raise UserInputError(
+                _("The prompt's variants could not be read; {variant_form}.").format(variant_form=_(VARIANT_FORM))
+            ) from exc
         text = expanded.replace(_HASH_STAND_IN, "#").replace(_LITERAL_OPEN, "__").replace(_LITERAL_CLOSE, "__")
         return " ".join(text.split())
 
@@ -82,8 +85,10 @@ class Wildcards:
             if fnmatch.filter(known, name):
                 continue
             nearest = nearest_names(name, known, limit=1)
-            hint = f"; did you mean `__{nearest[0]}__`?" if nearest else "."
-            notes.append(f"`__{name}__` is not a wildcard list, so it was kept as text{hint}")
+            hint = _("; did you mean `__{nearest}__`?").format(nearest=nearest[0]) if nearest else "."
+            notes.append(
+                _("`__{name}__` is not a wildcard list, so it was kept as text{hint}").format(name=name, hint=hint)
+            )
         return notes
 
 
@@ -96,6 +101,10 @@ def _check_braces(template: str) -> None:
         elif character == "}":
             depth -= 1
             if depth < 0:
-                raise UserInputError(f"The prompt has a `}}` that closes nothing; {VARIANT_FORM}.")
+                raise UserInputError(
+                    _("The prompt has a `}}` that closes nothing; {variant_form}.").format(variant_form=_(VARIANT_FORM))
+                )
     if depth:
-        raise UserInputError(f"The prompt has a `{{` that is never closed; {VARIANT_FORM}.")
+        raise UserInputError(
+            _("The prompt has a `{{` that is never closed; {variant_form}.").format(variant_form=_(VARIANT_FORM))
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 
 DEFAULT_SIZE = 4
@@ -40,7 +41,9 @@ class Lattice:
 
     def __post_init__(self) -> None:
         if not (1 <= self.rows <= MAX_SIZE and 1 <= self.cols <= MAX_SIZE):
-            raise UserInputError(f"A lattice has 1 to {MAX_SIZE} rows and columns, such as 4×4.")
+            raise UserInputError(
+                _("A lattice has 1 to {max_size} rows and columns, such as 4×4.").format(max_size=MAX_SIZE)
+            )
 
     def cells(self, image: int = 1) -> list[Cell]:
         """Return every cell of one image, row by row."""
@@ -65,16 +68,20 @@ class Lattice:
         """
         pieces = [piece for piece in re.split(r"[,\s]+", text.strip()) if piece]
         if not pieces:
-            raise UserInputError("Name at least one cell, such as `B3`, `A1-B2` or `2:C4`.")
+            raise UserInputError(_("Name at least one cell, such as `B3`, `A1-B2` or `2:C4`."))
         found: list[Cell] = []
         for piece in pieces:
             ends = piece.split("-")
             if len(ends) > 2 or not all(end.strip() for end in ends):
-                raise UserInputError(f"{piece!r} is not a cell or range; write ranges as `A1-B2`.")
+                raise UserInputError(
+                    _("{piece!r} is not a cell or range; write ranges as `A1-B2`.").format(piece=piece)
+                )
             first = self._cell(ends[0], images, default_image, piece)
             last = self._cell(ends[-1], images, first.image if ":" not in ends[-1] else default_image, piece)
             if first.image != last.image:
-                raise UserInputError(f"The range {piece!r} spans two images; mark each image's cells on their own.")
+                raise UserInputError(
+                    _("The range {piece!r} spans two images; mark each image's cells on their own.").format(piece=piece)
+                )
             for row in range(min(first.row, last.row), max(first.row, last.row) + 1):
                 for col in range(min(first.col, last.col), max(first.col, last.col) + 1):
                     found.append(Cell(first.image, row, col))
@@ -83,15 +90,21 @@ class Lattice:
     def _cell(self, text: str, images: int, default_image: int, piece: str) -> Cell:
         """Return one cell; a refusal quotes the whole piece the member wrote (`A1-ZZ`, not `ZZ`)."""
         match = _CELL.match(text.strip())
-        allowed = f"cells go from A1 to {self.last_name()}"
+        allowed = _("cells go from A1 to {last_name}").format(last_name=self.last_name())
         if images > 1:
-            allowed += f" on images 1 to {images} (for example `2:B3`)"
+            allowed += _(" on images 1 to {images} (for example `2:B3`)").format(images=images)
         where = f" (in {piece!r})" if piece.strip() != text.strip() else ""
         if not match:
-            raise UserInputError(f"{text.strip()!r}{where} is not a cell: {allowed}.")
+            raise UserInputError(
+                _("{strip!r}{where} is not a cell: {allowed}.").format(strip=text.strip(), where=where, allowed=allowed)
+            )
         image = int(match["image"]) if match["image"] else default_image
         col = ord(match["col"].upper()) - ord("A")
         row = int(match["row"]) - 1
         if not 1 <= image <= images or not 0 <= row < self.rows or not 0 <= col < self.cols:
-            raise UserInputError(f"{text.strip()!r}{where} is outside the lattice: {allowed}.")
+            raise UserInputError(
+                _("{strip!r}{where} is outside the lattice: {allowed}.").format(
+                    strip=text.strip(), where=where, allowed=allowed
+                )
+            )
         return Cell(image, row, col)

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 from bot.imagine.composer import ImagineOptions, Lineage, PromptComposer, StartImage
 from bot.jobs.service import JobService
@@ -47,7 +48,11 @@ MarkKind = Literal["like", "dislike", "clear"]
 def check_image_number(job_id: int, number: int, count: int) -> None:
     """Raise `UserInputError` unless image `number` (1-based) is one of the job's `count` images."""
     if not 1 <= number <= count:
-        raise UserInputError(f"Job #{job_id} has images 1 to {count}; there is no image {number}.")
+        raise UserInputError(
+            _("Job #{job_id} has images 1 to {count}; there is no image {number}.").format(
+                job_id=job_id, count=count, number=number
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -72,18 +77,18 @@ class RegionService:
         """Return a job that can be marked (from `place`, when given) and its images, or raise saying why not."""
         job = await get_job(self.db, job_id)
         if job is None or job.deleted_at is not None:
-            raise UserInputError(f"Job #{job_id} is gone: its images can no longer be marked.")
+            raise UserInputError(_("Job #{job_id} is gone: its images can no longer be marked.").format(job_id=job_id))
         if place is not None:
             await self.jobs.job_at(job_id, place)
         images = await images_of_job(self.db, job_id)
         if not images:
-            raise UserInputError(f"Job #{job_id} has no images to mark yet.")
+            raise UserInputError(_("Job #{job_id} has no images to mark yet.").format(job_id=job_id))
         return job, images
 
     async def mark(self, actor: Actor, job_id: int, cells: list[Cell], kind: MarkKind, lattice: Lattice) -> MarkOutcome:
         """Mark cells liked or disliked (or clear the actor's marks on them) and return the new scores."""
         if not cells:
-            raise UserInputError("Choose at least one cell to mark.")
+            raise UserInputError(_("Choose at least one cell to mark."))
         job, images = await self.images(job_id)
         for cell in cells:
             check_image_number(job_id, cell.image, len(images))
@@ -106,8 +111,10 @@ class RegionService:
             if kind != "clear" and await count_marks_by(change.conn, job.session_id, actor.id) > self.marks_per_member:
                 # Raised inside the transaction: none of these marks is kept.
                 raise UserInputError(
-                    f"You have marked {self.marks_per_member} cells in this session, the most one member may. "
-                    "Clear some (`/regions mark clear:A1-E5`) to mark others."
+                    _(
+                        "You have marked {marks_per_member} cells in this session, the most one member "
+                        "may. Clear some (`/regions mark clear:A1-E5`) to mark others."
+                    ).format(marks_per_member=self.marks_per_member)
                 )
             change.log(
                 job_event(
@@ -128,14 +135,14 @@ class RegionService:
         self, actor: Actor, job_id: int, lattice: Lattice, *, like: str = "", dislike: str = "", clear: str = ""
     ) -> MarkOutcome:
         """Mark cells named in text (`A1-B2`, `2:C4`) and return the new scores."""
-        _, images = await self.images(job_id)
+        _unused, images = await self.images(job_id)
         parsed = {
             kind: lattice.parse(text, images=len(images))
             for kind, text in (("like", like), ("dislike", dislike), ("clear", clear))
             if text.strip()
         }
         if not parsed:
-            raise UserInputError("Name cells to mark: like:A1-B2, dislike:2:C4 or clear:B3.")
+            raise UserInputError(_("Name cells to mark: like:A1-B2, dislike:2:C4 or clear:B3."))
         outcome = MarkOutcome(0, {})
         total = 0
         for kind, cells in parsed.items():
@@ -145,14 +152,14 @@ class RegionService:
 
     async def scores(self, job_id: int, lattice: Lattice) -> dict[Cell, int]:
         """Return the group's net score per cell (+1 per like, -1 per dislike) over the job's images."""
-        _, images = await self.images(job_id)
+        _unused, images = await self.images(job_id)
         number = {image.id: n for n, image in enumerate(images, start=1)}
         marks = await marks_on(self.db, list(number), lattice.rows, lattice.cols)
         return net_scores((Cell(number[m.image_id], m.row, m.col), 1 if m.mark == "like" else -1) for m in marks)
 
     async def heatmap_png(self, job_id: int, lattice: Lattice) -> bytes:
         """Return the job's images with the group's heatmap over each, as one PNG grid."""
-        _, images = await self.images(job_id)
+        _unused, images = await self.images(job_id)
         scores = await self.scores(job_id, lattice)
         png, per_image = await asyncio.to_thread(heatmap_pngs, self._pngs(images), scores, lattice)
         each = {image.id: self.jobs.files.write(one) for image, one in zip(images, per_image, strict=True)}
@@ -163,7 +170,7 @@ class RegionService:
         self, job_id: int, png: bytes, scores: dict[Cell, int], lattice: Lattice, each: dict[int, str]
     ) -> None:
         """Keep a heatmap as a file and an event, so a gallery can show it next to the edits it led to."""
-        job, _ = await self.images(job_id)
+        job, _unused = await self.images(job_id)
         sha256 = self.jobs.files.write(png)
         async with record(self.db) as change:
             change.log(
@@ -182,7 +189,7 @@ class RegionService:
 
     async def lattice_png(self, job_id: int, lattice: Lattice) -> bytes:
         """Return the job's images with the lattice drawn and labelled over each, and the heatmap so far."""
-        _, images = await self.images(job_id)
+        _unused, images = await self.images(job_id)
         scores = await self.scores(job_id, lattice)
         return await asyncio.to_thread(lattice_grid_png, self._pngs(images), scores, lattice)
 
@@ -201,7 +208,7 @@ class RegionService:
         """Return the lattice opened last in a channel, or raise saying how to open one."""
         post = await latest_lattice_post(self.db, channel_id)
         if post is None:
-            raise UserInputError("No result is open for marking here; press 🔲 Regions under a grid first.")
+            raise UserInputError(_("No result is open for marking here; press 🔲 Regions under a grid first."))
         return post
 
     async def set_mode(self, actor: Actor, job_id: int, mode: Literal["like", "dislike"]) -> None:
@@ -222,7 +229,11 @@ class RegionService:
         scores = await self.scores(job_id, lattice)
         disliked = [cell for cell, score in scores.items() if cell.image == image_number and score < 0]
         if not disliked:
-            raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
+            raise UserInputError(
+                _("Nobody dislikes any cell of image {image_number} yet: mark some first.").format(
+                    image_number=image_number
+                )
+            )
         return await self._inpaint(actor, place, job, images[image_number - 1], disliked, lattice, prompt, "regenerate")
 
     async def add_element(
@@ -237,7 +248,7 @@ class RegionService:
     ) -> PreparedGeneration:
         """Return an inpaint that paints `element` ("a spaceship") into the chosen cells of one image."""
         job, image = await self._target(job_id, image_number, cells, place)
-        element = _required_text(element, "what to add, such as `a spaceship`")
+        element = _required_text(element, _("what to add, such as `a spaceship`"))
         prompt = f"{element}, {job.spec.user_prompt}"
         return await self._inpaint(actor, place, job, image, cells, lattice, prompt, "add-element")
 
@@ -254,8 +265,8 @@ class RegionService:
     ) -> PreparedGeneration:
         """Return an inpaint of the chosen cells with the background described and the element as the negative."""
         job, image = await self._target(job_id, image_number, cells, place)
-        element = _required_text(element, "what to remove")
-        background = _required_text(background, "what should be there instead, such as `empty sky`")
+        element = _required_text(element, _("what to remove"))
+        background = _required_text(background, _("what should be there instead, such as `empty sky`"))
         return await self._inpaint(
             actor, place, job, image, cells, lattice, background, "remove-element", negative=element
         )
@@ -269,10 +280,14 @@ class RegionService:
         scores = await self.scores(job_id, lattice)
         liked = {cell for cell, score in scores.items() if cell.image == image_number and score > 0}
         if not liked:
-            raise UserInputError(f"Nobody likes any cell of image {image_number} yet: mark what to keep first.")
+            raise UserInputError(
+                _("Nobody likes any cell of image {image_number} yet: mark what to keep first.").format(
+                    image_number=image_number
+                )
+            )
         rest = [cell for cell in lattice.cells(image_number) if cell not in liked]
         if not rest:
-            raise UserInputError("Every cell is liked: there is nothing left to vary.")
+            raise UserInputError(_("Every cell is liked: there is nothing left to vary."))
         prompt = emphasise(job.spec.user_prompt, words)
         return await self._inpaint(actor, place, job, images[image_number - 1], rest, lattice, prompt, "embolden")
 
@@ -284,7 +299,11 @@ class RegionService:
         check_image_number(job_id, image_number, len(images))
         scores = await self.scores(job_id, lattice)
         if not any(score < 0 for cell, score in scores.items() if cell.image == image_number):
-            raise UserInputError(f"Nobody dislikes any cell of image {image_number} yet: mark some first.")
+            raise UserInputError(
+                _("Nobody dislikes any cell of image {image_number} yet: mark some first.").format(
+                    image_number=image_number
+                )
+            )
         image = images[image_number - 1]
         soft = soft_mask_png(scores, lattice, (image.width, image.height), image_number)
         cells = [cell for cell, score in scores.items() if cell.image == image_number and score < 0]
@@ -300,11 +319,11 @@ class RegionService:
         """
         job, images = await self.images(job_id, place)
         if not picks:
-            raise UserInputError("Pick cells from the images, such as `2:A1-D2, 3:C3-D4` (sky from 2, cat from 3).")
+            raise UserInputError(_("Pick cells from the images, such as `2:A1-D2, 3:C3-D4` (sky from 2, cat from 3)."))
         for cell in picks:
             check_image_number(job_id, cell.image, len(images))
         if len({cell.image for cell in picks}) < 2:
-            raise UserInputError("Combining takes cells from at least two images.")
+            raise UserInputError(_("Combining takes cells from at least two images."))
         pngs = dict(enumerate(self._pngs(images), start=1))
         base_number = picks[0].image
         composite_png = combined_png(pngs[base_number], {cell: pngs[cell.image] for cell in picks}, lattice)
@@ -349,7 +368,7 @@ class RegionService:
         job, images = await self.images(job_id, place)
         check_image_number(job_id, image_number, len(images))
         if not cells:
-            raise UserInputError("Choose the cells to edit, such as `B2-C3`.")
+            raise UserInputError(_("Choose the cells to edit, such as `B2-C3`."))
         return job, images[image_number - 1]
 
     async def _inpaint(
@@ -409,7 +428,7 @@ def _required_text(text: str, what: str) -> str:
     if not cleaned:
         raise UserInputError(f"Say {what}.")
     if len(cleaned) > 500:
-        raise UserInputError("Keep it under 500 characters.")
+        raise UserInputError(_("Keep it under 500 characters."))
     return cleaned
 
 
@@ -431,12 +450,14 @@ def parse_plan(plan: str, lattice: Lattice) -> list[tuple[float, float, float, f
     regions: list[tuple[float, float, float, float, str]] = []
     parts = [part for part in plan.split(";") if part.strip()]
     if not parts:
-        raise UserInputError("Write a plan as `A1-D2: a stormy sky; A3-D4: a calm sea`.")
+        raise UserInputError(_("Write a plan as `A1-D2: a stormy sky; A3-D4: a calm sea`."))
     for part in parts:
         cells_text, colon, text = part.partition(":")
         text = " ".join(text.split())
         if not colon or not text:
-            raise UserInputError(f"{part.strip()!r} needs cells and a prompt, such as `A1-D2: a stormy sky`.")
+            raise UserInputError(
+                _("{strip!r} needs cells and a prompt, such as `A1-D2: a stormy sky`.").format(strip=part.strip())
+            )
         for piece in cells_text.replace(",", " ").split():
             cells = lattice.parse(piece)
             rows = [cell.row for cell in cells]

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from bot.catalogue import N_, _
 from bot.errors import StorageBusyError, StorageError, StorageFullError
 
 _Rows = TypeVar("_Rows")
@@ -30,8 +31,10 @@ PythonMigration = Callable[[aiosqlite.Connection], Awaitable[None]]
 # (version, file name, body): the body is SQL text for a .sql file, or the `migrate` function of a .py file.
 Migration = tuple[int, str, str | PythonMigration]
 
-BUSY_MESSAGE = "Salon's storage is busy (another program is writing to it); nothing was changed. Try again in a moment."
-FULL_MESSAGE = "Salon's storage is full; nothing was changed. An admin needs to free disk space."
+BUSY_MESSAGE = N_(
+    "Salon's storage is busy (another program is writing to it); nothing was changed. Try again in a moment."
+)
+FULL_MESSAGE = N_("Salon's storage is full; nothing was changed. An admin needs to free disk space.")
 
 
 def utc_iso(moment: datetime) -> str:
@@ -67,7 +70,7 @@ def bundled_migrations() -> list[Migration]:
         else:
             found.append((version, entry.name, _load_python_migration(entry.name)))
     found.sort(key=lambda migration: (migration[0], migration[1]))
-    versions = [version for version, _, _ in found]
+    versions = [version for version, _unused, _unused in found]
     if versions != list(range(1, len(found) + 1)):
         raise RuntimeError(f"migrations must be numbered 0001, 0002, ... without gaps; found {versions}")
     return found
@@ -93,10 +96,12 @@ def storage_error(exc: BaseException) -> StorageError | None:
     # sqlite_errorname (Python 3.11+) is the extended code name, e.g. SQLITE_BUSY_RECOVERY.
     name = getattr(exc, "sqlite_errorname", None) or ""
     text = str(exc).lower()
-    if name.startswith("SQLITE_BUSY") or "database is locked" in text or "database is busy" in text:
-        return StorageBusyError(BUSY_MESSAGE)
-    if name == "SQLITE_FULL" or "database or disk is full" in text:
-        return StorageFullError(FULL_MESSAGE)
+    busy = ("database is locked", "database is busy")  # machine-read: SQLite's words, matched
+    if name.startswith("SQLITE_BUSY") or any(words in text for words in busy):
+        return StorageBusyError(_(BUSY_MESSAGE))
+    full = "database or disk is full"  # machine-read: SQLite's words, matched
+    if name == "SQLITE_FULL" or full in text:
+        return StorageFullError(_(FULL_MESSAGE))
     return None
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from bot.catalogue import _
+
 
 def free_bytes(path: Path) -> int:
     """Return the free bytes on the file system holding `path` (or its nearest existing parent)."""
@@ -28,4 +30,6 @@ def describe_low_space(path: Path, threshold_bytes: int) -> str | None:
     free = free_bytes(path)
     if free >= threshold_bytes:
         return None
-    return f"Only {human_size(free)} free for Salon's data ({path}); an admin should free disk space soon."
+    return _("Only {free} free for Salon's data ({path}); an admin should free disk space soon.").format(
+        free=human_size(free), path=path
+    )

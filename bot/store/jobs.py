@@ -15,6 +15,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.catalogue import _
 from bot.jobs.codec import decode_spec, encode_spec
 from bot.jobs.spec import Feature, JobSpec
 from bot.store.database import Database, parse_utc, row_dict, utc_iso, utc_now
@@ -147,15 +148,19 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
     await cursor.close()
     if mine >= admission.per_user:
         raise AdmissionRefused(
-            f"You already have {admission.per_user} generations waiting or running (the limit per member); "
-            "you can ask again as soon as one of them finishes."
+            _(
+                "You already have {per_user} generations waiting or running (the limit per "
+                "member); you can ask again as soon as one of them finishes."
+            ).format(per_user=admission.per_user)
         )
     cursor = await conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
     everyone = (await cursor.fetchone())[0]  # type: ignore[index]
     await cursor.close()
     if everyone >= admission.total:
         raise AdmissionRefused(
-            f"Salon's queue is full ({admission.total} generations waiting or running); try again in a minute."
+            _("Salon's queue is full ({total} generations waiting or running); try again in a minute.").format(
+                total=admission.total
+            )
         )
     if admission.per_minute > 0:
         now = datetime.now(UTC)
@@ -170,9 +175,10 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
             # The oldest of the last `per_minute` leaves the window first; then one more may start.
             frees_at = parse_utc(recent[-1]) + timedelta(minutes=1)
             raise AdmissionRefused(
-                f"You started {admission.per_minute} generations in the last minute, the limit per member "
-                f"(rerolls, variations and remixes count too). You can go on in "
-                f"{max(1, math.ceil((frees_at - now).total_seconds()))} s."
+                _(
+                    "You started {per_minute} generations in the last minute, the limit per member "
+                    "(rerolls, variations and remixes count too). You can go on in {value} s."
+                ).format(per_minute=admission.per_minute, value=max(1, math.ceil((frees_at - now).total_seconds())))
             )
     if admission.cooldown_seconds > 0:
         cursor = await conn.execute("SELECT MAX(created_at) FROM jobs WHERE requester_id = ?", (requester_id,))
@@ -183,8 +189,9 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
             wait = admission.cooldown_seconds - since.total_seconds()
             if wait > 0:
                 raise AdmissionRefused(
-                    f"Slow down: one generation every {admission.cooldown_seconds:g} s per member. "
-                    f"Try again in {max(1, round(wait))} s."
+                    _(
+                        "Slow down: one generation every {cooldown_seconds:g} s per member. Try again in {value} s."
+                    ).format(cooldown_seconds=admission.cooldown_seconds, value=max(1, round(wait)))
                 )
 
 

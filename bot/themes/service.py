@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.catalogue import _
 from bot.errors import UserInputError
 from bot.imagine.limits import GUIDANCE, SIDE, STEPS
 from bot.member_text import is_blank
@@ -80,29 +81,41 @@ class Theme:
     def validate(self) -> None:
         """Raise `UserInputError` saying what is allowed if the theme cannot be used."""
         if is_blank(self.name) or len(self.name) > 60:
-            raise UserInputError("A theme needs a name of 1 to 60 characters.")
+            raise UserInputError(_("A theme needs a name of 1 to 60 characters."))
         if len(self.description) > 1000:
-            raise UserInputError("A theme's description is limited to 1000 characters.")
+            raise UserInputError(_("A theme's description is limited to 1000 characters."))
         if self.template.count("{prompt}") != 1:
             raise UserInputError(
-                "A theme's template must contain `{prompt}` exactly once, where the user's prompt goes "
-                "(for example `{prompt}, distant planet landscape`)."
+                _(
+                    "A theme's template must contain `{prompt}` exactly once, where the user's "
+                    "prompt goes (for example `{prompt}, distant planet landscape`)."
+                )
             )
         if len(self.template) > MAX_TEMPLATE_CHARS or len(self.negative) > MAX_TEMPLATE_CHARS:
             raise UserInputError(
-                f"A theme's template and negative prompt are limited to {MAX_TEMPLATE_CHARS} characters."
+                _("A theme's template and negative prompt are limited to {max_template_chars} characters.").format(
+                    max_template_chars=MAX_TEMPLATE_CHARS
+                )
             )
         for key, value in self.defaults.items():
             if key not in DEFAULT_KEYS:
-                raise UserInputError(f"Unknown theme default {key!r}; allowed: {', '.join(DEFAULT_KEYS)}.")
+                raise UserInputError(
+                    _("Unknown theme default {key!r}; allowed: {default_keys}.").format(
+                        key=key, default_keys=", ".join(DEFAULT_KEYS)
+                    )
+                )
             # The same limits as /imagine's own options: a theme cannot promise what /imagine refuses.
-            DEFAULT_LIMITS[key].check(value, f"The theme's default {key}")
+            DEFAULT_LIMITS[key].check(value, _("The theme's default {key}").format(key=key))
         for words in (self.required_words, self.banned_words, self.allowed_models):
             if len(words) > MAX_WORDS:
-                raise UserInputError(f"A theme lists at most {MAX_WORDS} words or models in each list.")
+                raise UserInputError(
+                    _("A theme lists at most {max_words} words or models in each list.").format(max_words=MAX_WORDS)
+                )
         both = {w.casefold() for w in self.required_words} & {w.casefold() for w in self.banned_words}
         if both:
-            raise UserInputError(f"A word cannot be both required and banned: {', '.join(sorted(both))}.")
+            raise UserInputError(
+                _("A word cannot be both required and banned: {both}.").format(both=", ".join(sorted(both)))
+            )
 
     def to_json(self) -> dict[str, Any]:
         """Return the theme as JSON-safe data for the store."""
@@ -130,30 +143,40 @@ class Theme:
         """Raise `UserInputError` if the user's prompt or model breaks the theme's rules."""
         if self.allowed_models and model not in self.allowed_models:
             allowed = ", ".join(f"`{m}`" for m in self.allowed_models)
-            raise UserInputError(f"This channel's theme ({self.name}) allows only these models: {allowed}.")
+            raise UserInputError(
+                _("This channel's theme ({name}) allows only these models: {allowed}.").format(
+                    name=self.name, allowed=allowed
+                )
+            )
         banned = found_words(prompt, self.banned_words)
         if banned:
             raise UserInputError(
-                f"This channel's theme ({self.name}) does not allow {', '.join(f'`{w}`' for w in banned)} in prompts."
+                _("This channel's theme ({name}) does not allow {value} in prompts.").format(
+                    name=self.name, value=", ".join(f"`{w}`" for w in banned)
+                )
             )
         if self.required_words and not found_words(prompt, self.required_words):
             words = ", ".join(f"`{w}`" for w in self.required_words)
-            raise UserInputError(f"This channel is about {self.name}: mention at least one of {words} in your prompt.")
+            raise UserInputError(
+                _("This channel is about {name}: mention at least one of {words} in your prompt.").format(
+                    name=self.name, words=words
+                )
+            )
 
     def describe(self) -> str:
         """Return a few lines telling everyone what the channel is about and its rules."""
         lines = [f"**{self.label or self.name}**", self.description]
-        lines.append(f"Prompts become: `{self.template}`")
+        lines.append(_("Prompts become: `{template}`").format(template=self.template))
         if self.negative:
-            lines.append(f"Always avoided: `{self.negative}`")
+            lines.append(_("Always avoided: `{negative}`").format(negative=self.negative))
         if self.defaults:
             lines.append("Defaults: " + ", ".join(f"{k} {v}" for k, v in sorted(self.defaults.items())))
         if self.allowed_models:
             lines.append("Models: " + ", ".join(f"`{m}`" for m in self.allowed_models))
         if self.required_words:
-            lines.append("Mention one of: " + ", ".join(self.required_words))
+            lines.append(_("Mention one of: ") + ", ".join(self.required_words))
         if self.banned_words:
-            lines.append("Not allowed: " + ", ".join(self.banned_words))
+            lines.append(_("Not allowed: ") + ", ".join(self.banned_words))
         return "\n".join(line for line in lines if line)
 
 
@@ -181,7 +204,7 @@ class ThemeService:
         """Return a preset by name, or raise `UserInputError` suggesting the nearest names."""
         theme = self.presets.get(name.strip().casefold())
         if theme is None:
-            raise UserInputError(unknown_name_message("theme preset", name, self.presets))
+            raise UserInputError(unknown_name_message(_("theme preset"), name, self.presets))
         return theme
 
     def autocomplete(self, current: str, limit: int = 25) -> list[tuple[str, str]]:
@@ -241,7 +264,11 @@ class ThemeService:
         """Add a term to a guild's blocklist; return False if it was there already."""
         term = _checked_term(term)
         if len(await blocked_terms(self.db, guild_id)) >= MAX_BLOCKED_TERMS:
-            raise UserInputError(f"A guild's blocklist holds at most {MAX_BLOCKED_TERMS} terms; remove some first.")
+            raise UserInputError(
+                _("A guild's blocklist holds at most {max_blocked_terms} terms; remove some first.").format(
+                    max_blocked_terms=MAX_BLOCKED_TERMS
+                )
+            )
         async with record(self.db) as change:
             added = await add_blocked_term(change.conn, guild_id=guild_id, term=term, added_by=actor.id)
             if added:
@@ -287,12 +314,14 @@ class ThemeService:
             if hits:
                 named = ", ".join(f"`{hit}`" for hit in hits)
                 raise UserInputError(
-                    f"This prompt uses {named}, blocked by the moderators of this server; rephrase it and try again."
+                    _(
+                        "This prompt uses {named}, blocked by the moderators of this server; rephrase it and try again."
+                    ).format(named=named)
                 )
 
 
 def _checked_term(term: str) -> str:
     cleaned = " ".join(term.split()).casefold()
     if not 1 <= len(cleaned) <= 100:
-        raise UserInputError("A blocked term is 1 to 100 characters.")
+        raise UserInputError(_("A blocked term is 1 to 100 characters."))
     return cleaned

@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalogue import _
 from bot.client import SalonBot
 from bot.errors import UserInputError
 from bot.export.service import FORMAT_LABELS, FORMATS, ExportResult, ExportStep
@@ -69,13 +70,15 @@ class ProgressMessage:
 
 def describe_export(result: ExportResult) -> str:
     """Return what an export holds, and what it left out."""
-    label = FORMAT_LABELS[result.format]
-    text = f"{label[0].upper()}{label[1:]} of session {result.session_id}: {result.images} images."
+    label = _(FORMAT_LABELS[result.format])
+    text = _("{upper}{label} of session {session_id}: {images} images.").format(
+        upper=label[0].upper(), label=label[1:], session_id=result.session_id, images=result.images
+    )
     if result.left_out:
-        text += (
-            f" {result.left_out} images are left out: their authors have not agreed to publication"
-            " (`/party consent publish:True`)."
-        )
+        text += _(
+            " {left_out} images are left out: their authors have not agreed to publication "
+            "(`/party consent publish:True`)."
+        ).format(left_out=result.left_out)
     return text
 
 
@@ -109,7 +112,10 @@ class ExportCog(commands.Cog):
         session = await self.exports.session_in(str(interaction.channel_id))
         since = utc_iso(datetime.now(UTC) - timedelta(hours=hours)) if hours and session.kind != "party" else None
         await interaction.response.defer(thinking=True)
-        title = f"📦 Exporting {FORMAT_LABELS[format]} of {'this party' if session.kind == 'party' else 'this channel'}"
+        title = _("📦 Exporting {format_labels} of {value}").format(
+            format_labels=_(FORMAT_LABELS[format]),
+            value=_("this party") if session.kind == "party" else _("this channel"),
+        )
         progress = ProgressMessage(interaction, title)
         try:
             result = await self.exports.export(session.id, format, since=since, archive=True, progress=progress.report)
@@ -129,8 +135,15 @@ class ExportCog(commands.Cog):
             )
         else:
             await interaction.edit_original_response(
-                content=f"{describe_export(result)}\nThe zip is {_size(size)}, over this server's upload limit "
-                f"({_size(interaction.filesize_limit)}), so it stays on Salon's machine: `{result.archive}`"
+                content=_(
+                    "{result}\nThe zip is {size}, over this server's upload limit ({filesize_limit}), "
+                    "so it stays on Salon's machine: `{archive}`"
+                ).format(
+                    result=describe_export(result),
+                    size=_size(size),
+                    filesize_limit=_size(interaction.filesize_limit),
+                    archive=result.archive,
+                )
             )
 
 

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalogue import _
 from bot.help.topics import FIRST_USE_HINT, TOPIC_LABELS, HelpTopic, help_page
 from cogs.kit.places import actor_of
 
@@ -40,7 +41,7 @@ class HelpCog(commands.Cog):
             return
         if await self.bot.services.welcome.first_use(actor_of(interaction), str(interaction.guild_id)):
             try:
-                await interaction.followup.send(FIRST_USE_HINT, ephemeral=True)
+                await interaction.followup.send(_(FIRST_USE_HINT), ephemeral=True)
             except discord.HTTPException:
                 log.info("could not send the first-use hint in guild %s", interaction.guild_id)
 

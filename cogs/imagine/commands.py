@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalogue import _
 from bot.client import SalonBot
 from bot.errors import SalonError
 from bot.imagine.composer import ASPECT_RATIOS, MAX_PROMPT_CHARS, MAX_SEED, ImagineOptions
@@ -131,13 +132,17 @@ class ImagineCog(commands.Cog):
         low_space = describe_low_space(self.bot.settings.data_dir, self.bot.settings.low_disk_bytes)
         if low_space:
             lines.append(f"⚠️ {low_space}")
-        lines.append(f"{status.queue_length} generations waiting, {status.active_total} queued or running in all.")
+        lines.append(
+            _("{queue_length} generations waiting, {active_total} queued or running in all.").format(
+                queue_length=status.queue_length, active_total=status.active_total
+            )
+        )
         if not status.jobs:
-            lines.append("You have nothing in the queue.")
+            lines.append(_("You have nothing in the queue."))
         for row in status.jobs:
             job = row.job
             # The same rule as the job's own message: running once a worker has it, else its place.
-            where = "running" if row.running else f"queued, {row.position or 0} ahead"
+            where = "running" if row.running else _("queued, {value} ahead").format(value=row.position or 0)
             eta_text = "" if status.health.paused else describe_eta(row.eta)
             lines.append(
                 f"• #{job.id} {where}{f', {eta_text} left' if eta_text else ''}: "
@@ -149,8 +154,8 @@ class ImagineCog(commands.Cog):
 def describe_history(jobs: list[Job], guild_id: str | None) -> str:
     """Return a member's latest jobs as lines: when, what, how it ended, and a link to the result."""
     if not jobs:
-        return "You have made nothing here yet. Try `/imagine prompt:a lighthouse at dusk` (`/help` shows more)."
-    lines = ["Your latest generations here, newest first:"]
+        return _("You have made nothing here yet. Try `/imagine prompt:a lighthouse at dusk` (`/help` shows more).")
+    lines = [_("Your latest generations here, newest first:")]
     for job in jobs:
         when = f"<t:{int(parse_utc(job.created_at).timestamp())}:R>"
         prompt = discord.utils.escape_markdown(job.spec.user_prompt)[:70]

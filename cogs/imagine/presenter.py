@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.catalogue import _
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job, JobState
 from cogs.imagine.views import result_view
@@ -34,9 +35,15 @@ def describe_result(job: Job, images: list[ImageRecord], requester_mention: str,
     if render.negative_prompt:
         text += f"\nwithout: {_escape(render.negative_prompt)}"
     if spec.lineage is not None:
-        text += f"\n{spec.action} of job #{spec.lineage.parent_job_id}"
-    text += f"\n{render.width}×{render.height}, {render.steps} steps, guidance {render.guidance:g}"
-    text += f", {render.scheduler}, model `{render.model}`\nseeds {seeds}"
+        text += _("\n{action} of job #{parent_job_id}").format(
+            action=spec.action, parent_job_id=spec.lineage.parent_job_id
+        )
+    text += _("\n{width}×{height}, {steps} steps, guidance {guidance:g}").format(
+        width=render.width, height=render.height, steps=render.steps, guidance=render.guidance
+    )
+    text += _(", {scheduler}, model `{model}`\nseeds {seeds}").format(
+        scheduler=render.scheduler, model=render.model, seeds=seeds
+    )
     for note in notes:
         text += f"\n⚠️ {_escape(note)}"
     return text[:2000]
@@ -45,7 +52,7 @@ def describe_result(job: Job, images: list[ImageRecord], requester_mention: str,
 def reproduce_command(job: Job) -> str:
     """Return a /imagine command that makes the same grid again in the same channel."""
     spec, render = job.spec, job.spec.render
-    parts = [f"/imagine prompt:{spec.options.prompt}"]
+    parts = [_("/imagine prompt:{prompt}").format(prompt=spec.options.prompt)]
     if spec.options.negative_prompt:
         parts.append(f"negative:{spec.options.negative_prompt}")
     parts += [
@@ -60,17 +67,21 @@ def reproduce_command(job: Job) -> str:
         parts.append(f"style:{spec.style}")
     parts.append(f"model:{render.model}")
     if render.kind == "img2img":
-        parts.append(f"strength:{render.strength:g} image:(the same content image)")
+        parts.append(_("strength:{strength:g} image:(the same content image)").format(strength=render.strength))
     return " ".join(parts)
 
 
 def describe_info(job: Job, images: list[ImageRecord]) -> str:
     """Return every parameter of a job, each image's seed and a command that reproduces it."""
     spec, render = job.spec, job.spec.render
-    lines = [f"**Job #{job.id}** by <@{job.requester_id}> — {job.state.value}, {job.kind} ({spec.action})"]
+    lines = [
+        _("**Job #{id}** by <@{requester_id}> — {value}, {kind} ({action})").format(
+            id=job.id, requester_id=job.requester_id, value=job.state.value, kind=job.kind, action=spec.action
+        )
+    ]
     lines.append(f"Prompt: {_escape(render.prompt)}")
     if spec.user_prompt != render.prompt:
-        lines.append(f"As typed: {_escape(spec.user_prompt)}")
+        lines.append(_("As typed: {user_prompt}").format(user_prompt=_escape(spec.user_prompt)))
     if render.negative_prompt:
         lines.append(f"Negative: {_escape(render.negative_prompt)}")
     facts = [
@@ -90,7 +101,11 @@ def describe_info(job: Job, images: list[ImageRecord]) -> str:
         facts.append(f"strength {render.strength:g}")
     lines.append(", ".join(facts))
     if spec.lineage is not None:
-        lines.append(f"Made from job #{spec.lineage.parent_job_id} ({spec.action})")
+        lines.append(
+            _("Made from job #{parent_job_id} ({action})").format(
+                parent_job_id=spec.lineage.parent_job_id, action=spec.action
+            )
+        )
     if images:
         lines.append("Seeds: " + ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images)))
     lines.append(f"Reproduce:\n```\n{reproduce_command(job)}\n```")
@@ -100,10 +115,12 @@ def describe_info(job: Job, images: list[ImageRecord]) -> str:
 def failure_text(job: Job) -> str:
     """Return the message that replaces a job's progress when it failed or was cancelled."""
     if job.state is JobState.CANCELLED:
-        return f"{failure_marker(job)} for <@{job.requester_id}> was cancelled."
-    return f"{failure_marker(job)} for <@{job.requester_id}> did not finish: {_escape(job.error or 'unknown error')}"[
-        :2000
-    ]
+        return _("{job} for <@{requester_id}> was cancelled.").format(
+            job=failure_marker(job), requester_id=job.requester_id
+        )
+    return _("{job} for <@{requester_id}> did not finish: {value}").format(
+        job=failure_marker(job), requester_id=job.requester_id, value=_escape(job.error or _("unknown error"))
+    )[:2000]
 
 
 class GridPresenter:
@@ -117,7 +134,7 @@ class GridPresenter:
         grid = await self.bot.services.jobs.grid_png(job, images)
         prefix = ""
         if job.spec.edit is not None:
-            prefix = f"🔲 Region edit ({job.spec.edit.action}) — "
+            prefix = _("🔲 Region edit ({action}) — ").format(action=job.spec.edit.action)
         text = prefix + describe_result(job, images, f"<@{job.requester_id}>", notes)
         return Presentation(text[:2000], [(result_marker(job), grid)], result_view(job, images))
 

@@ -11,6 +11,7 @@ import io
 
 import discord
 
+from bot.catalogue import N_, _
 from bot.errors import UserInputError
 from bot.imagine.composer import MAX_PROMPT_CHARS
 from bot.store.images import ImageRecord
@@ -28,7 +29,7 @@ def remix_form_id(job_id: int) -> str:
 
 
 class PickButton(
-    SalonItem[discord.ui.Button], key="u", parts={"job_id": NUMBER, "idx": POSITION}, where="the U button"
+    SalonItem[discord.ui.Button], key="u", parts={"job_id": NUMBER, "idx": POSITION}, where=N_("the U button")
 ):
     """U1..Un: post one image of the grid at full size."""
 
@@ -49,9 +50,13 @@ class PickButton(
         view = discord.ui.View(timeout=None)
         view.add_item(VaryButton(job.id, self.idx))
         view.add_item(JobInfoButton(job.id))
-        text = (
-            f"Image {self.idx + 1} of job #{job.id} (seed `{image.seed}`), picked by {interaction.user.mention}"
-            f" — {image.width}×{image.height}"
+        text = _("Image {idx} of job #{id} (seed `{seed}`), picked by {mention} — {width}×{height}").format(
+            idx=self.idx + 1,
+            id=job.id,
+            seed=image.seed,
+            mention=interaction.user.mention,
+            width=image.width,
+            height=image.height,
         )
         await interaction.response.send_message(
             text, file=file, view=view, allowed_mentions=discord.AllowedMentions.none()
@@ -61,7 +66,7 @@ class PickButton(
 
 
 class VaryButton(
-    SalonItem[discord.ui.Button], key="v", parts={"job_id": NUMBER, "idx": POSITION}, where="the V button"
+    SalonItem[discord.ui.Button], key="v", parts={"job_id": NUMBER, "idx": POSITION}, where=N_("the V button")
 ):
     """V1..Vn: new seeds around the chosen image (image-to-image at low strength)."""
 
@@ -80,7 +85,7 @@ class VaryButton(
         await start_generation(interaction, prepared)
 
 
-class RerollButton(SalonItem[discord.ui.Button], key="reroll", parts={"job_id": NUMBER}, where="the reroll button"):
+class RerollButton(SalonItem[discord.ui.Button], key="reroll", parts={"job_id": NUMBER}, where=N_("the reroll button")):
     """🔁: the same prompt and options with new seeds."""
 
     def __init__(self, job_id: int) -> None:
@@ -100,7 +105,7 @@ class RemixModal(discord.ui.Modal):
     """Edit the prompt and negative prompt of a job, then generate with new seeds."""
 
     def __init__(self, job: Job, registry: ComponentRegistry, user_id: int) -> None:
-        super().__init__(title=f"Remix job #{job.id}", timeout=15 * 60, custom_id=remix_form_id(job.id))
+        super().__init__(title=_("Remix job #{id}").format(id=job.id), timeout=15 * 60, custom_id=remix_form_id(job.id))
         self.job_id = job.id
         # The open form is remembered so its submission is not taken for a stale one; forgotten
         # when it is submitted or times out.
@@ -114,7 +119,7 @@ class RemixModal(discord.ui.Modal):
             max_length=MAX_PROMPT_CHARS,
         )
         self.negative = discord.ui.TextInput(
-            label="Negative prompt",
+            label=_("Negative prompt"),
             style=discord.TextStyle.paragraph,
             required=False,
             default=options.negative_prompt[:MAX_PROMPT_CHARS] or None,
@@ -139,10 +144,10 @@ class RemixModal(discord.ui.Modal):
             )
             await start_generation(interaction, prepared)
 
-        await guarded(interaction, "the remix form", remix)
+        await guarded(interaction, _("the remix form"), remix)
 
 
-class RemixButton(SalonItem[discord.ui.Button], key="remix", parts={"job_id": NUMBER}, where="the remix button"):
+class RemixButton(SalonItem[discord.ui.Button], key="remix", parts={"job_id": NUMBER}, where=N_("the remix button")):
     """🎛️ Remix: open a form with the prompt and negative prompt to edit before rerolling."""
 
     def __init__(self, job_id: int) -> None:
@@ -174,15 +179,21 @@ class InspirationModal(discord.ui.Modal):
     """Use as inspiration: a new prompt that starts from one image of a result (image-to-image)."""
 
     def __init__(self, job: Job, registry: ComponentRegistry, user_id: int, idx: int | None, count: int) -> None:
-        super().__init__(title=f"New image from job #{job.id}", timeout=15 * 60, custom_id=inspiration_form_id(job.id))
+        super().__init__(
+            title=_("New image from job #{id}").format(id=job.id),
+            timeout=15 * 60,
+            custom_id=inspiration_form_id(job.id),
+        )
         self.job_id, self.registry, self.user_id, self.idx, self.count = job.id, registry, user_id, idx, count
         self.prompt = discord.ui.TextInput(
-            label="What should the new image show?", style=discord.TextStyle.paragraph, max_length=MAX_PROMPT_CHARS
+            label=_("What should the new image show?"), style=discord.TextStyle.paragraph, max_length=MAX_PROMPT_CHARS
         )
         self.add_item(self.prompt)
         self.number: discord.ui.TextInput[InspirationModal] | None = None
         if idx is None and count > 1:
-            self.number = discord.ui.TextInput(label=f"Which image of the grid (1 to {count})", max_length=2)
+            self.number = discord.ui.TextInput(
+                label=_("Which image of the grid (1 to {count})").format(count=count), max_length=2
+            )
             self.add_item(self.number)
 
     async def on_timeout(self) -> None:
@@ -196,19 +207,19 @@ class InspirationModal(discord.ui.Modal):
             if self.number is not None:
                 typed = self.number.value.strip()
                 if not typed.isdigit() or not 1 <= int(typed) <= self.count:
-                    raise UserInputError(f"Choose an image from 1 to {self.count}, such as `2`.")
+                    raise UserInputError(_("Choose an image from 1 to {count}, such as `2`.").format(count=self.count))
                 idx = int(typed) - 1
             prepared = await services_of(interaction.client).imagine.inspired_by(
                 actor_of(interaction), place_of(interaction), self.job_id, idx, self.prompt.value
             )
             await start_generation(interaction, prepared)
 
-        await guarded(interaction, "the inspiration form", inspire)
+        await guarded(interaction, _("the inspiration form"), inspire)
 
 
 async def remix_message(interaction: discord.Interaction, message: discord.Message) -> None:
     """The "Remix this" message command: the remix form of the result a message shows."""
-    job, _ = await services_of(interaction.client).jobs.job_of_message(str(message.id), place_of(interaction))
+    job, _unused = await services_of(interaction.client).jobs.job_of_message(str(message.id), place_of(interaction))
     await open_form(interaction, RemixModal(job, interaction.client.components, interaction.user.id))  # type: ignore[attr-defined]
 
 
@@ -216,12 +227,12 @@ async def inspire_from_message(interaction: discord.Interaction, message: discor
     """The "Use as inspiration" message command: a new prompt from an image the message shows."""
     jobs = services_of(interaction.client).jobs
     job, idx = await jobs.job_of_message(str(message.id), place_of(interaction))
-    _, images = await jobs.job_with_images(job.id, place_of(interaction))
+    _unused, images = await jobs.job_with_images(job.id, place_of(interaction))
     registry: ComponentRegistry = interaction.client.components  # type: ignore[attr-defined]
     await open_form(interaction, InspirationModal(job, registry, interaction.user.id, idx, len(images)))
 
 
-class JobInfoButton(SalonItem[discord.ui.Button], key="info", parts={"job_id": NUMBER}, where="the info button"):
+class JobInfoButton(SalonItem[discord.ui.Button], key="info", parts={"job_id": NUMBER}, where=N_("the info button")):
     """ℹ️ Info: every parameter, the seed of each image and a command that reproduces the grid."""
 
     def __init__(self, job_id: int) -> None:
@@ -241,7 +252,7 @@ class JobInfoButton(SalonItem[discord.ui.Button], key="info", parts={"job_id": N
         )
 
 
-class DeleteButton(SalonItem[discord.ui.Button], key="delete", parts={"job_id": NUMBER}, where="the delete button"):
+class DeleteButton(SalonItem[discord.ui.Button], key="delete", parts={"job_id": NUMBER}, where=N_("the delete button")):
     """🗑️ Delete: the requester or a moderator removes the grid (its history stays in the store)."""
 
     def __init__(self, job_id: int) -> None:
@@ -253,12 +264,12 @@ class DeleteButton(SalonItem[discord.ui.Button], key="delete", parts={"job_id": 
         await service.delete(
             actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
         )
-        await interaction.response.send_message(f"Job #{self.job_id} deleted.", ephemeral=True)
+        await interaction.response.send_message(_("Job #{job_id} deleted.").format(job_id=self.job_id), ephemeral=True)
         if interaction.message is not None:
             await interaction.message.delete()
 
 
-class CancelButton(SalonItem[discord.ui.Button], key="cancel", parts={"job_id": NUMBER}, where="the cancel button"):
+class CancelButton(SalonItem[discord.ui.Button], key="cancel", parts={"job_id": NUMBER}, where=N_("the cancel button")):
     """✖️ Cancel, under a running job: the requester or a moderator stops it within a step."""
 
     def __init__(self, job_id: int) -> None:
@@ -274,7 +285,11 @@ class CancelButton(SalonItem[discord.ui.Button], key="cancel", parts={"job_id": 
         stopped = await service.cancel(
             actor_of(interaction), place_of(interaction), self.job_id, may_moderate=may_moderate(interaction)
         )
-        text = f"Stopping job #{self.job_id}…" if stopped else f"Job #{self.job_id} has already ended."
+        text = (
+            _("Stopping job #{job_id}…").format(job_id=self.job_id)
+            if stopped
+            else _("Job #{job_id} has already ended.").format(job_id=self.job_id)
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
 

@@ -18,16 +18,17 @@ import discord
 from discord import AppCommandOptionType as OptionType
 from discord import app_commands
 
+from bot.catalogue import N_, _
 from bot.imagine.limits import shown
 
 # Sub-command and sub-command group: options that hold the options below them.
 _NESTING = (OptionType.subcommand.value, OptionType.subcommand_group.value)
 _ENTITIES = {
-    OptionType.user: "member",
-    OptionType.channel: "channel",
-    OptionType.role: "role",
-    OptionType.mentionable: "member or role",
-    OptionType.attachment: "file",
+    OptionType.user: N_("member"),
+    OptionType.channel: N_("channel"),
+    OptionType.role: N_("role"),
+    OptionType.mentionable: N_("member or role"),
+    OptionType.attachment: N_("file"),
 }
 _MAX_CHOICES_LISTED = 25
 # Discord's integer and number options lie within ±2^53 (what JSON numbers hold exactly).
@@ -56,19 +57,31 @@ def check_options(command: app_commands.Command[Any, ..., Any], data: dict[str, 
     delivered: dict[str, dict[str, Any]] = {}
     for option in leaf_options(data):
         if not isinstance(option, dict):
-            raise OptionRefused(f"/{command.qualified_name} got an option that is not one; run it from the / menu.")
+            raise OptionRefused(
+                _("/{qualified_name} got an option that is not one; run it from the / menu.").format(
+                    qualified_name=command.qualified_name
+                )
+            )
         name = str(option.get("name"))
         if name not in parameters:
             known = ", ".join(f"`{p}`" for p in parameters) or "none"
-            raise OptionRefused(f"/{command.qualified_name} has no option {_quoted(name)}; its options are: {known}.")
+            raise OptionRefused(
+                _("/{qualified_name} has no option {name}; its options are: {known}.").format(
+                    qualified_name=command.qualified_name, name=_quoted(name), known=known
+                )
+            )
         if name in delivered:
-            raise OptionRefused(f"The option `{name}` was given twice; give it once.")
+            raise OptionRefused(_("The option `{name}` was given twice; give it once.").format(name=name))
         delivered[name] = option
     for name, parameter in parameters.items():
         option = delivered.get(name)
         if option is None:
             if parameter.required:
-                raise OptionRefused(f"/{command.qualified_name} needs the option `{name}`.")
+                raise OptionRefused(
+                    _("/{qualified_name} needs the option `{name}`.").format(
+                        qualified_name=command.qualified_name, name=name
+                    )
+                )
             continue
         _check_value(parameter, option.get("value"), data.get("resolved") or {})
 
@@ -81,23 +94,31 @@ def _check_value(parameter: app_commands.Parameter, value: object, resolved: dic
         # Compared with their types too: True is not the choice 1.
         if not any(type(value) is type(v) and value == v for v in values):
             listed = ", ".join(f"`{v}`" for v in values[:_MAX_CHOICES_LISTED])
-            raise OptionRefused(f"{_quoted(value)} is not a choice for {name}; choose one of {listed}.")
+            raise OptionRefused(
+                _("{value} is not a choice for {name}; choose one of {listed}.").format(
+                    value=_quoted(value), name=name, listed=listed
+                )
+            )
         return
     if kind is OptionType.string:
         if not isinstance(value, str):
-            raise OptionRefused(f"{name} must be text.")
+            raise OptionRefused(_("{name} must be text.").format(name=name))
         _check_length(parameter, value)
     elif kind is OptionType.integer:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise OptionRefused(f"{name} must be a whole number from {_range(parameter)}.")
+            raise OptionRefused(
+                _("{name} must be a whole number from {parameter}.").format(name=name, parameter=_range(parameter))
+            )
         _check_range(parameter, value)
     elif kind is OptionType.number:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise OptionRefused(f"{name} must be a number from {_range(parameter)}.")
+            raise OptionRefused(
+                _("{name} must be a number from {parameter}.").format(name=name, parameter=_range(parameter))
+            )
         _check_range(parameter, value)
     elif kind is OptionType.boolean:
         if not isinstance(value, bool):
-            raise OptionRefused(f"{name} must be true or false.")
+            raise OptionRefused(_("{name} must be true or false.").format(name=name))
     elif kind in _ENTITIES:
         _check_entity(parameter, value, resolved)
 
@@ -106,9 +127,17 @@ def _check_length(parameter: app_commands.Parameter, value: str) -> None:
     low, high = parameter.min_value, parameter.max_value
     if low is not None and len(value) < low:
         plural = "" if low == 1 else "s"
-        raise OptionRefused(f"`{parameter.display_name}` needs at least {int(low)} character{plural}.")
+        raise OptionRefused(
+            _("`{display_name}` needs at least {low} character{plural}.").format(
+                display_name=parameter.display_name, low=int(low), plural=plural
+            )
+        )
     if high is not None and len(value) > high:
-        raise OptionRefused(f"`{parameter.display_name}` has {len(value)} characters; the limit is {int(high)}.")
+        raise OptionRefused(
+            _("`{display_name}` has {count} characters; the limit is {high}.").format(
+                display_name=parameter.display_name, count=len(value), high=int(high)
+            )
+        )
 
 
 def _bounds(parameter: app_commands.Parameter) -> tuple[int | float, int | float]:
@@ -121,7 +150,11 @@ def _bounds(parameter: app_commands.Parameter) -> tuple[int | float, int | float
 def _check_range(parameter: app_commands.Parameter, value: int | float) -> None:
     low, high = _bounds(parameter)
     if not low <= value <= high:
-        raise OptionRefused(f"`{parameter.display_name}` is {shown(value)}; choose {_range(parameter)}.")
+        raise OptionRefused(
+            _("`{display_name}` is {value}; choose {parameter}.").format(
+                display_name=parameter.display_name, value=shown(value), parameter=_range(parameter)
+            )
+        )
 
 
 def _range(parameter: app_commands.Parameter) -> str:
@@ -130,10 +163,10 @@ def _range(parameter: app_commands.Parameter) -> str:
 
 
 def _check_entity(parameter: app_commands.Parameter, value: object, resolved: dict[str, Any]) -> None:
-    what = _ENTITIES[parameter.type]
+    what = _(_ENTITIES[parameter.type])
     name = f"`{parameter.display_name}`"
     if not isinstance(value, str) or not value.isdigit() or len(value) > 20:
-        raise OptionRefused(f"{name} must name a {what}.")
+        raise OptionRefused(_("{name} must name a {what}.").format(name=name, what=what))
     tables = {
         OptionType.user: ("users", "members"),
         OptionType.channel: ("channels",),
@@ -142,7 +175,9 @@ def _check_entity(parameter: app_commands.Parameter, value: object, resolved: di
         OptionType.attachment: ("attachments",),
     }[parameter.type]
     if not any(value in (resolved.get(table) or {}) for table in tables):
-        raise OptionRefused(f"{name} names a {what} Discord did not send; pick one from the list.")
+        raise OptionRefused(
+            _("{name} names a {what} Discord did not send; pick one from the list.").format(name=name, what=what)
+        )
 
 
 def _quoted(value: object) -> str:

@@ -8,6 +8,7 @@ import secrets
 import discord
 from discord import app_commands
 
+from bot.catalogue import N_, _
 from bot.errors import SalonError
 from cogs.kit.command_options import check_options
 
@@ -16,9 +17,9 @@ log = logging.getLogger(__name__)
 
 # Permissions as Discord's settings name them, so people can find them there.
 PERMISSION_NAMES = {
-    "manage_guild": "Manage Server",
-    "manage_channels": "Manage Channels",
-    "manage_messages": "Manage Messages",
+    "manage_guild": N_("Manage Server"),
+    "manage_channels": N_("Manage Channels"),
+    "manage_messages": N_("Manage Messages"),
     "administrator": "Administrator",
 }
 
@@ -29,22 +30,27 @@ def describe_user_error(error: app_commands.AppCommandError) -> str | None:
         return str(error.original)
     if isinstance(error, app_commands.TransformerError):
         if error.type is discord.AppCommandOptionType.user:
-            return "That user is not a member of this server; name a member."
-        return f"{discord.utils.escape_mentions(repr(error.value))[:100]} is not a valid value for this option."
-    if isinstance(error, app_commands.CommandNotFound):
-        return f"Salon has no command /{error.name[:50]} (any more); type / to see its commands."
-    if isinstance(error, app_commands.CommandSignatureMismatch):
-        return (
-            f"/{error.command.qualified_name} changed since your Discord app loaded it; "
-            "reload Discord (Ctrl+R, or restart the app) and try again."
+            return _("That user is not a member of this server; name a member.")
+        return _("{value} is not a valid value for this option.").format(
+            value=discord.utils.escape_mentions(repr(error.value))[:100]
         )
+    if isinstance(error, app_commands.CommandNotFound):
+        return _("Salon has no command /{name} (any more); type / to see its commands.").format(name=error.name[:50])
+    if isinstance(error, app_commands.CommandSignatureMismatch):
+        return _(
+            "/{qualified_name} changed since your Discord app loaded it; reload Discord "
+            "(Ctrl+R, or restart the app) and try again."
+        ).format(qualified_name=error.command.qualified_name)
     if isinstance(error, app_commands.MissingPermissions):
-        needed = " and ".join(PERMISSION_NAMES.get(p, p.replace("_", " ").title()) for p in error.missing_permissions)
-        return f"You need the {needed} permission to do that."
+        needed = " and ".join(
+            _(PERMISSION_NAMES[p]) if p in PERMISSION_NAMES else p.replace("_", " ").title()
+            for p in error.missing_permissions
+        )
+        return _("You need the {needed} permission to do that.").format(needed=needed)
     if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down: try again in {error.retry_after:.0f} s."
+        return _("Slow down: try again in {retry_after:.0f} s.").format(retry_after=error.retry_after)
     if isinstance(error, app_commands.CheckFailure):
-        return str(error) or "You can't use this command here."
+        return str(error) or _("You can't use this command here.")
     return None
 
 
@@ -71,7 +77,9 @@ async def report_error(interaction: discord.Interaction, error: Exception, where
         log.error(
             "unexpected error in %s (ref %s)", where, reference, exc_info=(type(error), error, error.__traceback__)
         )
-        message = f"Something went wrong on Salon's side. It has been logged as reference `{reference}`."
+        message = _("Something went wrong on Salon's side. It has been logged as reference `{reference}`.").format(
+            reference=reference
+        )
     await reply_ephemeral(interaction, message)
 
 

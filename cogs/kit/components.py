@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import discord
 
+from bot.catalogue import N_, _
 from cogs.kit.command_tree import report_error
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class SalonItem(discord.ui.DynamicItem[Shown], Generic[Shown], template=r"(?!)")
         return cls(*(part.parse(match[name]) for name, part in cls.parts.items()))  # type: ignore[call-arg]
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await guarded(interaction, self.where, lambda: self.act(interaction))
+        await guarded(interaction, _(self.where), lambda: self.act(interaction))
 
     async def act(self, interaction: discord.Interaction) -> None:
         """Do what a click on this item means."""
@@ -103,8 +104,8 @@ async def guarded(interaction: discord.Interaction, where: str, action: Callable
         await report_error(interaction, exc, where)
 
 
-STALE_BUTTON = "This button no longer works: the message is out of date. Use the newest message, or ask again."
-STALE_FORM = "This form has expired (Salon may have restarted since it was opened): open it again."
+STALE_BUTTON = N_("This button no longer works: the message is out of date. Use the newest message, or ask again.")
+STALE_FORM = N_("This form has expired (Salon may have restarted since it was opened): open it again.")
 
 
 class ComponentRegistry:
@@ -151,15 +152,19 @@ def refuse_menu_values(menu: discord.ui.Select, values: object) -> str | None:
     can send values it does not offer, the same one twice, or more than it allows.
     """
     if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-        return "Pick from the menu."
+        return _("Pick from the menu.")
     offered = [option.value for option in menu.options]
     if len(set(values)) != len(values):
-        return "Pick each entry of the menu once."
+        return _("Pick each entry of the menu once.")
     strangers = [value for value in values if value not in offered]
     if strangers:
-        return f"{strangers[0][:40]!r} is not in this menu; it offers {', '.join(offered[:25])}."
+        return _("{strangers!r} is not in this menu; it offers {offered}.").format(
+            strangers=strangers[0][:40], offered=", ".join(offered[:25])
+        )
     if not menu.min_values <= len(values) <= menu.max_values:
-        return f"Pick {menu.min_values} to {menu.max_values} entries of this menu."
+        return _("Pick {min_values} to {max_values} entries of this menu.").format(
+            min_values=menu.min_values, max_values=menu.max_values
+        )
     return None
 
 
@@ -179,11 +184,11 @@ async def answer_if_unhandled(registry: ComponentRegistry, interaction: discord.
     if interaction.type is discord.InteractionType.component:
         if registry.handles(custom_id) and shows_component(interaction.message, custom_id):
             return False
-        message = STALE_BUTTON
+        message = _(STALE_BUTTON)
     elif interaction.type is discord.InteractionType.modal_submit:
         if (interaction.user.id, custom_id) in registry.open_forms:
             return False
-        message = STALE_FORM
+        message = _(STALE_FORM)
     else:
         return False
     log.info("answered an unhandled %s with custom_id %r", interaction.type.name, custom_id[:100])

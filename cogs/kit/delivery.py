@@ -29,6 +29,7 @@ import aiohttp
 import discord
 from tenacity import AsyncRetrying, RetryError, retry_if_exception, stop_after_delay, wait_exponential
 
+from bot.catalogue import _
 from bot.jobs.progress import EditThrottle, paused_text, progress_text
 from bot.jobs.service import JobService, QueuedGeneration
 from bot.jobs.spec import Feature, PreparedGeneration
@@ -201,7 +202,7 @@ class ResultDeliverer:
 
         `post`: the job has no reply yet (a reaction asked for it), so post one in the channel.
         """
-        job, _ = await self.jobs.job_with_images(queued.job_id)
+        job, _unused = await self.jobs.job_with_images(queued.job_id)
         reply = Reply(self.bot, job, interaction)
         self._replies[job.id] = reply
         task = asyncio.create_task(self._display_logged(queued, reply, post), name=f"salon-display-{job.id}")
@@ -223,7 +224,7 @@ class ResultDeliverer:
         changed = asyncio.Event()
 
         async def watch() -> None:
-            async for _ in queued.handle.progress():
+            async for _unused in queued.handle.progress():
                 changed.set()
 
         watcher = asyncio.create_task(watch())
@@ -393,14 +394,21 @@ class ResultDeliverer:
 
     async def _ping(self, reply: Reply, job: Job, message: discord.Message) -> None:
         try:
-            await reply.ping(f"<@{job.requester_id}> job #{job.id} is ready: {message.jump_url}", job.requester_id)
+            await reply.ping(
+                _("<@{requester_id}> job #{id} is ready: {jump_url}").format(
+                    requester_id=job.requester_id, id=job.id, jump_url=message.jump_url
+                ),
+                job.requester_id,
+            )
         except discord.HTTPException:
             log.info("could not ping the requester of job %s", job.id, exc_info=True)
 
     async def _link(self, reply: Reply, job: Job, message: discord.Message) -> None:
         """Turn the old reply into a short link to the result, so it is not left frozen."""
         try:
-            await reply.edit(f"➡️ Job #{job.id} is ready: {message.jump_url}", [], None)
+            await reply.edit(
+                _("➡️ Job #{id} is ready: {jump_url}").format(id=job.id, jump_url=message.jump_url), [], None
+            )
         except discord.HTTPException:
             log.info("could not turn the reply of job %s into a link", job.id, exc_info=True)
 

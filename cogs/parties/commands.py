@@ -48,10 +48,14 @@ def check_role_candidate(interaction: discord.Interaction, member: discord.Membe
     """Refuse a party role for a bot (Salon too) or for someone who cannot see the party's thread."""
     name = discord.utils.escape_markdown(member.display_name)
     if member.bot or member.system or (interaction.client.user and member.id == interaction.client.user.id):
-        raise UserInputError(f"Party roles go to people; {name} is a bot. Name a member of this server.")
+        raise UserInputError(
+            _("Party roles go to people; {name} is a bot. Name a member of this server.").format(name=name)
+        )
     channel = interaction.channel
     if isinstance(channel, discord.Thread | discord.TextChannel) and not channel.permissions_for(member).view_channel:
-        raise UserInputError(f"{name} cannot see this thread, so they cannot take part; name someone who can.")
+        raise UserInputError(
+            _("{name} cannot see this thread, so they cannot take part; name someone who can.").format(name=name)
+        )
 
 
 def status_text(state: PartyState) -> str:
@@ -74,10 +78,14 @@ def status_text(state: PartyState) -> str:
         lines.append(f"Prompt v{version.version}: `{version.text}`")
     open_proposals = [p for p in state.proposals if p.status == "open"]
     for proposal in open_proposals[:10]:
-        lines.append(f"Proposal #{proposal.id} by <@{proposal.author_id}>: `{proposal.text}`")
+        lines.append(
+            _("Proposal #{id} by <@{author_id}>: `{text}`").format(
+                id=proposal.id, author_id=proposal.author_id, text=proposal.text
+            )
+        )
     rounds = [r for r in state.rounds if r.kind == "round"]
     if rounds:
-        lines.append(f"Rounds: {len(rounds)} (last: {rounds[-1].status})")
+        lines.append(_("Rounds: {count} (last: {status})").format(count=len(rounds), status=rounds[-1].status))
     return "\n".join(lines)[:2000]
 
 
@@ -113,7 +121,7 @@ class PartyRoundPresenter:
             self.boards.party_changed(round_row.party_id)
         party = await self.bot.services.parties.party_in(job.channel_id)
         if round_row is not None and party.native_poll and not round_row.poll_message_id:
-            _, images = await self.bot.services.jobs.job_with_images(job.id)
+            _unused, images = await self.bot.services.jobs.job_with_images(job.id)
             await post_poll(self.bot, self.bot.get_partial_messageable(int(job.channel_id)), round_row, images)
 
     async def failed(self, job: Job) -> Presentation:
@@ -204,7 +212,7 @@ class PartyCog(commands.Cog):
         )
         channel = interaction.channel
         if not isinstance(channel, discord.TextChannel):
-            raise UserInputError("Start a party in a text channel; Salon opens a thread for it there.")
+            raise UserInputError(_("Start a party in a text channel; Salon opens a thread for it there."))
         await interaction.response.defer(thinking=True)
         thread = await channel.create_thread(
             name=f"Party: {topic}"[:100], type=discord.ChannelType.public_thread, auto_archive_duration=1440
@@ -445,7 +453,7 @@ class PartyCog(commands.Cog):
         state = await self.bot.services.parties.state_in(self._thread_id(interaction))
         lines = [
             f"v{v.version} by <@{v.author_id}>"
-            + (f" (revert of v{v.reverted_from})" if v.reverted_from else "")
+            + (_(" (revert of v{reverted_from})").format(reverted_from=v.reverted_from) if v.reverted_from else "")
             + f": `{v.text}`"
             for v in state.versions
         ]

@@ -42,7 +42,7 @@ def parties_of(interaction: discord.Interaction) -> PartyService:
 
 
 class VoteButton(
-    SalonItem[discord.ui.Button], key="pvote", parts={"round_id": NUMBER, "idx": POSITION}, where="a party vote"
+    SalonItem[discord.ui.Button], key="pvote", parts={"round_id": NUMBER, "idx": POSITION}, where=N_("a party vote")
 ):
     """Vote for image n of a round (a second click moves a single-choice vote, or toggles an approval)."""
 
@@ -87,13 +87,15 @@ class StarButton(SalonItem[discord.ui.Button], key="pstar", parts={"image_id": N
             boards_of(interaction.client).round_changed(starred.round)
 
 
-class CloseVoteButton(SalonItem[discord.ui.Button], key="pclose", parts={"round_id": NUMBER}, where="closing a vote"):
+class CloseVoteButton(
+    SalonItem[discord.ui.Button], key="pclose", parts={"round_id": NUMBER}, where=N_("closing a vote")
+):
     """The facilitator closes a vote before its deadline."""
 
     def __init__(self, round_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Close vote", emoji="🏁", style=discord.ButtonStyle.danger, custom_id=self.make_id(round_id)
+                label=_("Close vote"), emoji="🏁", style=discord.ButtonStyle.danger, custom_id=self.make_id(round_id)
             )
         )
         self.round_id = round_id
@@ -115,7 +117,10 @@ def consent_text(publish: bool) -> str:
 
 
 class ConsentButton(
-    SalonItem[discord.ui.Button], key="consent", parts={"publish": one_of("yes", "no")}, where="choosing publication"
+    SalonItem[discord.ui.Button],
+    key="consent",
+    parts={"publish": one_of("yes", "no")},
+    where=N_("choosing publication"),
 ):
     """Asked as a member joins a party: may their images (and rounds they shape) be published?"""
 

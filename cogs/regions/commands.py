@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalogue import N_, _
 from bot.client import SalonBot
 from bot.errors import SalonError, UserInputError
 from bot.imagine.composer import ImagineOptions
@@ -46,7 +47,7 @@ def describe_scores(outcome: MarkOutcome) -> str:
         parts.append("liked " + ", ".join(f"{c.name()} (+{outcome.scores[c]})" for c in liked[:8]))
     if disliked:
         parts.append("disliked " + ", ".join(f"{c.name()} ({outcome.scores[c]})" for c in disliked[:8]))
-    return "; ".join(parts) or "no marks yet"
+    return "; ".join(parts) or _("no marks yet")
 
 
 async def refresh_lattice(
@@ -64,7 +65,7 @@ class CellSelect(
     SalonItem[discord.ui.Select],
     key="rsel",
     parts={"job_id": NUMBER, "image": POSITION, "rows": digit(1, 5), "cols": digit(1, 5)},
-    where="marking cells",
+    where=N_("marking cells"),
 ):
     """A menu of one image's cells: the picked cells are marked in the member's mode."""
 
@@ -77,7 +78,7 @@ class CellSelect(
         super().__init__(
             discord.ui.Select(
                 custom_id=self.make_id(job_id, image, rows, cols),
-                placeholder=f"Mark cells of image {image}" if numbered else "Mark cells",
+                placeholder=_("Mark cells of image {image}").format(image=image) if numbered else _("Mark cells"),
                 min_values=1,
                 max_values=len(options),
                 options=options,
@@ -92,13 +93,15 @@ class CellSelect(
     async def act(self, interaction: discord.Interaction) -> None:
         service = regions_of(interaction.client)
         values = self.item.values
-        _, images = await service.images(self.job_id, place_of(interaction))
+        _unused, images = await service.images(self.job_id, place_of(interaction))
         cells = self.lattice.parse(" ".join(f"{self.image}:{value}" for value in values), images=len(images))
         actor = actor_of(interaction)
         mode = await service.mode_of(actor, self.job_id)
         outcome = await service.mark(actor, self.job_id, cells, mode, self.lattice)  # type: ignore[arg-type]
         await interaction.response.send_message(
-            f"Marked {', '.join(c.name() for c in cells)} as {mode}d. Now: {describe_scores(outcome)}",
+            _("Marked {value} as {mode}d. Now: {outcome}").format(
+                value=", ".join(c.name() for c in cells), mode=mode, outcome=describe_scores(outcome)
+            ),
             ephemeral=True,
         )
         if interaction.message is not None:
@@ -109,14 +112,14 @@ class ModeButton(
     SalonItem[discord.ui.Button],
     key="rmode",
     parts={"job_id": NUMBER, "mode": one_of("like", "dislike")},
-    where="switching the marking mode",
+    where=N_("switching the marking mode"),
 ):
     """👍 / 👎: what the member's menu picks and reactions mean from now on."""
 
     def __init__(self, job_id: int, mode: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Mark liked" if mode == "like" else "Mark disliked",
+                label=_("Mark liked") if mode == "like" else _("Mark disliked"),
                 emoji="👍" if mode == "like" else "👎",
                 style=discord.ButtonStyle.success if mode == "like" else discord.ButtonStyle.danger,
                 custom_id=self.make_id(job_id, mode),
@@ -128,11 +131,11 @@ class ModeButton(
         await regions_of(interaction.client).images(self.job_id, place_of(interaction))
         await regions_of(interaction.client).set_mode(actor_of(interaction), self.job_id, self.mode)  # type: ignore[arg-type]
         await interaction.response.send_message(
-            f"Your picks and reactions now mark cells as {self.mode}d.", ephemeral=True
+            _("Your picks and reactions now mark cells as {mode}d.").format(mode=self.mode), ephemeral=True
         )
 
 
-class RegionsButton(SalonItem[discord.ui.Button], key="regions", parts={"job_id": NUMBER}, where="opening regions"):
+class RegionsButton(SalonItem[discord.ui.Button], key="regions", parts={"job_id": NUMBER}, where=N_("opening regions")):
     """🔲 Regions, under a result: open it for marking."""
 
     def __init__(self, job_id: int) -> None:
@@ -150,7 +153,7 @@ class RegionsButton(SalonItem[discord.ui.Button], key="regions", parts={"job_id"
 async def open_lattice(interaction: discord.Interaction, job_id: int, lattice: Lattice) -> None:
     """Post a result with its labelled lattice, cell menus and mode buttons, and remember the message."""
     service = regions_of(interaction.client)
-    _, images = await service.images(job_id, place_of(interaction))
+    _unused, images = await service.images(job_id, place_of(interaction))
     png = await service.lattice_png(job_id, lattice)
     view = discord.ui.View(timeout=None)
     numbered = len(images) > 1
@@ -162,22 +165,29 @@ async def open_lattice(interaction: discord.Interaction, job_id: int, lattice: L
         button = ModeButton(job_id, mode)
         button.row = 4
         view.add_item(button)
-    extra = f" Images beyond {MAX_SELECT_IMAGES}: use `/regions mark`." if len(images) > MAX_SELECT_IMAGES else ""
-    cells = f"A1 to {lattice.last_name()}" + (" (2:B3 is cell B3 of image 2)" if numbered else "")
-    text = (
-        f"🔲 Mark what you like and dislike in job #{job_id}: cells {cells}. Pick cells in the menus, react with "
-        f"🇦 (A1), 🇧 (B1), … on image 1, or use `/regions mark`. 👍/👎 choose what your picks mean.{extra}"
+    extra = (
+        _(" Images beyond {max_select_images}: use `/regions mark`.").format(max_select_images=MAX_SELECT_IMAGES)
+        if len(images) > MAX_SELECT_IMAGES
+        else ""
     )
+    cells = f"A1 to {lattice.last_name()}" + (_(" (2:B3 is cell B3 of image 2)") if numbered else "")
+    text = _(
+        "🔲 Mark what you like and dislike in job #{job_id}: cells {cells}. Pick cells in "
+        "the menus, react with 🇦 (A1), 🇧 (B1), … on image 1, or use `/regions mark`. 👍/👎 "
+        "choose what your picks mean.{extra}"
+    ).format(job_id=job_id, cells=cells, extra=extra)
     channel = interaction.channel
     if not isinstance(channel, discord.abc.Messageable):
-        raise UserInputError("Open regions in a channel or thread where Salon can post.")
+        raise UserInputError(_("Open regions in a channel or thread where Salon can post."))
     # A plain channel message, not the interaction's response: Salon edits it as people mark, long
     # after the interaction's token has expired.
     message = await channel.send(
         text, file=discord.File(io.BytesIO(png), filename=f"salon-lattice-{job_id}.png"), view=view
     )
     await service.record_lattice(job_id, str(message.id), str(interaction.channel_id), lattice)
-    await interaction.response.send_message(f"Opened job #{job_id} for marking.", ephemeral=True)
+    await interaction.response.send_message(
+        _("Opened job #{job_id} for marking.").format(job_id=job_id), ephemeral=True
+    )
 
 
 class RegionsCog(commands.Cog):
@@ -219,7 +229,8 @@ class RegionsCog(commands.Cog):
             actor_of(interaction), job_id, lattice, like=like, dislike=dislike, clear=clear
         )
         await interaction.response.send_message(
-            f"Marked. Job #{job_id} now: {describe_scores(outcome)}", ephemeral=True
+            _("Marked. Job #{job_id} now: {outcome}").format(job_id=job_id, outcome=describe_scores(outcome)),
+            ephemeral=True,
         )
         post = await regions_of(self.bot).latest_lattice(str(interaction.channel_id))
         channel = interaction.channel
@@ -232,7 +243,7 @@ class RegionsCog(commands.Cog):
         await regions_of(self.bot).images(job_id, place_of(interaction))
         png = await regions_of(self.bot).heatmap_png(job_id, lattice)
         await interaction.response.send_message(
-            f"🗺️ What the group likes (green) and dislikes (red) in job #{job_id}",
+            _("🗺️ What the group likes (green) and dislikes (red) in job #{job_id}").format(job_id=job_id),
             file=discord.File(io.BytesIO(png), filename=f"salon-heatmap-{job_id}.png"),
         )
 
@@ -267,7 +278,7 @@ class RegionsCog(commands.Cog):
         job_id, lattice = await self._job_and_lattice(interaction, job)
         service = regions_of(self.bot)
         actor, place = actor_of(interaction), place_of(interaction)
-        _, images = await service.images(job_id, place)
+        _unused, images = await service.images(job_id, place)
         if action == "regenerate":
             prepared = await service.regenerate_disliked(actor, place, job_id, image, lattice, prompt or None)
         elif action == "soft":
@@ -284,7 +295,7 @@ class RegionsCog(commands.Cog):
             else:
                 prepared = await service.remove_element(actor, place, job_id, image, chosen, lattice, remove, prompt)
         else:
-            raise UserInputError(f"Choose an action: {', '.join(EDIT_ACTIONS)}.")
+            raise UserInputError(_("Choose an action: {edit_actions}.").format(edit_actions=", ".join(EDIT_ACTIONS)))
         await start_generation(interaction, prepared)
 
     @regions.command(name="plan", description="Generate an image whose parts follow different prompts")

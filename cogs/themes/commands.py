@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.catalogue import _
 from bot.client import SalonBot
 from bot.errors import UserInputError
 from bot.help.topics import THEMED_CHANNEL_GUIDE
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 
 def _guild_id(interaction: discord.Interaction) -> str:
     if interaction.guild_id is None:
-        raise UserInputError("Themes and blocklists belong to server channels; use this command in a server.")
+        raise UserInputError(_("Themes and blocklists belong to server channels; use this command in a server."))
     return str(interaction.guild_id)
 
 
@@ -77,7 +78,7 @@ class ThemeCog(commands.Cog):
         elif name:
             base = Theme(name=name, description=description or "")
         else:
-            raise UserInputError("Choose a preset, or give the theme a name (and a template with {prompt}).")
+            raise UserInputError(_("Choose a preset, or give the theme a name (and a template with {prompt})."))
         defaults = dict(base.defaults)
         if steps is not None:
             defaults["steps"] = steps
@@ -88,7 +89,9 @@ class ThemeCog(commands.Cog):
         unknown = [m for m in allowed if m not in known_models]
         if unknown:
             raise UserInputError(
-                f"Unknown models: {', '.join(unknown)}. Salon serves {', '.join(f'`{m}`' for m in known_models)}."
+                _("Unknown models: {unknown}. Salon serves {value}.").format(
+                    unknown=", ".join(unknown), value=", ".join(f"`{m}`" for m in known_models)
+                )
             )
         theme = replace(
             base,
@@ -103,9 +106,11 @@ class ThemeCog(commands.Cog):
         )
         await self.themes.set_theme(actor_of(interaction), guild_id, str(interaction.channel_id), theme)
         # The announcement stays pinned, so whoever arrives later sees what the channel is about.
-        description = theme.describe()[: 2000 - len(THEMED_CHANNEL_GUIDE) - 100]
+        description = theme.describe()[: 2000 - len(_(THEMED_CHANNEL_GUIDE)) - 100]
         await interaction.response.send_message(
-            f"🎨 {interaction.user.mention} set this channel's theme.\n{description}\n\n{THEMED_CHANNEL_GUIDE}",
+            _("🎨 {mention} set this channel's theme.\n{description}\n\n{themed_channel_guide}").format(
+                mention=interaction.user.mention, description=description, themed_channel_guide=_(THEMED_CHANNEL_GUIDE)
+            ),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         try:
@@ -130,29 +135,35 @@ class ThemeCog(commands.Cog):
             actor_of(interaction), _guild_id(interaction), str(interaction.channel_id)
         )
         if not removed:
-            await interaction.response.send_message("This channel has no theme to clear.", ephemeral=True)
+            await interaction.response.send_message(_("This channel has no theme to clear."), ephemeral=True)
             return
-        await interaction.response.send_message(f"{interaction.user.mention} cleared this channel's theme.")
+        await interaction.response.send_message(
+            _("{mention} cleared this channel's theme.").format(mention=interaction.user.mention)
+        )
 
     @blocklist.command(name="add", description="Refuse prompts that use this term, everywhere in this server")
     @app_commands.checks.has_permissions(manage_messages=True)
     async def blocklist_add(self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]) -> None:
         added = await self.themes.block(actor_of(interaction), _guild_id(interaction), term)
-        text = f"Blocked `{term}`." if added else f"`{term}` was already blocked."
+        text = f"Blocked `{term}`." if added else _("`{term}` was already blocked.").format(term=term)
         await interaction.response.send_message(text, ephemeral=True)
 
     @blocklist.command(name="remove", description="Allow a blocked term again")
     @app_commands.checks.has_permissions(manage_messages=True)
     async def blocklist_remove(self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]) -> None:
         removed = await self.themes.unblock(actor_of(interaction), _guild_id(interaction), term)
-        text = f"`{term}` is allowed again." if removed else f"`{term}` was not blocked."
+        text = (
+            _("`{term}` is allowed again.").format(term=term)
+            if removed
+            else _("`{term}` was not blocked.").format(term=term)
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
     @blocklist.command(name="list", description="Show the blocked terms")
     @app_commands.checks.has_permissions(manage_messages=True)
     async def blocklist_list(self, interaction: discord.Interaction) -> None:
         terms = await self.themes.blocked(_guild_id(interaction))
-        text = "Blocked: " + ", ".join(f"`{t}`" for t in terms) if terms else "Nothing is blocked in this server."
+        text = "Blocked: " + ", ".join(f"`{t}`" for t in terms) if terms else _("Nothing is blocked in this server.")
         await interaction.response.send_message(text[:2000], ephemeral=True)
 
 
