@@ -10,8 +10,8 @@ through `app_commands.Translator`, not through this catalogue). A violation name
 from __future__ import annotations
 
 import ast
-import gettext
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -176,4 +176,37 @@ def test_a_compiled_translation_is_what_members_read(tmp_path: Path) -> None:
         assert catalogue._("Choose an image from 1 to {count}.") == "Choose an image from 1 to {count}."
     finally:
         catalogue.use_language("en")
-    assert isinstance(gettext.NullTranslations().gettext("x"), str)
+
+
+class _VisibleText(HTMLParser):
+    """Collects what a reader sees of a template once its Jinja tags are gone: text and labelling attributes."""
+
+    LABELS = ("alt", "title", "aria-label", "placeholder")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+        self.seen.extend(value for name, value in attrs if name in self.LABELS and value)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.seen.append(data)
+
+
+JINJA_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+
+
+@pytest.mark.parametrize("template", sorted(ROOT.glob("bot/**/templates/*.html")), ids=lambda p: p.name)
+def test_template_words_go_through_the_catalogue(template: Path) -> None:
+    # Deny by default: with every {{ ... }} and {% ... %} removed, a reader must see no word left.
+    parser = _VisibleText()
+    parser.feed(JINJA_TAGS.sub("", template.read_text(encoding="utf-8")))
+    words = [text.strip() for text in parser.seen if re.search(r"[^\W\d_]{2,}", text)]
+    assert words == [], f"{template.name}: wrap in {{{{ _(...) }}}}: {words}"

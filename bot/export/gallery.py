@@ -1,7 +1,9 @@
 """A static HTML gallery of a session's story: one folder (index.html and images/) that works offline.
 
 Jinja2 renders it with autoescaping on for every template (set here, not left to file-name
-rules), so prompts and names are always shown as text, never run as HTML or script.
+rules), so prompts and names are always shown as text, never run as HTML or script. Its words go
+through Salon's catalogue (Jinja's i18n extension with `bot.catalogue`'s callables), so a gallery is
+written in the language Salon speaks; user text passed into a sentence is still escaped.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from bot.catalogue import _, ngettext
 from bot.export.story import SessionStory, StoryImage
 from bot.store import ImageFiles
 from bot.store.database import parse_utc
@@ -23,7 +26,10 @@ _ENVIRONMENT = Environment(
     autoescape=True,
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    extensions=["jinja2.ext.i18n"],
 )
+# New-style callables: `_("by %(author)s", author=name)` fills and escapes the fields after the lookup.
+_ENVIRONMENT.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 
 def human_time(stored: str) -> str:

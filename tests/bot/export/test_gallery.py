@@ -5,6 +5,10 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+
+from bot import catalogue
 from bot.export.gallery import render_gallery, write_gallery, zip_folder
 from bot.export.story import channel_story, party_story
 from bot.jobs.spec import ImagineOptions, Place
@@ -93,3 +97,28 @@ async def test_recorded_journeys_are_kept_per_image_and_shown(services: Services
     for sha256 in journeys:
         assert (index.parent / "images" / f"{sha256}.gif").exists() and f'src="images/{sha256}.gif"' in html
     assert html.count('class="journey"') == 2
+
+
+async def test_a_gallery_is_written_in_the_language_salon_speaks(services: Services, tmp_path: Path) -> None:
+    catalog = Catalog(locale="fr", domain=catalogue.DOMAIN)
+    catalog.add("by %(author)s", "par %(author)s")
+    catalog.add("All images", "Toutes les images")
+    catalog.add(("%(num)s image", "%(num)s images"), ("%(num)s image", "%(num)s d'images", "%(num)s images (fr)"))
+    # French has three plural forms in CLDR (one, many for round millions, other).
+    folder = tmp_path / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    with (folder / "salon.mo").open("wb") as handle:
+        write_mo(handle, catalog)
+    place = Place("1", "50")
+    prepared = await services.imagine.prepare(MALLORY, place, ImagineOptions("a cat"))
+    await services.jobs.wait(await services.jobs.submit(MALLORY, place, prepared))
+    story = await channel_story(services.jobs.db, "50", "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z", title="cats")
+    try:
+        assert catalogue.use_language("fr", tmp_path)
+        html = render_gallery(story)
+    finally:
+        catalogue.use_language("en")
+    assert "Toutes les images" in html and "2 images (fr)" in html
+    # The author's name is filled into the translated sentence and still escaped.
+    assert "par &lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+    assert "Toutes les images" not in render_gallery(story)
