@@ -56,7 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"salon: setting error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
 
+    from bot.catalogue import use_language
     from bot.logging_setup import configure_logging
+
+    use_language(settings.language)  # checked by the settings: it has a compiled catalogue
 
     secrets = [settings.discord_token.get_secret_value()] if settings.discord_token else []
     if args.command == "demo":

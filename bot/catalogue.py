@@ -21,6 +21,12 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 _active: gettext.NullTranslations = gettext.NullTranslations()
 
 
+def compiled_languages(locale_dir: Path = LOCALE_DIR) -> list[str]:
+    """Return the languages Salon can speak: English and each compiled `<language>/LC_MESSAGES/salon.mo`."""
+    compiled = sorted(path.parent.parent.name for path in locale_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.mo"))
+    return ["en", *compiled]
+
+
 def use_language(language: str, locale_dir: Path = LOCALE_DIR) -> bool:
     """Speak `language` from now on; return False (and keep English) when it has no compiled catalogue."""
     global _active

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.catalogue import compiled_languages
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -91,6 +93,8 @@ class Settings(BaseSettings):
     suggest_model: str | None = None
 
     log_level: LogLevel = "INFO"
+    # The language members read: "en", or one compiled into bot/locale/<language>/LC_MESSAGES/salon.mo.
+    language: str = "en"
 
     @field_validator("discord_api_base", "discord_gateway_url")
     @classmethod
@@ -127,6 +131,16 @@ class Settings(BaseSettings):
             name, _, index = device.partition(":")
             if name not in ("cpu", "cuda", "mps") or (index and not index.isdigit()):
                 raise ValueError(f"{device!r} is not a device; use cpu, mps, cuda or cuda:N")
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _check_language(cls, value: str) -> str:
+        if value not in compiled_languages():
+            raise ValueError(
+                f"{value!r} has no compiled catalogue; available: {', '.join(compiled_languages())}"
+                " (README: Translating Salon)"
+            )
         return value
 
     @field_validator("log_level", mode="before")

@@ -32,12 +32,18 @@ NOT_MEMBER_TEXT = re.compile(
 )
 SQL = re.compile(
     r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|WITH|PRAGMA|ALTER|DROP|REPLACE|BEGIN)\b|\b(FROM|WHERE|SET)\b.*\?"
-    r"|\bIS (NOT )?NULL\b|\b[a-z_]+ (NOT )?IN \(|\b[a-z_]+ = \?"
+    r"|\bIS (NOT )?NULL\b|\b[a-z_]+ (NOT )?IN \(|\b[a-z_]+ [<>=!]{1,2} \?"
 )
-# A string read by a program, not a member (a PNG's A1111 parameters, an SQLite error to match), says
-# so on its line; the comment is the reviewable exception.
-MACHINE_READ = "# machine-read"
+# A string read by a program, not a member (a PNG's A1111 parameters, an SQLite error to match), or
+# by the admin who wrote a config file, says so on its line; the comment is the reviewable exception.
+EXEMPT_COMMENTS = ("# machine-read", "# admin-read")
+# Member text: two words, or (in an f-string, or a label a member reads) one word of three letters,
+# unless the whole string is an identifier, a path or a key ("image-{}.png", "seed:{}", "salon:u:{}").
 WORDS = re.compile(r"[A-Za-z]{2,}[^\n]*\s[^\n]*[A-Za-z]{2,}")
+A_WORD = re.compile(r"[A-Za-z]{3,}")
+LOWER_WORD = re.compile(r"[A-Za-z][a-z]{2,}")  # a word, not an SQL keyword ("AND") or an acronym
+IDENTIFIER_LIKE = re.compile(r"[\w.:/\-{}?=#@*]*")
+LABEL_KEYWORDS = {"label", "placeholder"}
 MARKERS = {"_", "ngettext", "N_"}
 LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
 PROGRAMMER_ERRORS = {
@@ -126,14 +132,17 @@ def unmarked_text(path: Path) -> list[str]:
             text = node.value
         else:
             continue
-        if MACHINE_READ in lines[node.lineno - 1] or MACHINE_READ in lines[node.end_lineno - 1]:
+        if any(mark in lines[node.lineno - 1] or mark in lines[node.end_lineno - 1] for mark in EXEMPT_COMMENTS):
             continue
-        if (
+        parent = parents.get(node)
+        is_label = isinstance(parent, ast.keyword) and parent.arg in LABEL_KEYWORDS
+        reads_as_text = (
             WORDS.search(text)
-            and not SQL.search(text)
-            and not _is_docstring(node, parents)
-            and not _exempt(node, parents)
-        ):
+            or (is_label and A_WORD.search(text))
+            or (isinstance(node, ast.JoinedStr) and A_WORD.search(text) and not IDENTIFIER_LIKE.fullmatch(text))
+            or (" " in text and LOWER_WORD.search(text))  # "✅ Done", "liked " + cells, "a star"
+        )
+        if reads_as_text and not SQL.search(text) and not _is_docstring(node, parents) and not _exempt(node, parents):
             found.append(f"{path.relative_to(ROOT).as_posix()}:{node.lineno}: {text[:70]!r}")
     return found
 
@@ -168,6 +177,7 @@ def test_a_compiled_translation_is_what_members_read(tmp_path: Path) -> None:
     folder.mkdir(parents=True)
     with (folder / "salon.mo").open("wb") as handle:
         write_mo(handle, catalog)
+    assert catalogue.compiled_languages(tmp_path) == ["en", "fr"]  # what SALON_LANGUAGE may name
     try:
         assert catalogue.use_language("fr", tmp_path)
         assert catalogue._("Choose an image from 1 to {count}.").format(count=4) == "Choisissez une image de 1 à 4."

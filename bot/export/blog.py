@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.catalogue import _
+from bot.catalogue import _, ngettext
 from bot.export.gallery import FileProgress
 from bot.export.story import SessionStory, StoryImage
 from bot.render.web_image import web_jpeg
@@ -102,27 +102,39 @@ def story_markdown(story: SessionStory, images: list[StoryImage], names: dict[in
     if story.rounds:
         lines += [_("## The rounds"), ""]
         for round_row in story.rounds:
-            what = _("The final vote") if round_row.kind == "final" else f"Round {round_row.number}"
+            what = (
+                _("The final vote")
+                if round_row.kind == "final"
+                else _("Round {number}").format(number=round_row.number)
+            )
             line = f"**{what}**"
             if round_row.prompt:
                 line += f" (*{escape_markdown(round_row.prompt)}*)"
-            line += f": {escape_markdown(round_row.reason)}, {round_row.ballots} ballots."
+            line += ": " + ngettext(
+                "{reason}, {count} ballot.", "{reason}, {count} ballots.", round_row.ballots
+            ).format(reason=escape_markdown(round_row.reason), count=round_row.ballots)
             lines.append(line)
             winner = story.image(round_row.winner_image_id) if round_row.winner_image_id else None
             if winner is not None and winner.id in kept:
                 lines += ["", f"![{_alt(winner.user_prompt)}]({names[winner.id]})"]
             lines.append("")
-    lines += ["## Gallery", ""]
+    lines += [_("## Gallery"), ""]
     for image in images:
         credit = ", ".join(escape_markdown(name) for name in (image.author_name, *image.co_author_names))
-        caption = f"{escape_markdown(image.prompt)} — {credit}, seed {image.seed}"
+        caption = _("{prompt} — {credit}, seed {seed}").format(
+            prompt=escape_markdown(image.prompt), credit=credit, seed=image.seed
+        )
         lines += [f"![{_alt(image.user_prompt)}]({names[image.id]})", "", caption, ""]
     if left_out:
         lines += [
-            _(
+            ngettext(
+                "*{left_out} image is not shown: not all of its authors agreed to "
+                "publication (a party round's images are credited to the prompt's author and "
+                "committer and to every voter).*",
                 "*{left_out} images are not shown: not all of their authors agreed to "
                 "publication (a party round's images are credited to the prompt's author and "
-                "committer and to every voter).*"
+                "committer and to every voter).*",
+                left_out,
             ).format(left_out=left_out),
             "",
         ]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from bot.catalogue import _, ngettext
+from bot.catalogue import N_, _, ngettext
 from bot.export.story import SessionStory, StoryImage
 from bot.store import ImageFiles
 from bot.store.database import parse_utc
@@ -32,10 +32,28 @@ _ENVIRONMENT = Environment(
 _ENVIRONMENT.install_gettext_callables(_, ngettext, newstyle=True)  # type: ignore[attr-defined]
 
 
+MONTHS = (
+    N_("January"),
+    N_("February"),
+    N_("March"),
+    N_("April"),
+    N_("May"),
+    N_("June"),
+    N_("July"),
+    N_("August"),
+    N_("September"),
+    N_("October"),
+    N_("November"),
+    N_("December"),
+)
+
+
 def human_time(stored: str) -> str:
     """Return a stored UTC time as people read it ("4 December 2026, 01:30 UTC"); the page localises it."""
     moment = parse_utc(stored)
-    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"
+    return _("{day} {month} {year}, {time} UTC").format(
+        day=moment.day, month=_(MONTHS[moment.month - 1]), year=moment.year, time=f"{moment:%H:%M}"
+    )
 
 
 _ENVIRONMENT.filters["human_time"] = human_time

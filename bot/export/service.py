@@ -50,8 +50,8 @@ class ExportStep:
                 done=self.done, total=self.total, done2=progress_bar(self.done, self.total)
             )
         if self.stage == "zipping":
-            return "🗜️ Zipping…"
-        return "✅ Done"
+            return _("🗜️ Zipping…")
+        return _("✅ Done")
 
 
 ProgressCallback = Callable[[ExportStep], None]

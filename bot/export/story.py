@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bot.catalogue import _
 from bot.export.history_store import actor_names, images_of_jobs, jobs_in_window, jobs_of_sessions
+from bot.jobs.names import image_name
 from bot.parties.service import PartyState, load_party_state
 from bot.parties.store import party_in_thread, votes_of_round
 from bot.reactions.service import REACTION_VOTE
@@ -53,6 +55,12 @@ class StoryImage:
     prompt_author_id: str | None = None
     co_author_ids: tuple[str, ...] = ()
     co_author_names: tuple[str, ...] = ()
+    round_number: int | None = None  # the party round whose grid it is in
+
+    @property
+    def name(self) -> str:
+        """Return what members called it: its place in its grid ("round 2, image 3", "image 3 of job #17")."""
+        return image_name(self.number, self.job_id, self.round_number)
 
     @property
     def author_ids(self) -> tuple[str, ...]:
@@ -218,8 +226,14 @@ async def party_story(db: Database, thread_id: str) -> SessionStory:
         )
     images = await _images(db, await jobs_of_sessions(db, [party.session_id]), winners, starred)
     co_authors = await _round_co_authors(db, state)
+    round_of_job = {r.job_id: r.number for r in state.rounds if r.kind == "round" and r.job_id is not None}
     story.images = [
-        _credited(_with_votes(image, votes.get(image.id, 0)), co_authors.get(image.job_id, (None, ())), author_names)
+        replace(
+            _credited(
+                _with_votes(image, votes.get(image.id, 0)), co_authors.get(image.job_id, (None, ())), author_names
+            ),
+            round_number=round_of_job.get(image.job_id),
+        )
         for image in images
     ]
     return story
@@ -232,7 +246,8 @@ async def channel_story(db: Database, channel_id: str, since: str, until: str, t
     story = SessionStory(
         kind="channel",
         guild_id=jobs[0].guild_id if jobs else None,
-        title=title or (session.title if session and session.title else f"Channel {channel_id}"),
+        title=title
+        or (session.title if session and session.title else _("Channel {channel_id}").format(channel_id=channel_id)),
         topic=(jobs[0].spec.theme or "") if jobs else "",
         started_at=since,
         ended_at=until,
@@ -248,7 +263,12 @@ async def member_story(db: Database, user_id: str, since: str, until: str) -> Se
     jobs = await jobs_in_window(db, requester_id=user_id, since=since, until=until)
     name = (await actor_names(db, [user_id]))[user_id]
     story = SessionStory(
-        kind="member", title=f"{name}'s run", guild_id=None, topic="", started_at=since, ended_at=until
+        kind="member",
+        title=_("{name}'s run").format(name=name),
+        guild_id=None,
+        topic="",
+        started_at=since,
+        ended_at=until,
     )
     story.images = await _images(db, jobs, set(), set())
     story.people = [(user_id, name, ())]

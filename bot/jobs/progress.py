@@ -47,7 +47,7 @@ def describe_eta(seconds: float | None) -> str:
     if seconds is None:
         return ""
     if seconds < 90:
-        return f"about {max(1, round(seconds))} s"
+        return _("about {seconds} s").format(seconds=max(1, round(seconds)))
     return _("about {seconds} min").format(seconds=round(seconds / 60))
 
 
@@ -62,7 +62,7 @@ def progress_text(
 ) -> str:
     """Return the text of a job's message while it waits or runs (`started`: a worker has taken it)."""
     eta_text = describe_eta(eta)
-    suffix = f" · {eta_text} left" if eta_text else ""
+    suffix = _(" · {eta} left").format(eta=eta_text) if eta_text else ""
     if (step is None or total is None) and started and not position:
         return _("🎨 Job #{job_id} is running: its first step is on the way{suffix}").format(
             job_id=job_id, suffix=suffix
@@ -77,7 +77,7 @@ def progress_text(
 
 def paused_text(job_id: int, health: PoolHealth) -> str:
     """Return the text of a waiting job's message while no worker can generate (no ETA: nothing runs)."""
-    attempt = f"attempt {health.attempt}" if health.attempt else "starting"
+    attempt = _("attempt {number}").format(number=health.attempt) if health.attempt else _("starting")
     error = _("; last error: {last_error}").format(last_error=health.last_error[:200]) if health.last_error else ""
     return _(
         "⏸️ Generation is paused: the GPU worker is restarting ({attempt}{error}). Job "
@@ -88,7 +88,7 @@ def paused_text(job_id: int, health: PoolHealth) -> str:
 def health_line(health: PoolHealth) -> str:
     """Return one line on whether Salon can generate now, for `/queue`."""
     if health.paused:
-        attempt = f", attempt {health.attempt}" if health.attempt else ""
+        attempt = _(", attempt {number}").format(number=health.attempt) if health.attempt else ""
         error = _(" Last error: {last_error}").format(last_error=health.last_error[:200]) if health.last_error else ""
         return _(
             "⏸️ Generation is paused: the GPU worker is restarting{attempt}. Jobs are kept "

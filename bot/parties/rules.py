@@ -32,6 +32,19 @@ class Phase(StrEnum):
 
 PHASE_ORDER = (Phase.ASSOCIATIONS, Phase.ROUNDS, Phase.FINAL_VOTE, Phase.ENDED)
 
+# What members read for a phase or a role (the enum values are stored and typed in commands).
+PHASE_NAMES = {
+    Phase.ASSOCIATIONS: N_("associations"),
+    Phase.ROUNDS: N_("rounds"),
+    Phase.FINAL_VOTE: N_("final vote"),
+    Phase.ENDED: N_("ended"),
+}
+
+
+def phase_name(phase: Phase | str) -> str:
+    """Return a phase as members read it ("final vote")."""
+    return _(PHASE_NAMES[Phase(phase)])
+
 
 class Role(StrEnum):
     """A member's role; everyone who joins is a participant, some also hold one of the others."""
@@ -40,6 +53,22 @@ class Role(StrEnum):
     PROMPT_MASTER = "prompt-master"
     ART_EXPERT = "art-expert"
     PARTICIPANT = "participant"
+
+
+ROLE_NAMES = {
+    Role.FACILITATOR: N_("facilitator"),
+    Role.PROMPT_MASTER: N_("Prompt Master"),
+    Role.ART_EXPERT: N_("Art Expert"),
+    Role.PARTICIPANT: N_("participant"),
+}
+
+
+def role_name(role: Role | str) -> str:
+    """Return a role as members read it ("Prompt Master"); an unknown stored word is shown as it is."""
+    try:
+        return _(ROLE_NAMES[Role(role)])
+    except ValueError:
+        return str(role)
 
 
 class VoteMode(StrEnum):
@@ -121,8 +150,8 @@ def require_phase(phase: Phase, allowed: Iterable[Phase], doing: str) -> None:
     """Raise unless the party is in one of `allowed` phases, naming where it is."""
     allowed = tuple(allowed)
     if phase not in allowed:
-        names = " or ".join(p.value.replace("_", " ") for p in allowed)
-        now = phase.value.replace("_", " ")
+        names = _(" or ").join(phase_name(p) for p in allowed)
+        now = phase_name(phase)
         raise PartyRuleError(
             _("You can {doing} during the {names} phase; this party is in the {now} phase.").format(
                 doing=doing, names=names, now=now

@@ -1003,7 +1003,7 @@ class PartyService:
         """Star an image of the party for the final selection (Art Expert only)."""
         image = await get_image(self.db, image_id)
         if image is None:
-            raise UserInputError(_("There is no image #{image_id}.").format(image_id=image_id))
+            raise UserInputError(_("That image is gone: it can no longer be starred."))
         party_id = await party_id_of_session(self.db, image.session_id)
         if party_id is None:
             raise PartyRuleError(_("Only images made in a party can be starred for its final selection."))

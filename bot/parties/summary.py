@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.catalogue import _
-from bot.parties.rules import Role
+from bot.jobs.names import image_name
+from bot.parties.rules import Role, role_name
 from bot.parties.service import PartyService, PartyState
 from bot.parties.store import votes_of_round
 from bot.render.grid import grid_png
@@ -42,23 +43,31 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
     for role in (Role.FACILITATOR, Role.PROMPT_MASTER, Role.ART_EXPERT):
         holders = state.holders(role)
         if holders:
-            roles.append(f"{role.value}: " + ", ".join(f"<@{h}>" for h in holders))
+            roles.append(
+                _("{role}: {holders}").format(role=role_name(role), holders=", ".join(f"<@{h}>" for h in holders))
+            )
     people = [f"<@{m.user_id}>" for m in state.members.values()]
-    lines.append(f"**People** ({len(people)}): " + ", ".join(people))
+    lines.append(_("**People** ({count}): {people}").format(count=len(people), people=", ".join(people)))
     if roles:
-        lines.append("**Roles**: " + "; ".join(roles))
+        lines.append(_("**Roles**: {roles}").format(roles="; ".join(roles)))
     tallies = state.tallied_associations()
     if tallies:
-        lines.append("**Associations**: " + ", ".join(f"{t.text} ×{t.count}" for t in tallies[:25]))
+        associations = ", ".join(f"{t.text} ×{t.count}" for t in tallies[:25])
+        lines.append(_("**Associations**: {associations}").format(associations=associations))
     lines.append(_("**The prompt's evolution**:"))
     for version in state.versions[-8:]:
-        lines.append(f"v{version.version} by <@{version.author_id}>: `{version.text}`")
+        lines.append(
+            _("v{version} by <@{author_id}>: `{text}`").format(
+                version=version.version, author_id=version.author_id, text=version.text
+            )
+        )
     names = await image_names(service, state)
+    positions = await _grid_positions(service, state)
     vote_count = 0
     for round_row in state.rounds:
         ballots = await votes_of_round(service.db, round_row.id)
         vote_count += len(ballots)
-        what = _("Final vote") if round_row.kind == "final" else f"Round {round_row.number}"
+        what = _("Final vote") if round_row.kind == "final" else _("Round {number}").format(number=round_row.number)
         reason = round_row.outcome.get("reason", round_row.status)
         if round_row.winner_image_id is None:
             result = _("no winner — {reason}").format(reason=reason)
@@ -68,9 +77,13 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
             result = _("{pick} is the party's pick — among the candidates, {reason}").format(pick=pick, reason=reason)
         else:
             result = _("image {value} won — {reason}").format(
-                value=names.get(round_row.winner_image_id, "?").rsplit(" ", 1)[-1], reason=reason
+                value=positions.get(round_row.winner_image_id, "?"), reason=reason
             )
-        lines.append(f"**{what}** (prompt v{round_row.prompt_version or '–'}): {result}")
+        lines.append(
+            _("**{what}** (prompt v{version}): {result}").format(
+                what=what, version=round_row.prompt_version or "–", result=result
+            )
+        )
     if state.stars:
         lines.append(
             _("**Art Expert's picks**: ") + ", ".join(names.get(i, _("an image")) for i, _unused in state.stars)
@@ -95,11 +108,21 @@ async def party_summary(service: PartyService, state: PartyState) -> str:
     return "\n".join(lines)
 
 
+async def _grid_positions(service: PartyService, state: PartyState) -> dict[int, int]:
+    """Return each round image's place in its round's grid, from 1."""
+    positions: dict[int, int] = {}
+    for round_row in state.rounds:
+        if round_row.kind == "round" and round_row.job_id is not None:
+            for n, image in enumerate(await images_of_job(service.db, round_row.job_id), start=1):
+                positions[image.id] = n
+    return positions
+
+
 async def image_names(service: PartyService, state: PartyState) -> dict[int, str]:
     """Return how members call each round image: "round 2, image 3" (its place in that round's grid)."""
     names: dict[int, str] = {}
     for round_row in state.rounds:
         if round_row.kind == "round" and round_row.job_id is not None:
             for n, image in enumerate(await images_of_job(service.db, round_row.job_id), start=1):
-                names[image.id] = _("round {number}, image {n}").format(number=round_row.number, n=n)
+                names[image.id] = image_name(n, round_row.job_id, round_row.number)
     return names

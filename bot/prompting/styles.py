@@ -95,7 +95,7 @@ def default_style_catalog() -> StyleCatalog:
 
 def _preset(file_name: str, name: str, entry: object) -> StylePreset:
     """Return the preset of one TOML table, or raise `ValueError` saying what is wrong with it."""
-    where = f"{file_name}: style [{name}]"
+    where = f"{file_name}: style [{name}]"  # admin-read: a preset file's error, for whoever wrote it
     if not _SLUG.fullmatch(name):
         raise ValueError(f"{where}: the name must be a slug (lowercase letters, digits and hyphens)")
     if not isinstance(entry, dict):

@@ -426,7 +426,7 @@ def emphasise(prompt: str, words: list[str], weight: float = 1.3) -> str:
 def _required_text(text: str, what: str) -> str:
     cleaned = " ".join(text.split())
     if not cleaned:
-        raise UserInputError(f"Say {what}.")
+        raise UserInputError(_("Say {what}.").format(what=what))
     if len(cleaned) > 500:
         raise UserInputError(_("Keep it under 500 characters."))
     return cleaned

@@ -290,7 +290,7 @@ async def _check_foreign_keys(conn: aiosqlite.Connection, migration_name: str) -
     broken = await cursor.fetchall()
     await cursor.close()
     if broken:
-        where = ", ".join(f"{row[0]} row {row[1]} → {row[2]}" for row in broken[:5])
+        where = ", ".join(f"{row[0]} row {row[1]} → {row[2]}" for row in broken[:5])  # admin-read
         raise sqlite3.IntegrityError(f"migration {migration_name} leaves broken references: {where}")
 
 

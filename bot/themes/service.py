@@ -170,11 +170,12 @@ class Theme:
         if self.negative:
             lines.append(_("Always avoided: `{negative}`").format(negative=self.negative))
         if self.defaults:
-            lines.append("Defaults: " + ", ".join(f"{k} {v}" for k, v in sorted(self.defaults.items())))
+            defaults = ", ".join(f"{k} {v}" for k, v in sorted(self.defaults.items()))
+            lines.append(_("Defaults: {defaults}").format(defaults=defaults))
         if self.allowed_models:
-            lines.append("Models: " + ", ".join(f"`{m}`" for m in self.allowed_models))
+            lines.append(_("Models: {models}").format(models=", ".join(f"`{m}`" for m in self.allowed_models)))
         if self.required_words:
-            lines.append(_("Mention one of: ") + ", ".join(self.required_words))
+            lines.append(_("Mention one of: {words}").format(words=", ".join(self.required_words)))
         if self.banned_words:
             lines.append(_("Not allowed: ") + ", ".join(self.banned_words))
         return "\n".join(line for line in lines if line)

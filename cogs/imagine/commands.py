@@ -15,6 +15,7 @@ from bot.errors import SalonError
 from bot.imagine.composer import ASPECT_RATIOS, MAX_PROMPT_CHARS, MAX_SEED, ImagineOptions
 from bot.imagine.content_images import check_attachment_header, load_content_image
 from bot.imagine.limits import COUNT, GUIDANCE, SIDE, STEPS, STRENGTH
+from bot.jobs.names import state_name
 from bot.jobs.progress import describe_eta, health_line
 from bot.jobs.spec import Feature, Place
 from bot.nearest import nearest_names
@@ -25,7 +26,7 @@ from bot.store.jobs import Job
 from cogs.imagine.presenter import GridPresenter
 from cogs.imagine.views import PERSISTENT_ITEMS, inspire_from_message, remix_message
 from cogs.kit.delivery import start_generation
-from cogs.kit.places import actor_of, defer_reply, place_of
+from cogs.kit.places import actor_of, defer_reply, message_link, place_of
 
 log = logging.getLogger(__name__)
 
@@ -142,12 +143,11 @@ class ImagineCog(commands.Cog):
         for row in status.jobs:
             job = row.job
             # The same rule as the job's own message: running once a worker has it, else its place.
-            where = "running" if row.running else _("queued, {value} ahead").format(value=row.position or 0)
+            where = _("running") if row.running else _("queued, {value} ahead").format(value=row.position or 0)
             eta_text = "" if status.health.paused else describe_eta(row.eta)
-            lines.append(
-                f"• #{job.id} {where}{f', {eta_text} left' if eta_text else ''}: "
-                f"{discord.utils.escape_markdown(job.spec.render.prompt)[:80]}"
-            )
+            left = _(", {eta} left").format(eta=eta_text) if eta_text else ""
+            prompt = discord.utils.escape_markdown(job.spec.render.prompt)[:80]
+            lines.append(f"• #{job.id} {where}{left}: {prompt}")
         await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
 
 
@@ -160,10 +160,8 @@ def describe_history(jobs: list[Job], guild_id: str | None) -> str:
         when = f"<t:{int(parse_utc(job.created_at).timestamp())}:R>"
         prompt = discord.utils.escape_markdown(job.spec.user_prompt)[:70]
         message_id = job.result_message_id or job.reply_message_id
-        link = (
-            f" — https://discord.com/channels/{guild_id or '@me'}/{job.channel_id}/{message_id}" if message_id else ""
-        )
-        lines.append(f"• #{job.id} {when} {job.state.value}: {prompt}{link}")
+        link = f" — {message_link(guild_id, job.channel_id, message_id)}" if message_id else ""
+        lines.append(f"• #{job.id} {when} {state_name(job.state)}: {prompt}{link}")
     return "\n".join(lines)[:2000]
 
 

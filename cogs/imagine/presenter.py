@@ -33,7 +33,7 @@ def describe_result(job: Job, images: list[ImageRecord], requester_mention: str,
     seeds = ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images))
     text = f"**{_escape(render.prompt)}** — {requester_mention}"
     if render.negative_prompt:
-        text += f"\nwithout: {_escape(render.negative_prompt)}"
+        text += "\n" + _("without: {negative}").format(negative=_escape(render.negative_prompt))
     if spec.lineage is not None:
         text += _("\n{action} of job #{parent_job_id}").format(
             action=spec.action, parent_job_id=spec.lineage.parent_job_id
@@ -79,26 +79,26 @@ def describe_info(job: Job, images: list[ImageRecord]) -> str:
             id=job.id, requester_id=job.requester_id, value=job.state.value, kind=job.kind, action=spec.action
         )
     ]
-    lines.append(f"Prompt: {_escape(render.prompt)}")
+    lines.append(_("Prompt: {prompt}").format(prompt=_escape(render.prompt)))
     if spec.user_prompt != render.prompt:
         lines.append(_("As typed: {user_prompt}").format(user_prompt=_escape(spec.user_prompt)))
     if render.negative_prompt:
-        lines.append(f"Negative: {_escape(render.negative_prompt)}")
+        lines.append(_("Negative: {negative}").format(negative=_escape(render.negative_prompt)))
     facts = [
-        f"size {render.width}×{render.height}",
-        f"steps {render.steps}",
-        f"guidance {render.guidance:g}",
-        f"scheduler {render.scheduler}",
-        f"model `{render.model}`",
+        _("size {width}×{height}").format(width=render.width, height=render.height),
+        _("steps {steps}").format(steps=render.steps),
+        _("guidance {guidance:g}").format(guidance=render.guidance),
+        _("scheduler {scheduler}").format(scheduler=render.scheduler),
+        _("model `{model}`").format(model=render.model),
     ]
     if spec.style:
-        facts.append(f"style {spec.style}")
+        facts.append(_("style {style}").format(style=spec.style))
     if spec.theme:
-        facts.append(f"theme {_escape(spec.theme)}")
+        facts.append(_("theme {theme}").format(theme=_escape(spec.theme)))
     if spec.wildcards:
-        facts.append("wildcards " + ", ".join(f"`__{name}__`" for name in spec.wildcards))
+        facts.append(_("wildcards {names}").format(names=", ".join(f"`__{name}__`" for name in spec.wildcards)))
     if render.kind != "txt2img":
-        facts.append(f"strength {render.strength:g}")
+        facts.append(_("strength {strength:g}").format(strength=render.strength))
     lines.append(", ".join(facts))
     if spec.lineage is not None:
         lines.append(
@@ -107,8 +107,9 @@ def describe_info(job: Job, images: list[ImageRecord]) -> str:
             )
         )
     if images:
-        lines.append("Seeds: " + ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images)))
-    lines.append(f"Reproduce:\n```\n{reproduce_command(job)}\n```")
+        seeds = ", ".join(f"{i + 1}: `{image.seed}`" for i, image in enumerate(images))
+        lines.append(_("Seeds: {seeds}").format(seeds=seeds))
+    lines.append(_("Reproduce:\n```\n{command}\n```").format(command=reproduce_command(job)))
     return "\n".join(lines)[:2000]
 
 

@@ -113,7 +113,7 @@ class RemixModal(discord.ui.Modal):
         self.custom_id = remix_form_id(job.id)
         options = job.spec.options
         self.prompt = discord.ui.TextInput(
-            label="Prompt",
+            label=_("Prompt"),
             style=discord.TextStyle.paragraph,
             default=options.prompt[:MAX_PROMPT_CHARS],
             max_length=MAX_PROMPT_CHARS,
@@ -153,7 +153,7 @@ class RemixButton(SalonItem[discord.ui.Button], key="remix", parts={"job_id": NU
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Remix", emoji="🎛️", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
+                label=_("Remix"), emoji="🎛️", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
@@ -238,7 +238,7 @@ class JobInfoButton(SalonItem[discord.ui.Button], key="info", parts={"job_id": N
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Info", emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
+                label=_("Info"), emoji="ℹ️", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
@@ -275,7 +275,7 @@ class CancelButton(SalonItem[discord.ui.Button], key="cancel", parts={"job_id": 
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Cancel", emoji="✖️", style=discord.ButtonStyle.danger, custom_id=self.make_id(job_id)
+                label=_("Cancel"), emoji="✖️", style=discord.ButtonStyle.danger, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
@@ -316,7 +316,7 @@ def result_view(job: Job, images: list[ImageRecord]) -> discord.ui.View:
     # 🔲 Regions opens the result for marking; cogs.regions.commands registers the DynamicItem for this id.
     view.add_item(
         discord.ui.Button(
-            label="Regions",
+            label=_("Regions"),
             emoji="🔲",
             style=discord.ButtonStyle.secondary,
             custom_id=f"salon:regions:{job.id}",

@@ -42,7 +42,7 @@ def describe_user_error(error: app_commands.AppCommandError) -> str | None:
             "(Ctrl+R, or restart the app) and try again."
         ).format(qualified_name=error.command.qualified_name)
     if isinstance(error, app_commands.MissingPermissions):
-        needed = " and ".join(
+        needed = _(" and ").join(
             _(PERMISSION_NAMES[p]) if p in PERMISSION_NAMES else p.replace("_", " ").title()
             for p in error.missing_permissions
         )

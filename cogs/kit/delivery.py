@@ -420,7 +420,7 @@ class ResultDeliverer:
             if message.author.id != me:
                 continue
             names = {attachment.filename for attachment in message.attachments}
-            if marker in names or (not job.finished and message.content.startswith(failure_marker(job))):
+            if marker in names or (not job.finished and failure_marker(job) in message.content):
                 log.info("job %s was already delivered in message %s; not posting it again", job.id, message.id)
                 return message
         return None
@@ -462,7 +462,8 @@ def result_marker(job: Job) -> str:
 
 def failure_marker(job: Job) -> str:
     """Return how a job's failure message starts (searched before a repeat post)."""
-    return f"❌ Job #{job.id}" if job.state is JobState.FAILED else f"✖️ Job #{job.id}"
+    text = _("❌ Job #{job_id}") if job.state is JobState.FAILED else _("✖️ Job #{job_id}")
+    return text.format(job_id=job.id)
 
 
 async def start_generation(

@@ -83,3 +83,8 @@ def services_of(client: discord.Client) -> Services:
 def is_admin(interaction: discord.Interaction) -> bool:
     """Return whether the user administers the guild (and so may steer any party)."""
     return interaction.guild_id is not None and interaction.permissions.administrator
+
+
+def message_link(guild_id: str | int | None, channel_id: str | int, message_id: str | int) -> str:
+    """Return the link that opens a message in Discord (`@me` outside a server)."""
+    return f"https://discord.com/channels/{guild_id or '@me'}/{channel_id}/{message_id}"

@@ -17,9 +17,10 @@ import discord
 
 from bot.catalogue import N_, _
 from bot.parties.round import PartyRound, RoundStatus
-from bot.parties.rules import Phase, Role, VoteMode
+from bot.parties.rules import Phase, Role, VoteMode, role_name
 from bot.parties.service import PartyState, describe_tie_break
 from bot.parties.store import RoundRow
+from bot.parties.summary import image_names
 from bot.store.database import parse_utc
 from bot.store.images import ImageRecord
 from bot.store.jobs import Job
@@ -79,11 +80,7 @@ def board_text(state: PartyState) -> str:
         "",
         _(NOW[state.phase]),
     ]
-    members = []
-    for member in state.members.values():
-        if member.active:
-            roles = [r for r in member.roles if r != Role.PARTICIPANT.value]
-            members.append(f"<@{member.user_id}>" + (f" ({', '.join(roles)})" if roles else ""))
+    members = member_mentions(state)
     lines.append(_("**Members** ({count}): {members}").format(count=len(members), members=", ".join(members) or "—"))
     tallies = state.tallied_associations()
     if tallies:
@@ -134,6 +131,16 @@ def winner_position(round_row: RoundRow) -> int | None:
     return order.index(winner) + 1 if winner in order else None
 
 
+def member_mentions(state: PartyState) -> list[str]:
+    """Return each active member as a mention with their roles beyond participant: "@ada (facilitator)"."""
+    members = []
+    for member in state.members.values():
+        if member.active:
+            roles = [role_name(r) for r in member.roles if r != Role.PARTICIPANT.value]
+            members.append(f"<@{member.user_id}>" + (f" ({', '.join(roles)})" if roles else ""))
+    return members
+
+
 def round_status_text(
     state: PartyState,
     round_row: RoundRow,
@@ -141,8 +148,12 @@ def round_status_text(
     images: list[ImageRecord],
     job: Job | None,
     notes: tuple[str, ...] = (),
+    origins: dict[int, str] | None = None,
 ) -> str:
-    """Return a round's live message: what it is, how its vote goes or ended, then the grid's details."""
+    """Return a round's live message: what it is, how its vote goes or ended, then the grid's details.
+
+    `origins` names a final vote's candidates as members first saw them ("round 2, image 3").
+    """
     name = round_name(round_row)
     if round_row.kind == "final":
         head = [
@@ -150,6 +161,13 @@ def round_status_text(
                 count=len(images)
             )
         ]
+        named = [
+            _("image {n} is {origin}").format(n=n, origin=origins[image.id])
+            for n, image in enumerate(images, start=1)
+            if origins and image.id in origins
+        ]
+        if named:
+            head.append(" · ".join(named))
     else:
         head = [_("**{round}** — prompt v{version}").format(round=name, version=round_row.prompt_version or 1)]
     if vote.status is RoundStatus.VOTING:
@@ -230,7 +248,8 @@ class PartyBoards:
             job, _images = await self.bot.services.jobs.job_with_images(round_row.job_id)
         if notes is None:
             notes = job.spec.notes if job is not None else ()
-        return round_status_text(state, round_row, vote, images, job, notes)
+        origins = await image_names(parties, state) if round_row.kind == "final" else None
+        return round_status_text(state, round_row, vote, images, job, notes, origins)
 
     async def _refresh_board(self, party_id: Hashable) -> None:
         state = await self.bot.services.parties.state(int(party_id))  # type: ignore[call-overload]

@@ -16,7 +16,7 @@ from bot.client import SalonBot
 from bot.errors import UserInputError
 from bot.jobs.spec import Feature
 from bot.member_text import one_line
-from bot.parties.rules import Phase, Role, TieBreak, VoteMode
+from bot.parties.rules import Phase, Role, TieBreak, VoteMode, phase_name
 from bot.parties.service import PartySettings, PartyState
 from bot.render.grid import grid_png
 from bot.store import Actor
@@ -26,7 +26,7 @@ from cogs.imagine.presenter import failure_text
 from cogs.kit.choices import id_choices
 from cogs.kit.delivery import Presentation, result_marker
 from cogs.kit.places import actor_of, is_admin, place_of
-from cogs.parties.board import PartyBoards, board_text
+from cogs.parties.board import PartyBoards, board_text, member_mentions
 from cogs.parties.views import (
     CONSENT_QUESTION,
     PARTY_ITEMS,
@@ -61,21 +61,17 @@ def check_role_candidate(interaction: discord.Interaction, member: discord.Membe
 def status_text(state: PartyState) -> str:
     """Return the party's phase, members, associations, prompt and rounds, for `/party status`."""
     party = state.party
-    lines = [f"**{discord.utils.escape_markdown(party.topic)}** — phase: {state.phase.value.replace('_', ' ')}"]
-    members = []
-    for member in state.members.values():
-        if member.active:
-            roles = [r for r in member.roles if r != Role.PARTICIPANT.value]
-            members.append(f"<@{member.user_id}>" + (f" ({', '.join(roles)})" if roles else ""))
-    lines.append("Members: " + (", ".join(members) or "none"))
+    topic = discord.utils.escape_markdown(party.topic)
+    lines = [_("**{topic}** — phase: {phase}").format(topic=topic, phase=phase_name(state.phase))]
+    members = member_mentions(state)
+    lines.append(_("Members: {members}").format(members=", ".join(members) or _("none")))
     tallies = state.tallied_associations()
     if tallies:
-        lines.append(
-            "Associations: " + ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:30])
-        )
+        associations = ", ".join(f"{discord.utils.escape_markdown(t.text)} ×{t.count}" for t in tallies[:30])
+        lines.append(_("Associations: {associations}").format(associations=associations))
     version = state.current_version
     if version:
-        lines.append(f"Prompt v{version.version}: `{version.text}`")
+        lines.append(_("Prompt v{version}: `{text}`").format(version=version.version, text=version.text))
     open_proposals = [p for p in state.proposals if p.status == "open"]
     for proposal in open_proposals[:10]:
         lines.append(
@@ -297,7 +293,7 @@ class PartyCog(commands.Cog):
             Phase.FINAL_VOTE: _("Final vote: the facilitator opens it with `/party final`."),
             Phase.ENDED: _("The party has ended."),
         }
-        await interaction.response.send_message(f"➡️ {hints.get(state.phase, state.phase.value)}")
+        await interaction.response.send_message(f"➡️ {hints.get(state.phase, phase_name(state.phase))}")
         self.boards.party_changed(state.party.id)
         if state.phase is Phase.ENDED:
             await post_summary(self.bot, interaction.channel, state)

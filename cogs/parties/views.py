@@ -20,7 +20,7 @@ from bot.parties.summary import party_collage, party_summary
 from bot.store import SYSTEM, Actor
 from bot.store.images import ImageRecord
 from cogs.kit.components import NUMBER, POSITION, SalonItem, one_of
-from cogs.kit.places import actor_of, is_admin, services_of
+from cogs.kit.places import actor_of, is_admin, message_link, services_of
 
 if TYPE_CHECKING:
     from cogs.parties.board import PartyBoards
@@ -49,7 +49,9 @@ class VoteButton(
     def __init__(self, round_id: int, idx: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label=f"Vote {idx + 1}", style=discord.ButtonStyle.primary, custom_id=self.make_id(round_id, idx)
+                label=_("Vote {number}").format(number=idx + 1),
+                style=discord.ButtonStyle.primary,
+                custom_id=self.make_id(round_id, idx),
             )
         )
         self.round_id, self.idx = round_id, idx
@@ -67,7 +69,9 @@ class VoteButton(
         boards_of(interaction.client).vote_changed(self.round_id)
 
 
-class StarButton(SalonItem[discord.ui.Button], key="pstar", parts={"image_id": NUMBER, "n": POSITION}, where="a star"):
+class StarButton(
+    SalonItem[discord.ui.Button], key="pstar", parts={"image_id": NUMBER, "n": POSITION}, where=N_("a star")
+):
     """⭐n: the Art Expert stars image n for the final selection."""
 
     def __init__(self, image_id: int, n: int) -> None:
@@ -257,7 +261,7 @@ async def announce_result(client: Any, result: RoundResult, *, announce: bool = 
     if not isinstance(thread, discord.abc.Messageable):
         return
     if announce and result.round.vote_message_id:
-        link = f"https://discord.com/channels/{result.party.guild_id}/{result.party.thread_id}/{result.round.vote_message_id}"
+        link = message_link(result.party.guild_id, result.party.thread_id, result.round.vote_message_id)
         name = (
             _("The final vote")
             if result.round.kind == "final"

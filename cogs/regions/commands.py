@@ -19,9 +19,11 @@ from bot.catalogue import N_, _
 from bot.client import SalonBot
 from bot.errors import SalonError, UserInputError
 from bot.imagine.composer import ImagineOptions
+from bot.jobs.names import grid_name, image_name
 from bot.regions.lattice import DEFAULT_SIZE, MAX_SIZE, Lattice
 from bot.regions.service import MarkOutcome, RegionService, cell_for_indicator
 from bot.store import Actor
+from bot.store.jobs import Job
 from cogs.kit.choices import id_choices
 from cogs.kit.components import NUMBER, POSITION, SalonItem, digit, one_of, pick_fits_menu
 from cogs.kit.delivery import start_generation
@@ -44,9 +46,11 @@ def describe_scores(outcome: MarkOutcome) -> str:
     disliked = sorted((c for c, v in outcome.scores.items() if v < 0), key=lambda c: outcome.scores[c])
     parts = []
     if liked:
-        parts.append("liked " + ", ".join(f"{c.name()} (+{outcome.scores[c]})" for c in liked[:8]))
+        cells = ", ".join(f"{c.name()} (+{outcome.scores[c]})" for c in liked[:8])
+        parts.append(_("liked {cells}").format(cells=cells))
     if disliked:
-        parts.append("disliked " + ", ".join(f"{c.name()} ({outcome.scores[c]})" for c in disliked[:8]))
+        cells = ", ".join(f"{c.name()} ({outcome.scores[c]})" for c in disliked[:8])
+        parts.append(_("disliked {cells}").format(cells=cells))
     return "; ".join(parts) or _("no marks yet")
 
 
@@ -141,7 +145,7 @@ class RegionsButton(SalonItem[discord.ui.Button], key="regions", parts={"job_id"
     def __init__(self, job_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="Regions", emoji="🔲", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
+                label=_("Regions"), emoji="🔲", style=discord.ButtonStyle.secondary, custom_id=self.make_id(job_id)
             )
         )
         self.job_id = job_id
@@ -247,12 +251,22 @@ class RegionsCog(commands.Cog):
             file=discord.File(io.BytesIO(png), filename=f"salon-heatmap-{job_id}.png"),
         )
 
+    async def _round_number(self, job: Job) -> int | None:
+        """Return the party round a job's grid is, for naming it as members saw it."""
+        if job.spec.party is None:
+            return None
+        round_row = await self.bot.services.parties.get_round(job.spec.party.round_id)
+        return round_row.number if round_row is not None else None
+
     @open.autocomplete("job")
     @mark.autocomplete("job")
     @heatmap.autocomplete("job")
     async def _job_ids(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
         jobs = await self.bot.services.jobs.recent_in(str(interaction.channel_id))
-        return id_choices(((job.id, f"#{job.id}: {job.spec.user_prompt}") for job in jobs), current)
+        named = [
+            (job.id, f"{grid_name(job.id, await self._round_number(job))}: {job.spec.user_prompt}") for job in jobs
+        ]
+        return id_choices(named, current)
 
     @regions.command(name="edit", description="Edit the marked parts of an image")
     @app_commands.describe(
@@ -297,6 +311,28 @@ class RegionsCog(commands.Cog):
         else:
             raise UserInputError(_("Choose an action: {edit_actions}.").format(edit_actions=", ".join(EDIT_ACTIONS)))
         await start_generation(interaction, prepared)
+
+    @edit.autocomplete("job")
+    async def _edit_job_ids(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        return await self._job_ids(interaction, current)
+
+    @edit.autocomplete("image")
+    async def _image_numbers(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[int]]:
+        """Offer the images of the grid being edited (the job chosen, else the lattice opened last), by position."""
+        service = regions_of(self.bot)
+        try:
+            chosen = getattr(interaction.namespace, "job", None)
+            job_id = (
+                int(chosen)
+                if chosen is not None
+                else (await service.latest_lattice(str(interaction.channel_id))).job_id
+            )
+            job, images = await service.images(job_id, place_of(interaction))
+        except (UserInputError, ValueError):
+            return []  # no grid to offer yet: the command itself says why when it is sent
+        number = await self._round_number(job)
+        named = ((n, f"{image_name(n, job.id, number)}: {job.spec.user_prompt}") for n in range(1, len(images) + 1))
+        return id_choices(named, current)
 
     @regions.command(name="plan", description="Generate an image whose parts follow different prompts")
     @app_commands.describe(

@@ -145,7 +145,9 @@ class ThemeCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_messages=True)
     async def blocklist_add(self, interaction: discord.Interaction, term: app_commands.Range[str, 1, 100]) -> None:
         added = await self.themes.block(actor_of(interaction), _guild_id(interaction), term)
-        text = f"Blocked `{term}`." if added else _("`{term}` was already blocked.").format(term=term)
+        text = (
+            _("Blocked `{term}`.").format(term=term) if added else _("`{term}` was already blocked.").format(term=term)
+        )
         await interaction.response.send_message(text, ephemeral=True)
 
     @blocklist.command(name="remove", description="Allow a blocked term again")
@@ -163,7 +165,11 @@ class ThemeCog(commands.Cog):
     @app_commands.checks.has_permissions(manage_messages=True)
     async def blocklist_list(self, interaction: discord.Interaction) -> None:
         terms = await self.themes.blocked(_guild_id(interaction))
-        text = "Blocked: " + ", ".join(f"`{t}`" for t in terms) if terms else _("Nothing is blocked in this server.")
+        text = (
+            _("Blocked: {terms}").format(terms=", ".join(f"`{t}`" for t in terms))
+            if terms
+            else _("Nothing is blocked in this server.")
+        )
         await interaction.response.send_message(text[:2000], ephemeral=True)
 
 

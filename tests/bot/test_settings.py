@@ -62,6 +62,7 @@ def test_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         ("SALON_LOG_LEVEL", "chatty", "SALON_LOG_LEVEL: Input should be 'DEBUG'"),
         ("DISCORD_API_BASE", "discord.com", "DISCORD_API_BASE: must be a URL starting with one of http://"),
         ("SALON_IMAGE_WIDTH", "500", "SALON_IMAGE_WIDTH: Input should be a multiple of 8"),
+        ("SALON_LANGUAGE", "fr", "SALON_LANGUAGE: 'fr' has no compiled catalogue; available: en (README"),
     ],
 )
 def test_invalid_setting_names_itself(monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str) -> None:

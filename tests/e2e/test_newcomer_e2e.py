@@ -93,11 +93,22 @@ async def test_ids_a_member_would_type_are_offered_as_they_type(world: World, sa
     versions = await alice.autocomplete(thread.id, "party revert", {"version": ""}, focused="version")
     assert [choice["value"] for choice in versions] == [1] and "tides" in versions[0]["name"]
 
-    made = await alice.slash(world.channel_id, "imagine", {"prompt": "a red kite", "count": 1})
+    made = await alice.slash(world.channel_id, "imagine", {"prompt": "a red kite", "count": 2})
     await made.wait_for_original()
     await salon.settled()
     jobs = await alice.autocomplete(world.channel_id, "regions open", {"job": "kite"}, focused="job")
-    assert len(jobs) == 1 and "a red kite" in jobs[0]["name"]
+    assert len(jobs) == 1 and jobs[0]["name"] == f"job #{jobs[0]['value']}: a red kite"
+    # The images of the grid being edited, named by their place in it.
+    job_id = jobs[0]["value"]
+    images = await alice.autocomplete(
+        world.channel_id, "regions edit", {"action": "regenerate", "job": job_id, "image": ""}, focused="image"
+    )
+    assert [(c["value"], c["name"]) for c in images] == [
+        (1, f"image 1 of job #{job_id}: a red kite"),
+        (2, f"image 2 of job #{job_id}: a red kite"),
+    ]
+    # No grid chosen and none open for marking here: nothing to offer (the command says why when sent).
+    assert await alice.autocomplete(thread.id, "regions edit", {"action": "soft", "image": ""}, focused="image") == []
 
 
 async def test_remix_this_and_use_as_inspiration_from_a_results_menu(world: World, salon: RunningSalon) -> None:

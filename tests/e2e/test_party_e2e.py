@@ -78,7 +78,7 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     assert "empty chair ×2" in listed.content and "Edvard Munch ×1" in listed.content and listed.ephemeral
     # The pinned board, not a stream of messages, shows the party to everyone: members, roles, ideas.
     await server.wait_for(lambda: "Edvard Munch ×1" in brief.content, timeout=30)
-    assert "empty chair ×2" in brief.content and "(prompt-master)" in brief.content
+    assert "empty chair ×2" in brief.content and "(Prompt Master)" in brief.content
     assert "**Now: associations.**" in brief.content and brief.id in thread.pins
     outside = await outsider.slash(thread_id, "party associate", {"text": "noise"})
     assert "Only party members" in await private_reply(world, outside)
@@ -157,6 +157,13 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     assert won.id == grid.id and not won.custom_ids()
     assert salon.bot.services.parties.timers.scheduled().get(round_one.id) is None
 
+    # A round's grid is offered for region edits under its round's name.
+    [offered_job] = await alice.autocomplete(thread_id, "regions edit", {"action": "soft", "job": ""}, focused="job")
+    assert offered_job == {"value": job.id, "name": "round 1: two old people looking away, rain"}
+    chosen = {"action": "soft", "job": job.id, "image": "4"}
+    offered = await alice.autocomplete(thread_id, "regions edit", chosen, focused="image")
+    assert [(c["value"], c["name"].split(": ")[0]) for c in offered] == [(4, "round 1, image 4")]
+
     # The winner carries forward: round 2 starts from its image and seed.
     second = await alice.slash(thread_id, "party round")
     grid_two = await round_grid(world, second)
@@ -174,6 +181,8 @@ async def test_a_whole_party_in_a_thread(world: World, salon: RunningSalon) -> N
     ballot = await round_grid(world, final)
     final_round = (await rounds_of(db, party.id))[-1]
     assert final_round.kind == "final" and final_round.outcome["candidates"] == [images[1].id, images[3].id]
+    # Each candidate is named as members first saw it.
+    assert "image 1 is round 1, image 2 · image 2 is round 1, image 4" in ballot.content
     await answer(await bob.click(ballot, ballot.custom_id(f"salon:pvote:{final_round.id}:1")))
     await answer(await alice.click(ballot, ballot.custom_id("salon:pclose:")))
     await server.wait_for(lambda: announcement("🏆 The final vote"), timeout=30)
