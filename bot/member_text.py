@@ -8,7 +8,10 @@ name and template) asks this module whether anything visible is left.
 
 from __future__ import annotations
 
+import json
 import unicodedata
+from functools import cache
+from importlib import resources
 
 # Categories with nothing to see on their own: controls, format characters (ZWSP, ZWJ, word
 # joiner, BOM, soft hyphen, bidi marks), separators, and combining marks without a base.
@@ -36,3 +39,33 @@ def one_line(text: str) -> str:
         return ""
     spaced = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
     return " ".join(spaced.split())
+
+
+def comparable(text: str) -> str:
+    """Return `text` as a moderator's word list compares it: the same word however it is disguised.
+
+    Compatibility forms are folded (NFKC: fullwidth `ｃａｔ` is `cat`), invisible and format characters
+    dropped (`c\u200bat`), accents and stacked marks dropped (`c\u0301at`; `café` is `cafe`), case
+    folded, and letters of other scripts that look like Latin ones read as those (Cyrillic `сat`,
+    Greek `ο`), from Unicode's confusables. Both the text and the words are passed through it, so a
+    term written with a look-alike matches too.
+    """
+    # Decomposed first, so an accent or a mark stacked on a letter is dropped with the invisibles.
+    decomposed = unicodedata.normalize("NFKD", text)
+    visible = "".join(char for char in decomposed if unicodedata.category(char) not in ("Cf", "Mn", "Me"))
+    return unicodedata.normalize("NFKC", visible).casefold().translate(_latin_look_alikes())
+
+
+@cache
+def _latin_look_alikes() -> dict[int, str]:
+    """Return, for each non-ASCII character Unicode lists as confusable with a Latin letter, that letter."""
+    data = json.loads(resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8"))
+    table: dict[int, str] = {}
+    for char, homoglyphs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        letters = [h["c"] for h in homoglyphs if len(h["c"]) == 1 and h["c"].isascii() and h["c"].isalpha()]
+        if letters:
+            lower = [letter for letter in letters if letter.islower()]
+            table[ord(char)] = (lower or letters)[0].lower()
+    return table

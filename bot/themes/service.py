@@ -17,7 +17,7 @@ from typing import Any
 from bot.catalogue import _
 from bot.errors import UserInputError
 from bot.imagine.limits import GUIDANCE, SIDE, STEPS
-from bot.member_text import is_blank
+from bot.member_text import comparable, is_blank
 from bot.nearest import unknown_name_message
 from bot.presets import preset_path
 from bot.store import Actor, Database, EventDraft, record
@@ -39,19 +39,31 @@ DEFAULT_KEYS = tuple(DEFAULT_LIMITS)
 
 
 def word_pattern(words: Iterable[str]) -> re.Pattern[str] | None:
-    """Return a case-insensitive pattern matching any of `words` as whole words (plurals too)."""
-    alternatives = sorted({re.escape(word.strip()) for word in words if word.strip()}, key=len, reverse=True)
+    """Return a case-insensitive pattern matching any of `words` as whole words (plurals too), as `word`."""
+    # A term of several words matches with any run of spaces between them.
+    spelled = {r"\s+".join(re.escape(part) for part in word.split()) for word in words if word.strip()}
+    alternatives = sorted(spelled, key=len, reverse=True)
     if not alternatives:
         return None
-    return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?:s|es)?(?!\w)", re.IGNORECASE)
+    return re.compile(r"(?<!\w)(?P<word>" + "|".join(alternatives) + r")(?:s|es)?(?!\w)", re.IGNORECASE)
 
 
 def found_words(text: str, words: Iterable[str]) -> list[str]:
-    """Return the distinct words of `words` that `text` mentions, in the order they appear."""
-    pattern = word_pattern(words)
+    """Return the distinct words of `words` that `text` mentions, in the order they appear.
+
+    Both sides are compared in their `comparable` form, so a word disguised with fullwidth letters,
+    a zero-width space, an accent or a look-alike letter of another script is still found; the
+    word is returned as the list has it.
+    """
+    listed: dict[str, str] = {}
+    for word in words:
+        listed.setdefault(" ".join(comparable(word).split()), word.strip().casefold())
+    listed.pop("", None)
+    pattern = word_pattern(listed)
     if pattern is None:
         return []
-    return list(dict.fromkeys(match.group(0).casefold() for match in pattern.finditer(text)))
+    found = (listed[" ".join(match.group("word").split())] for match in pattern.finditer(comparable(text)))
+    return list(dict.fromkeys(found))
 
 
 def split_words(text: str | None) -> tuple[str, ...]:
@@ -315,9 +327,9 @@ class ThemeService:
             if hits:
                 named = ", ".join(f"`{hit}`" for hit in hits)
                 raise UserInputError(
-                    _(
-                        "This prompt uses {named}, blocked by the moderators of this server; rephrase it and try again."
-                    ).format(named=named)
+                    _("This uses {named}, blocked by the moderators of this server; rephrase it and try again.").format(
+                        named=named
+                    )
                 )
 
 

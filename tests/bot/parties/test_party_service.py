@@ -151,3 +151,26 @@ async def test_a_member_refused_a_fragment_is_told_what_a_fragment_needs(service
     await party_in_rounds(services.parties)
     with pytest.raises(PartyRuleError, match="can turn associations into a prompt fragment"):
         await services.parties.make_fragment(CAROL, THREAD, "sea glass", from_associations=[], is_admin=False)
+
+
+async def test_party_texts_follow_the_servers_blocklist_however_disguised(services: Services) -> None:
+    mod = Actor("900", "mod")
+    await services.themes.block(mod, "1", "gore")
+    blocked = "blocked by the moderators of this server"
+    with pytest.raises(UserInputError, match=blocked):
+        await services.parties.start(
+            ALICE, guild_id="1", channel_id="20", thread_id=THREAD, topic="ｇｏｒｅ", settings=PartySettings()
+        )
+    await party_in_rounds(services.parties)
+    with pytest.raises(UserInputError, match=blocked):
+        await services.parties.associate(BOB, THREAD, "g\u200bore")
+    with pytest.raises(UserInputError, match=blocked):
+        await services.parties.propose(BOB, THREAD, "a calm sea", negative="gоre")  # a Cyrillic о
+    proposal = await services.parties.propose(BOB, THREAD, "a calm sea at gorey dawn")  # not the word
+    await services.themes.block(mod, "1", "dawn")
+    # Blocked since it was proposed: committing it is refused, and nothing of it is lost.
+    with pytest.raises(UserInputError, match="`dawn`"):
+        await services.parties.commit(ALICE, THREAD, proposal_id=proposal.id)
+    assert [p.text for p in await services.parties.open_proposals(THREAD)] == ["a calm sea at gorey dawn"]
+    with pytest.raises(UserInputError, match=blocked):
+        await services.parties.commit(ALICE, THREAD, text="GORE at noon")

@@ -39,7 +39,7 @@ def test_required_words_accept_plurals_and_banned_words_refuse() -> None:
     theme.check("three kittens asleep", "tiny")
     with pytest.raises(UserInputError, match="mention at least one of `cat`, `kitten`"):
         theme.check("a mouse", "tiny")
-    with pytest.raises(UserInputError, match="does not allow `dogs`"):
+    with pytest.raises(UserInputError, match="does not allow `dog`"):
         theme.check("cats and dogs", "tiny")
 
 
@@ -51,7 +51,33 @@ def test_allowed_models_are_enforced() -> None:
 
 def test_whole_words_only() -> None:
     assert found_words("a catalogue of scattered things", ["cat"]) == []
-    assert found_words("Cat, CATS and cat.", ["cat"]) == ["cat", "cats"]
+    assert found_words("Cat, CATS and cat.", ["cat"]) == ["cat"]  # named as the list has it
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "ｇｏｒｅ",  # fullwidth letters
+        "g\u200bore",  # a zero-width space inside
+        "go\u00adre",  # a soft hyphen
+        "g\u2060o\u200dre",  # a word joiner and a zero-width joiner
+        "gоre",  # a Cyrillic о
+        "ɡore",  # Latin script g (U+0261)
+        "GΟRE",  # a Greek capital omicron
+        "g\u0301ore",  # a stacked accent
+        "𝐠𝐨𝐫𝐞",  # mathematical bold
+        "ᴳᴼᴿᴱ",  # modifier capitals
+    ],
+)
+def test_a_disguised_word_is_still_the_word(disguised: str) -> None:
+    assert found_words(f"so much {disguised} here", ["gore"]) == ["gore"]
+    assert found_words(f"{disguised}s everywhere", ["Gore"]) == ["gore"]
+
+
+def test_a_term_listed_with_a_look_alike_or_spaces_matches_its_plain_spelling() -> None:
+    assert found_words("a blood  bath", ["ｂｌｏｏｄ ｂａｔｈ"]) == ["ｂｌｏｏｄ ｂａｔｈ"]
+    assert found_words("кот и собака", ["кот"]) == ["кот"]  # other scripts are words too
+    assert found_words("a scoreboard, forego, gorey", ["gore"]) == []  # still whole words only
 
 
 def test_every_shipped_preset_loads_and_applies() -> None:
@@ -92,6 +118,8 @@ async def test_blocklist_refuses_terms_in_its_guild_only(themes: ThemeService) -
     assert await themes.block(MOD, "1", "gore") is False
     with pytest.raises(UserInputError, match="uses `gore`, blocked by the moderators"):
         await themes.check_blocklist("1", "so much GORE here")
+    with pytest.raises(UserInputError, match="uses `gore`"):
+        await themes.check_blocklist("1", "a calm sky", "ｇ\u200bоre")  # the negative prompt too, disguised
     await themes.check_blocklist("2", "so much gore here")
     await themes.check_blocklist(None, "gore in a DM")
     assert await themes.blocked("1") == ["gore"]
