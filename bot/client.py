@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot.services import Services
@@ -75,6 +76,10 @@ class SalonBot(commands.Bot):
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=SalonCommandTree,
+            # Where Discord offers the commands: servers, and DMs only when the admin allows them.
+            allowed_contexts=app_commands.AppCommandContext(
+                guild=True, dm_channel=settings.allow_dms, private_channel=settings.allow_dms
+            ),
             help_command=None,
             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
             guild_ready_timeout=settings.guild_ready_timeout_seconds,

@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     suggest_model: str | None = None
 
     log_level: LogLevel = "INFO"
+    # Commands in DMs and group DMs, where no server's blocklist, theme or moderators apply: off.
+    allow_dms: bool = False
     # The language members read: "en", or one compiled into bot/locale/<language>/LC_MESSAGES/salon.mo.
     language: str = "en"
 

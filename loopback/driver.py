@@ -98,11 +98,12 @@ class UserDriver:
         """Return the interaction of `/command` with option values sent as given, unchecked.
 
         What a modified client, a stale schema or a forged request delivers: values of any type,
-        outside the declared ranges and choices, options the command does not have. Each option's
-        type is the registered one where the name is known, else string.
+        outside the declared ranges and choices, options the command does not have, in a place
+        (a DM) where Discord does not offer the command. Each option's type is the registered one
+        where the name is known, else string.
         """
         channel = self._channel(channel_id)
-        registered, built, container, definitions = self._command_path(channel, command)
+        registered, built, container, definitions = self._command_path(channel, command, offered=False)
         types = {d["name"]: d["type"] for d in definitions}
         container.extend({"name": n, "type": types.get(n, STRING), "value": v} for n, v in options.items())
         data: dict[str, Any] = {
@@ -193,12 +194,12 @@ class UserDriver:
         return data, registered
 
     def _command_path(
-        self, channel: Channel, command: str
+        self, channel: Channel, command: str, *, offered: bool = True
     ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """Return a chat command's registration, its options tree down to the subcommand, the list its
         options go in, and the subcommand's option definitions."""
         names = command.split()
-        registered = self._find_command(names[0], channel, CHAT_INPUT)
+        registered = self._find_command(names[0], channel, CHAT_INPUT, offered=offered)
         definitions: list[dict[str, Any]] = registered.get("options") or []
         built: list[dict[str, Any]] = []
         container = built
@@ -212,13 +213,15 @@ class UserDriver:
             definitions = definition.get("options") or []
         return registered, built, container, definitions
 
-    def _find_command(self, name: str, channel: Channel, kind: int) -> dict[str, Any]:
-        """Return the registered command Discord would run here, checking it is offered to this user."""
+    def _find_command(self, name: str, channel: Channel, kind: int, *, offered: bool = True) -> dict[str, Any]:
+        """Return the registered command Discord would run here, checking it is offered to this user
+        (unless `offered` is False: a forged request ignores where Discord offers a command)."""
         scopes = [channel.guild_id, 0] if channel.guild_id is not None else [0]
         for scope in scopes:
             for command in self.server.commands.get(scope, []):
                 if command["name"] == name and command.get("type", CHAT_INPUT) == kind:
-                    self._check_available(command, channel)
+                    if offered:
+                        self._check_available(command, channel)
                     return command
         raise CommandNotFound(f"the bot has not registered the command {name!r} (type {kind}) here")
 

@@ -20,7 +20,7 @@ PERMISSION_NAMES = {
     "manage_guild": N_("Manage Server"),
     "manage_channels": N_("Manage Channels"),
     "manage_messages": N_("Manage Messages"),
-    "administrator": "Administrator",
+    "administrator": N_("Administrator"),
 }
 
 
@@ -83,11 +83,31 @@ async def report_error(interaction: discord.Interaction, error: Exception, where
     await reply_ephemeral(interaction, message)
 
 
+NOT_IN_A_SERVER = N_(
+    "Salon works in servers, where a server's themes, blocklist and moderators apply: use it in a"
+    " channel of a server you share with it."
+)
+
+
+class NotInServer(app_commands.CheckFailure):
+    """A command came from a DM or a group DM, and this deployment serves servers only."""
+
+
+def may_run_here(interaction: discord.Interaction, allow_dms: bool) -> bool:
+    """Return whether an interaction may run where it came from: in a server always, elsewhere if allowed."""
+    return interaction.guild_id is not None or allow_dms
+
+
 class SalonCommandTree(app_commands.CommandTree):
     """A command tree that checks every option against the declared schema before a command runs,
     and whose `on_error` turns errors into replies (RoboDanny's shape)."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        # Discord hides the commands outside servers (their contexts say so); this refuses one sent
+        # anyway, from a client that kept an old registration or from a forged request.
+        settings = getattr(self.client, "settings", None)
+        if not may_run_here(interaction, bool(getattr(settings, "allow_dms", False))):
+            raise NotInServer(_(NOT_IN_A_SERVER))
         command = interaction.command
         if interaction.type is discord.InteractionType.application_command and isinstance(
             command, app_commands.Command
