@@ -46,6 +46,7 @@ def queue_limits(settings: Settings) -> QueueLimits:
         total=settings.max_queued_jobs,
         cooldown_seconds=settings.job_cooldown_seconds,
         per_minute=settings.max_jobs_per_minute,
+        images_per_user=settings.max_queued_images_per_user,
     )
 
 

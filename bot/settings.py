@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     worker_restart_seconds: float = Field(default=1.0, gt=0.0, le=600.0)
     worker_restart_cap_seconds: float = Field(default=60.0, gt=0.0, le=3600.0)
     max_jobs_per_user: int = Field(default=10, ge=1, le=1000)
+    # Images one member may have waiting or running, all requests together: at least one full grid (9).
+    max_queued_images_per_user: int = Field(default=36, ge=9, le=10_000)
     max_queued_jobs: int = Field(default=200, ge=1, le=100_000)
     # Jobs one member may start in any minute, rerolls, variations and remixes too (0: no limit).
     max_jobs_per_minute: int = Field(default=12, ge=0, le=1000)

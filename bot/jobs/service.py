@@ -59,6 +59,7 @@ class QueueLimits:
     total: int = 200
     cooldown_seconds: float = 0.0
     per_minute: int = 0
+    images_per_user: int = 0
 
 
 @dataclass
@@ -135,12 +136,16 @@ class JobService:
         spec = prepared.spec
         shown = shown or Shown(place.channel_id, place.rules_channel)
         admission = Admission(
-            self.limits.per_user, self.limits.total, self.limits.cooldown_seconds, self.limits.per_minute
+            self.limits.per_user,
+            self.limits.total,
+            self.limits.cooldown_seconds,
+            self.limits.per_minute,
+            self.limits.images_per_user,
         )
         lineage = spec.lineage
         try:
             async with record(self.db) as change:
-                await admit(change.conn, actor.id, admission)
+                await admit(change.conn, actor.id, admission, images=len(spec.render.seeds))
                 session_id = prepared.session_id or await open_stream(
                     change.conn, guild_id=place.guild_id, channel_id=place.channel_id, actor=actor
                 )

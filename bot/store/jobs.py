@@ -129,14 +129,16 @@ class Admission:
     total: int
     cooldown_seconds: float = 0.0
     per_minute: int = 0  # jobs one member may start in any minute, rerolls and variations too (0: no limit)
+    images_per_user: int = 0  # images one member may have waiting or running, all jobs together (0: no limit)
 
 
 class AdmissionRefused(Exception):
     """A cap or the cooldown refused a job; the message says which and when to try again."""
 
 
-async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admission) -> None:
-    """Raise `AdmissionRefused` unless `requester_id` may add a job now (inside the inserting transaction).
+async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admission, images: int = 1) -> None:
+    """Raise `AdmissionRefused` unless `requester_id` may add a job of `images` images now (inside the
+    inserting transaction).
 
     Run under BEGIN IMMEDIATE, so concurrent submissions are serialised by SQLite's write lock and
     a cap holds however many arrive at once.
@@ -153,6 +155,21 @@ async def admit(conn: aiosqlite.Connection, requester_id: str, admission: Admiss
                 "member); you can ask again as soon as one of them finishes."
             ).format(per_user=admission.per_user)
         )
+    if admission.images_per_user > 0:
+        cursor = await conn.execute(
+            "SELECT COALESCE(SUM(json_array_length(spec, '$.render.seeds')), 0) FROM jobs"
+            " WHERE state IN ('queued', 'running') AND requester_id = ?",
+            (requester_id,),
+        )
+        waiting = (await cursor.fetchone())[0]  # type: ignore[index]
+        await cursor.close()
+        if waiting + images > admission.images_per_user:
+            raise AdmissionRefused(
+                _(
+                    "You have {waiting} images waiting or running and asked for {images} more; the limit per "
+                    "member is {limit}. Ask for fewer, or again once some have finished."
+                ).format(waiting=waiting, images=images, limit=admission.images_per_user)
+            )
     cursor = await conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')")
     everyone = (await cursor.fetchone())[0]  # type: ignore[index]
     await cursor.close()

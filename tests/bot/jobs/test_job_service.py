@@ -94,6 +94,27 @@ async def test_queue_caps_refuse_and_lose_nothing(service: Services, memory_pool
     assert len(await list_events(service.jobs.db, kinds=("job.queued",))) == 3
 
 
+async def test_images_waiting_per_member_are_capped_across_requests(tmp_path: Path, memory_pool: MemoryPool) -> None:
+    built, db = await open_services(make_settings(tmp_path, max_queued_images_per_user=12), memory_pool)
+    try:
+        memory_pool.hold()
+        nine = await built.imagine.prepare(ALICE, PLACE, ImagineOptions("a cat", count=9))
+        four = await built.imagine.prepare(ALICE, PLACE, ImagineOptions("a cat", count=4))
+        three = await built.imagine.prepare(ALICE, PLACE, ImagineOptions("a cat", count=3))
+        first = await built.jobs.submit(ALICE, PLACE, nine)
+        with pytest.raises(QueueFullError, match="You have 9 images waiting or running and asked for 4 more"):
+            await built.jobs.submit(ALICE, PLACE, four)
+        second = await built.jobs.submit(ALICE, PLACE, three)  # 12: exactly the limit
+        other = await built.jobs.submit(BOB, PLACE, nine)  # another member's count is their own
+        memory_pool.release()
+        done = await asyncio.gather(*(built.jobs.wait(job) for job in (first, second, other)))
+        assert [len(f.images) for f in done] == [9, 3, 9]
+        await built.jobs.submit(ALICE, PLACE, four)  # finished images no longer count
+    finally:
+        await built.jobs.shutdown()
+        await db.close()
+
+
 async def test_jobs_per_minute_count_every_job_a_member_starts_and_say_when_to_go_on(
     tmp_path: Path, memory_pool: MemoryPool
 ) -> None:
