@@ -27,7 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="connect to Discord and serve (the default)")
     commands.add_parser("migrate", help="create or upgrade the database, then exit")
-    commands.add_parser("check", help="validate the settings and print them, secrets hidden")
+    check = commands.add_parser(
+        "check", help="validate the settings, devices, folders and model, print the settings (secrets hidden)"
+    )
+    check.add_argument(
+        "--deep",
+        action="store_true",
+        help="also load the model and make a one-step image, and ask Discord whether the token is accepted",
+    )
     export = commands.add_parser("export", help="write a session's gallery or blog post from the store")
     export.add_argument("session", type=int, help="the session's id (a party or a channel's stream)")
     export.add_argument("--format", choices=("gallery", "hugo", "jekyll"), default="gallery")
@@ -74,10 +81,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         return asyncio.run(_demo(settings, args))
     if args.command == "check":
-        for name, value in settings.model_dump().items():
-            print(f"{name} = {value!s}" if name != "discord_token" else f"{name} = {'set' if value else 'missing'}")
-        return 0
+        return asyncio.run(_check(settings, deep=args.deep))
     return asyncio.run(_run(settings))
+
+
+async def _check(settings: Settings, *, deep: bool) -> int:
+    """Print the settings, then one line per problem; exit 2 when there is any."""
+    from bot.setup_check import generation_problems, quick_problems
+
+    for name, value in settings.model_dump().items():
+        print(f"{name} = {value!s}" if name != "discord_token" else f"{name} = {'set' if value else 'missing'}")
+    problems = quick_problems(settings)
+    if deep and not problems:  # loading a model that is already known to be wrong says nothing new
+        problems += await asyncio.to_thread(generation_problems, settings)
+    if deep:
+        from bot.client import discord_problem
+
+        try:
+            problem = await discord_problem(settings)
+        except SettingsError as exc:
+            problem = str(exc)
+        if problem:
+            problems.append(problem)
+    for problem in problems:
+        print(f"salon: check: {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_SETTINGS
+    print("salon: check: everything checks out" + ("" if deep else " (add --deep to load the model and ask Discord)"))
+    return 0
 
 
 async def _migrate(settings: Settings) -> int:
@@ -141,9 +172,11 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings) -> int:
+    import aiohttp
     import discord
 
-    from bot.client import SalonBot, point_discord_at
+    from bot.client import SalonBot, discord_endpoint, point_discord_at
+    from gpu_worker import ModelLoadError
 
     point_discord_at(settings)
     bot = SalonBot(settings)
@@ -164,6 +197,12 @@ async def _run(settings: Settings) -> int:
             runner.result()  # re-raise a login or connection failure
     except discord.LoginFailure:
         log.error("Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal")
+        return 1
+    except (aiohttp.ClientError, OSError) as exc:
+        log.error("Discord cannot be reached at %s: %s", discord_endpoint(settings), exc)
+        return 1
+    except ModelLoadError as exc:
+        log.error("the model cannot load: %s (python -m bot check names every problem)", exc)
         return 1
     finally:
         await bot.close()

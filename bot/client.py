@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -56,6 +57,29 @@ def point_discord_at(settings: Settings) -> None:
         from bot.discord_endpoint import point_discord_py_at
 
         point_discord_py_at(settings.discord_api_base, settings.discord_gateway_url)
+
+
+def discord_endpoint(settings: Settings) -> str:
+    """Return where Salon talks to Discord, for messages that say it could not."""
+    return settings.discord_api_base or "https://discord.com/api"
+
+
+async def discord_problem(settings: Settings) -> str | None:
+    """Return why Discord does not accept Salon's token (or cannot be reached), or None when it does.
+
+    Logs in over REST only (no gateway, no commands synced), as `python -m bot check --deep` needs.
+    """
+    point_discord_at(settings)
+    client = discord.Client(intents=discord.Intents.none())
+    try:
+        await client.login(settings.require_token())
+    except discord.LoginFailure:
+        return "DISCORD_TOKEN: Discord refused it; copy the bot token again from the developer portal"  # admin-read
+    except (aiohttp.ClientError, OSError) as exc:
+        return f"Discord cannot be reached at {discord_endpoint(settings)}: {exc}"  # admin-read
+    finally:
+        await client.close()
+    return None
 
 
 class SalonBot(commands.Bot):

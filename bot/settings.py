@@ -147,6 +147,22 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("scheduler")
+    @classmethod
+    def _check_scheduler(cls, value: str) -> str:
+        from gpu_worker.models import scheduler_names  # stdlib-only at import: no torch here
+
+        if value not in scheduler_names():
+            raise ValueError(f"{value!r} is not a scheduler; use one of {', '.join(scheduler_names())}")
+        return value
+
+    @field_validator("data_dir", "model_cache_dir")
+    @classmethod
+    def _check_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is a file; name a folder (it is created if missing)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

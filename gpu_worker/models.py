@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -22,6 +23,16 @@ SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
 }
 HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# The pipeline families Salon generates with end to end (UNet denoisers with CLIP text encoders:
+# weighted prompts, img2img, inpainting, regional prompts, journeys). Any other family is refused
+# when it is named, before its weights load, so no model is loaded only to fail every job.
+SUPPORTED_PIPELINES = {
+    "StableDiffusionPipeline": "Stable Diffusion 1.x/2.x",
+    "StableDiffusionXLPipeline": "SDXL",
+}
+SUPPORTED_FAMILIES = "Stable Diffusion 1.x/2.x and SDXL (few-step SD-Turbo and SDXL-Turbo included)"
+# Single-file checkpoints of families with a transformer denoiser, by a key only they hold.
+_TRANSFORMER_CHECKPOINT_KEYS = {"joint_blocks": "SD3", "double_blocks": "FLUX"}
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 
 
@@ -69,14 +80,94 @@ def describe_source(source: str) -> str:
     return "unknown"
 
 
+def require_supported(pipeline_class: str, source: str) -> None:
+    """Raise `ModelLoadError` in one line unless `pipeline_class` is a family Salon runs."""
+    if pipeline_class not in SUPPORTED_PIPELINES:
+        raise ModelLoadError(
+            f"model {source!r} is a {pipeline_class}, which Salon does not run; it runs {SUPPORTED_FAMILIES}"
+        )
+
+
+def declared_pipeline(folder: Path) -> str:
+    """Return the pipeline class a diffusers folder declares in its model_index.json (no weights read)."""
+    index = folder / "model_index.json"
+    if not index.exists():
+        raise ModelLoadError(f"folder {str(folder)!r} is not a diffusers model (it has no model_index.json)")
+    try:
+        declared = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ModelLoadError(f"{str(index)!r} cannot be read: {_one_line(exc)}") from exc
+    if not isinstance(declared, str):
+        raise ModelLoadError(f"{str(index)!r} names no pipeline class (_class_name)")
+    return declared
+
+
+def inspect_source(source: str, *, fetch_index: bool = True) -> str:
+    """Check a model source without loading its weights; return its kind or raise `ModelLoadError`.
+
+    A missing file, a folder that is not a diffusers model and a family Salon does not run are
+    all found here. A hub id's index is read from the local cache, and fetched (a few kB) when
+    `fetch_index` and the hub is reachable.
+    """
+    kind = describe_source(source)
+    if kind == "unknown":
+        raise ModelLoadError(
+            f"model source {source!r} is not 'tiny', an existing folder, a .safetensors/.ckpt file, "
+            "or a Hugging Face id like org/name"
+        )
+    if kind == "folder":
+        require_supported(declared_pipeline(Path(source).expanduser()), source)
+    elif kind == "single-file":
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ModelLoadError(f"checkpoint file {str(path)!r} does not exist")
+        family = _transformer_family(path)
+        if family is not None:
+            require_supported(f"{family} checkpoint", str(path))
+    elif kind == "hub" and (fetch_index or _offline()):
+        from huggingface_hub import hf_hub_download
+
+        try:
+            # The small index first: a family Salon does not run is refused before gigabytes download.
+            index = hf_hub_download(source, "model_index.json", local_files_only=_offline() or not fetch_index)
+        except OSError as exc:  # huggingface_hub's errors (not found, offline, no network) are OSErrors
+            raise ModelLoadError(_hub_problem(source, exc)) from exc
+        require_supported(declared_pipeline(Path(index).parent), source)
+    return kind
+
+
+def _hub_problem(model_id: str, exc: BaseException) -> str:
+    if _offline():
+        where = "is not in the local Hugging Face cache (HF_HUB_OFFLINE is set, so nothing is downloaded)"
+    else:
+        where = "could not be fetched from the Hugging Face Hub"
+    return f"model {model_id!r} {where}: {_one_line(exc)}"
+
+
+def device_problem(device: str) -> str | None:
+    """Return why `device` cannot run here ("cuda:1 ... only 1 CUDA device"), or None when it can."""
+    import torch
+
+    name, _, index = device.partition(":")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            return f"device {device!r}: this machine has no usable CUDA GPU (is the CUDA build of torch installed?)"
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            return f"device {device!r}: this machine has {count} CUDA device(s), numbered from 0"
+    if name == "mps" and not torch.backends.mps.is_available():
+        return f"device {device!r}: Apple's MPS is not available on this machine"
+    return None
+
+
 def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) -> Any:
     """Return the text-to-image pipeline for `source` on `device`, or raise `ModelLoadError`.
 
     `cache_dir` is where the tiny pipeline is built; `dtype` defaults to `torch_dtype_for(device)`.
     """
-    kind = describe_source(source)
     dtype = dtype if dtype is not None else torch_dtype_for(device)
     try:
+        kind = inspect_source(source)
         if kind == "tiny":
             from gpu_worker.tiny import build_tiny_pipeline_folder
 
@@ -85,17 +176,13 @@ def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) 
             pipeline = _from_folder(Path(source).expanduser(), dtype)
         elif kind == "single-file":
             pipeline = _from_single_file(Path(source).expanduser(), dtype)
-        elif kind == "hub":
-            pipeline = _from_hub(source, dtype)
         else:
-            raise ModelLoadError(
-                f"model source {source!r} is not 'tiny', an existing folder, a .safetensors/.ckpt file, "
-                "or a Hugging Face id like org/name"
-            )
+            pipeline = _from_hub(source, dtype)
     except ModelLoadError:
         raise
     except Exception as exc:
         raise ModelLoadError(f"could not load model {source!r}: {_one_line(exc)}") from exc
+    require_supported(type(pipeline).__name__, source)  # what AutoPipeline chose, whatever was declared
     pipeline.set_progress_bar_config(disable=True)
     # diffusers uses PyTorch's scaled-dot-product attention by default (AttnProcessor2_0).
     return pipeline.to(device)
@@ -104,24 +191,35 @@ def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) 
 def _from_folder(folder: Path, dtype: Any) -> Any:
     from diffusers import AutoPipelineForText2Image
 
-    if not (folder / "model_index.json").exists():
-        raise ModelLoadError(f"folder {str(folder)!r} is not a diffusers model (it has no model_index.json)")
     return AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, local_files_only=True)
 
 
 def _from_single_file(path: Path, dtype: Any) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    if not path.is_file():
-        raise ModelLoadError(f"checkpoint file {str(path)!r} does not exist")
     pipeline_class = StableDiffusionXLPipeline if _looks_like_sdxl(path) else StableDiffusionPipeline
     try:
         return pipeline_class.from_single_file(path, dtype=dtype, local_files_only=_offline())
     except OSError as exc:
-        raise ModelLoadError(
-            f"could not load checkpoint {str(path)!r}: {_one_line(exc)} (single files need their base "
-            "model's config in the local Hugging Face cache when HF_HUB_OFFLINE is set)"
-        ) from exc
+        if _offline():
+            hint = "a single file needs its base model's config in the local Hugging Face cache (HF_HUB_OFFLINE is set)"
+        else:
+            hint = "a single file fetches its base model's config from the Hugging Face Hub, which failed"
+        raise ModelLoadError(f"could not load checkpoint {str(path)!r}: {_one_line(exc)} ({hint})") from exc
+
+
+def _transformer_family(path: Path) -> str | None:
+    """Return "SD3" or "FLUX" for a checkpoint of those families (a transformer denoiser), else None."""
+    if path.suffix != ".safetensors":
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as checkpoint:
+        for key in checkpoint.keys():  # noqa: SIM118
+            for marker, family in _TRANSFORMER_CHECKPOINT_KEYS.items():
+                if marker in key:
+                    return family
+    return None
 
 
 def _looks_like_sdxl(path: Path) -> bool:
@@ -137,12 +235,10 @@ def _looks_like_sdxl(path: Path) -> bool:
 def _from_hub(model_id: str, dtype: Any) -> Any:
     from diffusers import AutoPipelineForText2Image
 
-    offline = _offline()
     try:
-        return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, local_files_only=offline)
+        return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, local_files_only=_offline())
     except OSError as exc:
-        where = "the local Hugging Face cache and HF_HUB_OFFLINE is set" if offline else "the local cache"
-        raise ModelLoadError(f"model {model_id!r} is not in {where}: {_one_line(exc)}") from exc
+        raise ModelLoadError(_hub_problem(model_id, exc)) from exc
 
 
 def _offline() -> bool:

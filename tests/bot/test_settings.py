@@ -62,6 +62,7 @@ def test_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
         ("SALON_LOG_LEVEL", "chatty", "SALON_LOG_LEVEL: Input should be 'DEBUG'"),
         ("DISCORD_API_BASE", "discord.com", "DISCORD_API_BASE: must be a URL starting with one of http://"),
         ("SALON_IMAGE_WIDTH", "500", "SALON_IMAGE_WIDTH: Input should be a multiple of 8"),
+        ("SALON_SCHEDULER", "warp", "SALON_SCHEDULER: 'warp' is not a scheduler; use one of ddim, dpmpp_2m"),
         ("SALON_LANGUAGE", "fr", "SALON_LANGUAGE: 'fr' has no compiled catalogue; available: en (README"),
     ],
 )
@@ -71,6 +72,15 @@ def test_invalid_setting_names_itself(monkeypatch: pytest.MonkeyPatch, name: str
         load_settings()
     assert str(caught.value).startswith(expected)
     assert "\n" not in str(caught.value)
+
+
+def test_a_data_folder_that_is_a_file_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    afile = tmp_path / "salon-data"
+    afile.write_text("not a folder")
+    monkeypatch.setenv("SALON_DATA_DIR", str(afile))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == f"SALON_DATA_DIR: {str(afile)!r} is a file; name a folder (it is created if missing)"
 
 
 def test_missing_token_is_named() -> None:
@@ -123,3 +133,43 @@ def test_env_example_documents_every_setting() -> None:
         alias = info.validation_alias
         env_name = alias.choices[0] if alias is not None else f"SALON_{name.upper()}"  # type: ignore[union-attr]
         assert f"\n{env_name}=" in documented, f"{env_name} is not in .env.example"
+
+
+def test_cli_check_names_every_problem_in_one_line_each(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "sekrit-token",
+        "SALON_MODEL_SOURCE": str(tmp_path / "missing.safetensors"),
+        "SALON_DEVICES": "cpu,cuda:99",
+    }
+    result = run_cli("check", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    problems = result.stderr.strip().splitlines()
+    assert len(problems) == 2 and all(line.startswith("salon: check: ") for line in problems)
+    assert "device 'cuda:99'" in problems[0]
+    assert problems[1].endswith(f"checkpoint file {str(tmp_path / 'missing.safetensors')!r} does not exist")
+    assert "Traceback" not in result.stderr and "sekrit-token" not in result.stdout + result.stderr
+
+
+def test_cli_check_refuses_a_family_salon_does_not_run(tmp_path: Path) -> None:
+    folder = tmp_path / "sd3"
+    folder.mkdir()
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusion3Pipeline"}')
+    result = run_cli("check", env={"SALON_MODEL_SOURCE": str(folder)}, cwd=tmp_path)
+    assert result.returncode == 2
+    [problem] = result.stderr.strip().splitlines()
+    assert (
+        "is a StableDiffusion3Pipeline, which Salon does not run; it runs Stable Diffusion 1.x/2.x and SDXL" in problem
+    )
+
+
+def test_cli_run_with_discord_unreachable_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {
+        "DISCORD_TOKEN": "sekrit-token",
+        "DISCORD_API_BASE": "http://127.0.0.1:9/api/v10",
+        "SALON_DATA_DIR": str(tmp_path / "data"),
+    }
+    result = run_cli("run", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "sekrit-token" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert "Discord cannot be reached at http://127.0.0.1:9/api/v10" in line

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 from gpu_worker.models import describe_source, load_pipeline, make_scheduler
 from gpu_worker.requests import ModelLoadError
@@ -91,3 +93,24 @@ def test_unknown_scheduler_lists_allowed(tiny_pipeline) -> None:
     first = make_scheduler("euler", tiny_pipeline.scheduler.config)
     second = make_scheduler("euler", tiny_pipeline.scheduler.config)
     assert first is not second
+
+
+@pytest.mark.parametrize("pipeline_class", ["StableDiffusion3Pipeline", "FluxPipeline", "PixArtAlphaPipeline"])
+def test_a_family_salon_does_not_run_is_refused_before_its_weights_load(tmp_path: Path, pipeline_class: str) -> None:
+    # Only the index: were its weights read, the error would be a missing file, not this line.
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": pipeline_class}), encoding="utf-8")
+    with pytest.raises(ModelLoadError) as refused:
+        load_pipeline(str(tmp_path), "cpu", tmp_path)
+    message = str(refused.value)
+    assert f"is a {pipeline_class}, which Salon does not run; it runs Stable Diffusion 1.x/2.x and SDXL" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("key", "family"), [("joint_blocks.0.attn.qkv.weight", "SD3"), ("double_blocks.0.img_attn", "FLUX")]
+)
+def test_a_single_file_of_a_transformer_family_is_refused(tmp_path: Path, key: str, family: str) -> None:
+    checkpoint = tmp_path / "model.safetensors"
+    save_file({f"model.diffusion_model.{key}": torch.zeros(1)}, str(checkpoint))
+    with pytest.raises(ModelLoadError, match=f"is a {family} checkpoint, which Salon does not run"):
+        load_pipeline(str(checkpoint), "cpu", tmp_path)
