@@ -35,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also load the model and make a one-step image, and ask Discord whether the token is accepted",
     )
+    commands.add_parser(
+        "sync", help="send the application commands to Discord now (run does it only when they changed)"
+    )
+    invite = commands.add_parser(
+        "invite", help="print the URL that adds Salon to a server with exactly the permissions it needs"
+    )
+    invite.add_argument("--client-id", type=int, help="the application's id (default: read from DISCORD_TOKEN)")
+    commands.add_parser(
+        "health",
+        help="exit 0 if the running bot is connected and can generate (reads its heartbeat; for health checks)",
+    )
+    backup = commands.add_parser(
+        "backup", help="copy the database (SQLite's online backup, safe while the bot runs) and the images"
+    )
+    backup.add_argument("out", type=Path, help="the folder to write the backup into (refreshed if it exists)")
     export = commands.add_parser("export", help="write a session's gallery or blog post from the store")
     export.add_argument("session", type=int, help="the session's id (a party or a channel's stream)")
     export.add_argument("--format", choices=("gallery", "hugo", "jekyll"), default="gallery")
@@ -57,11 +72,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        if args.command in (None, "run"):
+        if args.command in (None, "run", "sync"):
             settings.require_token()
     except SettingsError as exc:
         print(f"salon: setting error: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
+
+    if args.command == "health":  # every half minute in a container: no logging set-up, no heavy import
+        return _health(settings)
 
     from bot.catalogue import use_language
     from bot.logging_setup import configure_logging
@@ -82,6 +100,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(_demo(settings, args))
     if args.command == "check":
         return asyncio.run(_check(settings, deep=args.deep))
+    if args.command == "invite":
+        return _invite(settings, args.client_id)
+    if args.command == "backup":
+        return _backup(settings, args.out)
+    if args.command == "sync":
+        return asyncio.run(_run(settings, serving=False))
     return asyncio.run(_run(settings))
 
 
@@ -108,6 +132,52 @@ async def _check(settings: Settings, *, deep: bool) -> int:
     if problems:
         return EXIT_SETTINGS
     print("salon: check: everything checks out" + ("" if deep else " (add --deep to load the model and ask Discord)"))
+    return 0
+
+
+def _health(settings: Settings) -> int:
+    from bot.heartbeat import heartbeat_problem
+
+    problem = heartbeat_problem(settings.data_dir, settings.heartbeat_seconds)
+    if problem:
+        print(f"salon: unhealthy: {problem}", file=sys.stderr)
+        return 1
+    print("salon: healthy")
+    return 0
+
+
+def _invite(settings: Settings, client_id: int | None) -> int:
+    from bot.client import REQUIRED_PERMISSIONS, client_id_from_token, invite_url
+
+    if client_id is None and settings.discord_token is not None:
+        client_id = client_id_from_token(settings.discord_token.get_secret_value())
+    if client_id is None:
+        print(
+            "salon: invite: give --client-id (the Application ID on the developer portal's General Information page);"
+            " DISCORD_TOKEN is missing or does not begin with it",
+            file=sys.stderr,
+        )
+        return EXIT_SETTINGS
+    print(invite_url(client_id))
+    print(
+        f"permissions integer {REQUIRED_PERMISSIONS.value}: view channels, send messages and messages in threads,"
+        " create public threads, attach files, read message history, pin messages, create polls;"
+        " no privileged intents",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _backup(settings: Settings, out: Path) -> int:
+    from bot.errors import UserInputError
+    from bot.store.backup import backup_data
+
+    try:
+        result = backup_data(settings.resolved_database_path, settings.images_dir, out)
+    except UserInputError as exc:
+        print(f"salon: backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"database: {result.database} ({result.pages} pages); {result.images_copied} new image files")
     return 0
 
 
@@ -171,7 +241,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(settings: Settings) -> int:
+async def _run(settings: Settings, *, serving: bool = True) -> int:
+    """Serve until a signal (or, with `serving=False`, sync the commands and stop)."""
     import aiohttp
     import discord
 
@@ -179,7 +250,7 @@ async def _run(settings: Settings) -> int:
     from gpu_worker import ModelLoadError
 
     point_discord_at(settings)
-    bot = SalonBot(settings)
+    bot = SalonBot(settings, serving=serving)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 
@@ -189,7 +260,9 @@ async def _run(settings: Settings) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, request_stop, sig.name)
-    runner = asyncio.create_task(bot.start(settings.require_token()))
+    token = settings.require_token()
+    # Logging in runs setup_hook, which syncs: that is all `sync` needs of Discord.
+    runner = asyncio.create_task(bot.start(token) if serving else bot.login(token))
     stopper = asyncio.create_task(stopping.wait())
     try:
         done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)

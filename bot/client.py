@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -11,11 +15,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.heartbeat import Heartbeat, write_heartbeat
 from bot.services import Services
 from bot.settings import Settings
 from bot.store import Database, ImageFiles
 from bot.store.disk_space import describe_low_space
 from cogs.imagine.views import progress_view
+from cogs.kit.command_sync import CommandSync
 from cogs.kit.command_tree import SalonCommandTree
 from cogs.kit.components import ComponentRegistry, answer_if_unhandled
 from cogs.kit.delivery import DeliveryTiming, ResultDeliverer
@@ -34,6 +40,40 @@ INITIAL_COGS: tuple[str, ...] = (
 )
 
 PoolFactory = Callable[[Settings], GenerationPool]
+
+# Every permission Salon's requests need, and no other: read and post in its channels, post
+# images, open party threads and post in them, pin a theme's or party's brief, run votes as polls.
+# The end-to-end tests connect Salon with exactly these, so a request needing more fails there.
+REQUIRED_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    create_public_threads=True,
+    attach_files=True,
+    read_message_history=True,
+    pin_messages=True,
+    send_polls=True,
+)
+INVITE_SCOPES = ("bot", "applications.commands")
+
+
+def client_id_from_token(token: str) -> int | None:
+    """Return the application's id that a bot token begins with, or None for a token not shaped so.
+
+    A bot token's first dot-separated part is the bot user's id in base64, and a bot's user id is
+    its application's id.
+    """
+    head = token.split(".", 1)[0]
+    try:
+        decoded = base64.b64decode(head + "=" * (-len(head) % 4), validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return int(decoded) if decoded.isdigit() else None
+
+
+def invite_url(client_id: int) -> str:
+    """Return the URL that adds Salon to a server with its commands and exactly the permissions it needs."""
+    return discord.utils.oauth_url(client_id, permissions=REQUIRED_PERMISSIONS, scopes=INVITE_SCOPES)
 
 
 def default_pool(settings: Settings) -> GenerationPool:
@@ -91,7 +131,9 @@ class SalonBot(commands.Bot):
         *,
         pool_factory: PoolFactory = default_pool,
         cogs: Sequence[str] = INITIAL_COGS,
+        serving: bool = True,
     ) -> None:
+        """`serving=False` builds the command tree and syncs it, without starting the pool or any job."""
         intents = discord.Intents.default()
         intents.members = False
         # Slash commands, buttons and reactions need no message-content intent.
@@ -111,6 +153,7 @@ class SalonBot(commands.Bot):
         self.settings = settings
         self._pool_factory = pool_factory
         self._cog_names = tuple(cogs)
+        self.serving = serving
         self.failed_cogs: list[str] = []
         self.db = Database(settings.resolved_database_path)
         self.files = ImageFiles(settings.images_dir)
@@ -119,6 +162,7 @@ class SalonBot(commands.Bot):
         # Which custom_ids Salon handles, so anything else is answered instead of failing silently.
         self.components = ComponentRegistry()
         self._deliverer: ResultDeliverer | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def services(self) -> Services:
@@ -147,7 +191,8 @@ class SalonBot(commands.Bot):
         if low_space:
             log.warning(low_space)
         self.pool = self._pool_factory(self.settings)
-        await self.pool.start()
+        if self.serving:
+            await self.pool.start()
         self._services = Services.build(self.settings, self.db, self.files, self.pool)
         self._deliverer = ResultDeliverer(
             self,
@@ -167,8 +212,9 @@ class SalonBot(commands.Bot):
             except Exception:
                 log.exception("cog %s failed to load; the others keep working", name)
                 self.failed_cogs.append(name)
-        await self._resume()
-        await self._sync_commands()
+        if self.serving:
+            await self._resume()
+        await CommandSync(self.settings.data_dir).sync(self.tree, self.settings.dev_guild_id, force=not self.serving)
 
     async def _resume(self) -> None:
         """Requeue unfinished jobs, unstick party rounds, and deliver every result never shown."""
@@ -180,16 +226,30 @@ class SalonBot(commands.Bot):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await answer_if_unhandled(self.components, interaction)
 
-    async def _sync_commands(self) -> None:
-        if self.settings.dev_guild_id:
-            guild = discord.Object(self.settings.dev_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-        else:
-            synced = await self.tree.sync()
-        log.info("synced %d application commands", len(synced))
+    def write_heartbeat(self, *, stopped: bool = False) -> None:
+        """Record, for `python -m bot health`, whether Salon is connected and can generate now."""
+        health = self.pool.health() if self.pool is not None else None
+        beat = Heartbeat(
+            at=discord.utils.utcnow().isoformat(),
+            connected=self.is_ready() and not self.is_closed() and not stopped,
+            ready_workers=health.ready_workers if health else 0,
+            total_workers=health.total_workers if health else 0,
+            stopped=stopped,
+            last_error=health.last_error if health else None,
+        )
+        try:
+            write_heartbeat(self.settings.data_dir, beat)
+        except OSError as exc:  # a full disk must not take the bot down; health then reports a stale beat
+            log.warning("cannot write the heartbeat: %s", exc)
+
+    async def _beat(self) -> None:
+        while True:
+            self.write_heartbeat()
+            await asyncio.sleep(self.settings.heartbeat_seconds)
 
     async def on_ready(self) -> None:
+        if self.serving and self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat())
         log.info("connected as %s (%s) to %d guilds", self.user, self.user.id if self.user else "?", len(self.guilds))
 
     async def close(self) -> None:
@@ -197,6 +257,11 @@ class SalonBot(commands.Bot):
         # while the store is still open. Then the gateway, then the store. Closing twice is harmless.
         if self.is_closed():
             return
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self.write_heartbeat(stopped=True)
         if self._deliverer is not None:
             await self._deliverer.close()
         if self._services is not None:

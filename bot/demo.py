@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.client import SalonBot, point_discord_at
+from bot.client import REQUIRED_PERMISSIONS, SalonBot, point_discord_at
 from bot.export.service import ExportResult
 from bot.parties.store import party_in_thread, rounds_of
 from bot.settings import Settings, load_settings
@@ -135,7 +135,9 @@ async def run_demo(
     server = LoopbackDiscord()
     await server.start()
     try:
-        salon = server.create_application("Salon", DEMO_TOKEN)
+        salon = server.create_application(
+            "Salon", DEMO_TOKEN, privileged_intents=0, permissions=REQUIRED_PERMISSIONS.value
+        )
         guild = server.create_guild("Salon demo")
         channel = server.create_text_channel(guild.id, "parties")
         settings = demo_settings(out, real_model=real_model, server=server, base=base)

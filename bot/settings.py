@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     delivery_give_up_seconds: float = Field(default=600.0, gt=0.0, le=86_400.0)
     # Below this much free space in the data folder, /queue warns and the start-up log says so.
     low_disk_bytes: int = Field(default=1_000_000_000, ge=0)
+    # How often the running bot records that it is alive, for `python -m bot health` (a container's health check).
+    heartbeat_seconds: float = Field(default=30.0, ge=1.0, le=3600.0)
 
     image_width: int = Field(default=512, ge=64, le=2048, multiple_of=8)
     image_height: int = Field(default=512, ge=64, le=2048, multiple_of=8)

@@ -22,6 +22,7 @@ UNAUTHORIZED = 40001
 REQUEST_TOO_LARGE = 40005
 ALREADY_ACKNOWLEDGED = 40060
 MISSING_ACCESS = 50001
+MISSING_PERMISSIONS = 50013
 CANNOT_EDIT_OTHERS_MESSAGE = 50005
 EMPTY_MESSAGE = 50006
 CANNOT_DM_USER = 50007
@@ -104,6 +105,11 @@ def unknown_webhook() -> DiscordHTTPError:
 def too_large() -> DiscordHTTPError:
     """Return the 413 Discord answers when a request's files exceed the upload limit."""
     return DiscordHTTPError(413, REQUEST_TOO_LARGE, "Request entity too large")
+
+
+def missing_permissions() -> DiscordHTTPError:
+    """Return the 403 Discord answers when the bot lacks a permission the request needs."""
+    return DiscordHTTPError(403, MISSING_PERMISSIONS, "Missing Permissions")
 
 
 def unauthorized() -> DiscordHTTPError:

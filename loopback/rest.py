@@ -23,10 +23,20 @@ from loopback import errors
 from loopback.errors import DiscordHTTPError, invalid_form
 from loopback.messages import check_emoji
 from loopback.state import (
+    ATTACH_FILES,
+    CREATE_PRIVATE_THREADS,
+    CREATE_PUBLIC_THREADS,
     GUILD_CATEGORY,
     GUILD_TEXT,
+    PIN_MESSAGES,
     PRIVATE_THREAD,
     PUBLIC_THREAD,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    SEND_MESSAGES_IN_THREADS,
+    SEND_POLLS,
+    THREAD_TYPES,
+    VIEW_CHANNEL,
     Channel,
     Guild,
     Message,
@@ -232,6 +242,17 @@ class RestAPI:
         if channel is None or channel.deleted or not self.server.can_see(bot, channel):
             raise errors.unknown_channel()
         return channel
+
+    def _require(self, bot: User, channel: Channel, needed: int) -> None:
+        """Raise Discord's 403 50013 unless the bot holds every permission in `needed` where `channel` is.
+
+        Guild permissions (the loopback has no channel overwrites); a DM needs none.
+        """
+        if channel.guild_id is None:
+            return
+        held = self.server.guilds[channel.guild_id].permissions_of(bot.id)
+        if held & (needed | VIEW_CHANNEL) != needed | VIEW_CHANNEL:
+            raise errors.missing_permissions()
 
     def _message(self, request: web.Request, channel: Channel) -> Message:
         message = self.server.messages.get(self._snowflake(request, "message_id"))
@@ -460,6 +481,7 @@ class RestAPI:
         previous = {(c["type"], c["name"]): c for c in self.server.commands.get(scope, [])}
         stored = [self._stored_command(scope, c, previous.get((c.get("type", 1), c["name"]))) for c in body]
         self.server.commands[scope] = stored
+        self.server.command_syncs += 1
         self.server.changed.notify()
         log.info("commands synced (%s): %s", f"guild {scope}" if scope else "global", [c["name"] for c in stored])
         return json_response(stored)
@@ -606,6 +628,7 @@ class RestAPI:
         bot = self._bot(request)
         channel = self._channel(request, bot)
         message = self._message(request, channel)
+        self._require(bot, channel, CREATE_PUBLIC_THREADS)
         body = await self._object(request)
         thread = self.server.create_thread(
             channel,
@@ -624,6 +647,7 @@ class RestAPI:
         kind = int(body.get("type") or PRIVATE_THREAD)
         if kind not in (PUBLIC_THREAD, PRIVATE_THREAD):
             raise invalid_form("type", "BASE_TYPE_CHOICES", "Value must be one of {11, 12}.")
+        self._require(bot, channel, CREATE_PUBLIC_THREADS if kind == PUBLIC_THREAD else CREATE_PRIVATE_THREADS)
         thread = self.server.create_thread(
             channel,
             bot,
@@ -692,6 +716,7 @@ class RestAPI:
         """GET /channels/{channel_id}/messages: newest first, with before / after / around and limit."""
         bot = self._bot(request)
         channel = self._channel(request, bot)
+        self._require(bot, channel, READ_MESSAGE_HISTORY)
         limit = int(request.query.get("limit", 50))
         if not 1 <= limit <= 100:
             raise invalid_form("limit", "NUMBER_TYPE_MAX", "int value should be between 1 and 100.")
@@ -717,12 +742,18 @@ class RestAPI:
         bot = self._bot(request)
         channel = self._channel(request, bot)
         payload, uploads = await self._message_body(request)
+        needed = SEND_MESSAGES_IN_THREADS if channel.type in THREAD_TYPES else SEND_MESSAGES
+        needed |= ATTACH_FILES if uploads else 0
+        needed |= SEND_POLLS if payload.get("poll") else 0
+        self._require(bot, channel, needed)
         return self._message_json(self.server.post_message(channel, bot, payload, uploads), bot)
 
     async def get_message(self, request: web.Request) -> web.Response:
         """GET /channels/{channel_id}/messages/{message_id}."""
         bot = self._bot(request)
-        return self._message_json(self._message(request, self._channel(request, bot)), bot)
+        channel = self._channel(request, bot)
+        self._require(bot, channel, READ_MESSAGE_HISTORY)
+        return self._message_json(self._message(request, channel), bot)
 
     async def edit_message(self, request: web.Request) -> web.Response:
         """PATCH a message the bot wrote (403 50005 for anyone else's), MESSAGE_UPDATE."""
@@ -857,9 +888,11 @@ class RestAPI:
         return json_response([m.payload(base, bot.id, self.server.users) for _, m in self._pinned(channel)])
 
     async def pin(self, request: web.Request) -> web.Response:
-        """PUT a pin (at most 50 per channel)."""
+        """PUT a pin (at most 50 per channel); Discord asks for Pin Messages since 2026."""
         bot = self._bot(request)
-        self.server.pin_message(self._message(request, self._channel(request, bot)), bot)
+        channel = self._channel(request, bot)
+        self._require(bot, channel, PIN_MESSAGES)
+        self.server.pin_message(self._message(request, channel), bot)
         return no_content()
 
     async def unpin(self, request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ DISCORD_EPOCH_MS = 1_420_070_400_000
 
 # Permission bits (https://discord.com/developers/docs/topics/permissions).
 ADMINISTRATOR = 1 << 3
-ALL_PERMISSIONS = (1 << 51) - 1
+ALL_PERMISSIONS = (1 << 52) - 1
 # What a new guild's @everyone role allows: talk, react, attach, use commands and threads.
 DEFAULT_EVERYONE_PERMISSIONS = (
     (1 << 0)  # create instant invite
@@ -46,6 +46,17 @@ DEFAULT_EVERYONE_PERMISSIONS = (
 )
 # The bot's managed role: everything but administrator, so permission bugs are not hidden by it.
 BOT_PERMISSIONS = ALL_PERMISSIONS & ~ADMINISTRATOR
+
+# The permission bits the loopback checks on the bot's requests, as Discord names them.
+VIEW_CHANNEL = 1 << 10
+SEND_MESSAGES = 1 << 11
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+CREATE_PUBLIC_THREADS = 1 << 35
+CREATE_PRIVATE_THREADS = 1 << 36
+SEND_MESSAGES_IN_THREADS = 1 << 38
+SEND_POLLS = 1 << 49
+PIN_MESSAGES = 1 << 51
 
 # Channel types.
 GUILD_TEXT, DM, GUILD_CATEGORY, PUBLIC_THREAD, PRIVATE_THREAD = 0, 1, 4, 11, 12

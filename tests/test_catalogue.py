@@ -24,11 +24,11 @@ from bot import catalogue
 
 ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("bot", "cogs")
-# Not member-facing: the command line (demo narration, settings errors and `check` for the admin), the store's
+# Not member-facing: the command line (demo narration, settings errors, `check` and `health` for the admin), the store's
 # migrations, the logging setup, and the A1111 `parameters` text in each PNG (read by tools, which
 # expect it in English). SQL is recognised and skipped.
 NOT_MEMBER_TEXT = re.compile(
-    r"^bot/(demo\.py|settings\.py|setup_check\.py|__main__\.py|logging_setup\.py|store/migrations/.*"
+    r"^bot/(demo\.py|settings\.py|setup_check\.py|heartbeat\.py|__main__\.py|logging_setup\.py|store/migrations/.*"
     r"|render/png_metadata\.py)$"
 )
 SQL = re.compile(

@@ -142,6 +142,8 @@ class PartyCog(commands.Cog):
         bot.deliverer.register(Feature.PARTY_ROUND, PartyRoundPresenter(bot, self.boards))
 
     async def cog_load(self) -> None:
+        if not self.bot.serving:  # only syncing commands: no deadline may act now
+            return
         # Timers are rows in the store: rebuild them as the cog loads, before Salon reports ready.
         parties = self.bot.services.parties
         parties.on_deadlines(self._vote_due, self._phase_due)

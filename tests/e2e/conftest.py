@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.client import SalonBot, default_pool, point_discord_at
+from bot.client import REQUIRED_PERMISSIONS, SalonBot, default_pool, point_discord_at
 from bot.settings import Settings, load_settings
 from gpu_worker.memory_pool import MemoryPool
 from loopback import LoopbackDiscord
@@ -52,7 +52,11 @@ class World:
 async def world() -> AsyncIterator[World]:
     server = LoopbackDiscord()
     await server.start()
-    server.create_application(name="Salon", token=BOT_TOKEN)
+    # Exactly the permissions the invite URL asks for: a request that needs more fails every test that makes it.
+    # No privileged intents are switched on either: Salon must connect without them.
+    server.create_application(
+        name="Salon", token=BOT_TOKEN, privileged_intents=0, permissions=REQUIRED_PERMISSIONS.value
+    )
     guild = server.create_guild("Salon test guild")
     channel = server.create_text_channel(guild.id, "imagine")
     users = {}

@@ -8,6 +8,7 @@ import io
 import discord
 import pytest
 
+from loopback.state import ATTACH_FILES, PIN_MESSAGES, SEND_MESSAGES
 from tests.loopback.conftest import Probe
 
 pytestmark = pytest.mark.timeout(30)
@@ -172,3 +173,22 @@ async def test_native_poll_votes_voters_and_expiry(probe: Probe) -> None:
     assert ended.poll is not None and ended.poll.is_finalised()
     with pytest.raises(ValueError, match="has ended"):
         await bob.vote_poll(sent.id, [1])
+
+
+async def test_a_bot_without_a_permission_gets_discords_403(probe: Probe) -> None:
+    guild = probe.server.guilds[probe.guild_id]
+    bot_role = next(role for role in guild.roles.values() if role.bot_id == probe.client.user.id)
+    sent = await probe.channel.send("before")
+    # What the bot's role and @everyone grant together is what counts, as on Discord.
+    guild.everyone.permissions &= ~(SEND_MESSAGES | ATTACH_FILES | PIN_MESSAGES)
+    bot_role.permissions &= ~(ATTACH_FILES | PIN_MESSAGES)
+    await probe.channel.send("text still goes")  # the bot's role has Send Messages
+    with pytest.raises(discord.Forbidden) as caught:
+        await probe.channel.send(file=discord.File(io.BytesIO(b"png?"), "x.png"))
+    assert caught.value.code == 50013
+    with pytest.raises(discord.Forbidden) as caught:
+        await sent.pin()
+    assert caught.value.code == 50013
+    bot_role.permissions &= ~SEND_MESSAGES
+    with pytest.raises(discord.Forbidden):
+        await probe.channel.send("silenced")
