@@ -37,6 +37,7 @@ INITIAL_COGS: tuple[str, ...] = (
     "cogs.export.commands",
     "cogs.reactions.commands",
     "cogs.help.commands",
+    "cogs.audit.commands",
 )
 
 PoolFactory = Callable[[Settings], GenerationPool]

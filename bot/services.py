@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.audit.service import AuditService
 from bot.export.consent import ConsentService
 from bot.export.service import ExportService
 from bot.help.service import WelcomeService
@@ -65,6 +66,7 @@ class Services:
     exports: ExportService
     suggester: PromptSuggester
     welcome: WelcomeService
+    audit: AuditService
 
     @classmethod
     def build(
@@ -100,4 +102,5 @@ class Services:
             exports=ExportService(db, files, settings.exports_dir),
             suggester=PromptSuggester(settings.suggest_model or None),
             welcome=WelcomeService(db),
+            audit=AuditService(db),
         )

@@ -64,7 +64,9 @@ PAGES: dict[HelpTopic, str] = {
         "add or avoid).\n• `/theme show` what applies here · `/theme set preset:cats` or "
         "your own `template:` with `{prompt}` (moderators: Manage Channels) · `/theme "
         "clear`\n• `/blocklist add term:`, `/blocklist remove term:`, `/blocklist list`: "
-        "words no prompt in this server may use (moderators).\nA party in a thread of a "
+        "words no prompt in this server may use (moderators).\n• `/audit member`, `/audit "
+        "job`, `/audit moderation`: what a member did, a job's history, deletions and "
+        "refusals, from Salon's log (moderators, privately).\nA party in a thread of a "
         "themed channel follows that channel's theme."
     ),
     HelpTopic.PARTIES: N_(

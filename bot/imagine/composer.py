@@ -38,6 +38,7 @@ from bot.nearest import unknown_name_message
 from bot.prompting.flags import parse_inline_flags, size_for_aspect
 from bot.prompting.styles import StyleCatalog
 from bot.prompting.wildcards import Wildcards
+from bot.store import Actor
 from bot.store.image_files import ImageFiles
 from bot.themes.service import Theme, ThemeService
 
@@ -189,9 +190,10 @@ class PromptComposer:
 
         if theme is not None:
             theme.check(user_prompt, model)
-        await self.themes.check_blocklist(place.guild_id, user_prompt, negative)
+        who = Actor(requester)
+        await self.themes.check_blocklist(place.guild_id, user_prompt, negative, actor=who, channel_id=place.channel_id)
         for *_unused, region_text in regions:
-            await self.themes.check_blocklist(place.guild_id, region_text)
+            await self.themes.check_blocklist(place.guild_id, region_text, actor=who, channel_id=place.channel_id)
         text = user_prompt
         style_name = None
         if options.style:

@@ -343,7 +343,7 @@ class PartyService:
                     max_topic_chars=MAX_TOPIC_CHARS
                 )
             )
-        await self.composer.themes.check_blocklist(guild_id, topic)
+        await self.composer.themes.check_blocklist(guild_id, topic, actor=actor, channel_id=channel_id)
         async with record(self.db) as change:
             session_id = await insert_party_session(
                 change.conn, guild_id=guild_id, channel_id=channel_id, thread_id=thread_id, topic=topic, actor=actor
@@ -525,7 +525,7 @@ class PartyService:
                     max_association_chars=MAX_ASSOCIATION_CHARS
                 )
             )
-        await self._check_blocklist(state, cleaned)
+        await self._check_blocklist(state, cleaned, actor=actor)
         if kind not in ASSOCIATION_KINDS:
             raise UserInputError(
                 _("An association is one of: {association_kinds}.").format(
@@ -577,7 +577,7 @@ class PartyService:
             raise UserInputError(
                 _("These are not associations of this party: {missing}.").format(missing=", ".join(missing))
             )
-        await self._check_blocklist(state, cleaned)
+        await self._check_blocklist(state, cleaned, actor=actor)
         contributors = list(dict.fromkeys(r.author_id for r in state.associations if r.normalized in wanted))
         async with record(self.db) as change:
             fragment_id = await insert_fragment(
@@ -606,7 +606,7 @@ class PartyService:
         require_member(state.rule_members, actor.id, _("propose prompt edits"))
         require_phase(state.phase, (Phase.ASSOCIATIONS, Phase.ROUNDS), _("propose prompt edits"))
         text, negative = _checked_prompt(text), " ".join(negative.split())
-        await self._check_blocklist(state, text, negative)
+        await self._check_blocklist(state, text, negative, actor=actor)
         async with record(self.db) as change:
             limit = self.limits.proposals_per_member
             await _check_contribution_limit(change.conn, state.party.id, actor, "proposals", limit)
@@ -656,7 +656,9 @@ class PartyService:
         current = state.current_version
         new_negative = (current.negative if current else "") if negative is None else " ".join(negative.split())
         text = _checked_prompt(text)
-        await self._check_blocklist(state, text, new_negative)  # the list may have grown since it was proposed
+        await self._check_blocklist(
+            state, text, new_negative, actor=actor
+        )  # the list may have grown since it was proposed
         return await self._add_version(state, actor, text, new_negative, author, proposal)
 
     async def revert(self, actor: Actor, thread_id: str, version: int, *, is_admin: bool) -> VersionRow:
@@ -1034,9 +1036,11 @@ class PartyService:
 
     # --- helpers --------------------------------------------------------------------------------
 
-    async def _check_blocklist(self, state: PartyState, *texts: str) -> None:
+    async def _check_blocklist(self, state: PartyState, *texts: str, actor: Actor) -> None:
         """Refuse party text that uses a term blocked in the party's server (it is shown on the board)."""
-        await self.composer.themes.check_blocklist(state.party.guild_id, *texts)
+        await self.composer.themes.check_blocklist(
+            state.party.guild_id, *texts, actor=actor, channel_id=state.party.thread_id
+        )
 
     async def _round(self, round_id: int) -> RoundRow:
         round_row = await get_round(self.db, round_id)

@@ -142,14 +142,28 @@ async def list_events(
     *,
     session_id: int | None = None,
     channel_id: str | None = None,
+    guild_id: str | None = None,
+    actor_id: str | None = None,
     kinds: tuple[str, ...] = (),
+    subjects: tuple[tuple[str, int | str], ...] = (),
     subject: tuple[str, int | str] | None = None,
     after_id: int = 0,
     limit: int = 1000,
+    newest_first: bool = False,
 ) -> list[Event]:
-    """Return events in the order they happened, filtered by session, channel, kinds or subject."""
+    """Return events in the order they happened (or the latest `limit`, newest first), filtered by
+    session, channel, guild, actor, kinds or subject (`subjects`: any of several)."""
     clauses = ["id > ?"]
     params: list[Any] = [after_id]
+    if guild_id is not None:
+        clauses.append("guild_id = ?")
+        params.append(guild_id)
+    if actor_id is not None:
+        clauses.append("actor_id = ?")
+        params.append(actor_id)
+    if subjects:
+        clauses.append("(" + " OR ".join("(subject_type = ? AND subject_id = ?)" for _ in subjects) + ")")
+        params.extend(value for kind, key in subjects for value in (kind, str(key)))
     if session_id is not None:
         clauses.append("session_id = ?")
         params.append(session_id)
@@ -164,7 +178,7 @@ async def list_events(
         params.extend([subject[0], str(subject[1])])
     params.append(limit)
     rows = await db.fetchall(
-        f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
+        f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY id {'DESC' if newest_first else ''} LIMIT ?",
         params,
     )
     return [Event.from_row(row) for row in rows]

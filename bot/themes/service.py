@@ -317,14 +317,33 @@ class ThemeService:
         """Return a guild's blocked terms."""
         return await blocked_terms(self.db, guild_id)
 
-    async def check_blocklist(self, guild_id: str | None, *texts: str) -> None:
-        """Raise `UserInputError` if any text mentions a term blocked in the guild."""
+    async def check_blocklist(
+        self, guild_id: str | None, *texts: str, actor: Actor | None = None, channel_id: str | None = None
+    ) -> None:
+        """Raise `UserInputError` if any text mentions a term blocked in the guild.
+
+        With `actor`, a refusal is logged (`blocklist.refused`, the text and the terms) for `/audit`:
+        moderators see who keeps trying what, though nothing was stored or queued.
+        """
         if guild_id is None:
             return
         terms = await blocked_terms(self.db, guild_id)
         for text in texts:
             hits = found_words(text, terms)
             if hits:
+                if actor is not None:
+                    async with record(
+                        self.db,
+                        EventDraft(
+                            actor=actor,
+                            kind="blocklist.refused",
+                            guild_id=guild_id,
+                            channel_id=channel_id,
+                            subject=("user", actor.id),
+                            payload={"terms": hits, "text": text[:500]},
+                        ),
+                    ):
+                        pass
                 named = ", ".join(f"`{hit}`" for hit in hits)
                 raise UserInputError(
                     _("This uses {named}, blocked by the moderators of this server; rephrase it and try again.").format(

@@ -124,7 +124,9 @@ async def test_remix_this_and_use_as_inspiration_from_a_results_menu(world: Worl
     form = await remix.wait_for_modal()
     [prompt_field, _] = [row["components"][0] for row in form["components"]]
     assert prompt_field["value"] == "a lighthouse"
-    await bob.submit_modal(remix, {prompt_field["custom_id"]: "a lighthouse at night"})
+    remixed = await bob.submit_modal(remix, {prompt_field["custom_id"]: "a lighthouse at night"})
+    # The form is answered once its job is queued: only then can settled() cover it.
+    await remixed.wait_for_original(lambda m: m.content and not m.loading)
 
     inspire = await bob.message_command(grid, "Use as inspiration")
     form = await inspire.wait_for_modal()
@@ -134,7 +136,8 @@ async def test_remix_this_and_use_as_inspiration_from_a_results_menu(world: Worl
     inspire = await bob.message_command(grid, "Use as inspiration")
     form = await inspire.wait_for_modal()
     [what, which] = [row["components"][0] for row in form["components"]]
-    await bob.submit_modal(inspire, {what["custom_id"]: "a castle", which["custom_id"]: "2"})
+    inspired_by = await bob.submit_modal(inspire, {what["custom_id"]: "a castle", which["custom_id"]: "2"})
+    await inspired_by.wait_for_original(lambda m: m.content and not m.loading)
     await salon.settled()
 
     jobs = await salon.bot.services.jobs.history(Actor(str(world.users["bob"])), str(world.guild_id))

@@ -1,0 +1,1 @@
+"""/audit: the event log read back for moderators."""
