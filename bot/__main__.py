@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="for a channel: from this ISO time (default: the stream's start)")
     export.add_argument("--until", help="for a channel: until this ISO time (default: now)")
     export.add_argument("--zip", action="store_true", help="also write a zip of the gallery beside it")
+    models = commands.add_parser("models", help="list the models members can choose, or download them now")
+    models.add_argument("action", nargs="?", choices=("list", "pull"), default="list")
+    models.add_argument("aliases", nargs="*", help="for pull: the aliases to download (default: every model)")
     demo = commands.add_parser(
         "demo", help="run a whole party offline against the built-in loopback Discord, then export it"
     )
@@ -106,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _backup(settings, args.out)
     if args.command == "sync":
         return asyncio.run(_run(settings, serving=False))
+    if args.command == "models":
+        return _models(settings, args.action, args.aliases)
     return asyncio.run(_run(settings))
 
 
@@ -166,6 +171,35 @@ def _invite(settings: Settings, client_id: int | None) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _models(settings: Settings, action: str, aliases: list[str]) -> int:
+    from gpu_worker.models import describe_source, pull_model
+    from gpu_worker.requests import ModelLoadError
+
+    registry = settings.model_registry
+    if action == "list":
+        if aliases:
+            print("salon: models list takes no aliases", file=sys.stderr)
+            return EXIT_SETTINGS
+        for alias in registry.aliases:
+            entry = registry.entry(alias)
+            mark = " (default)" if alias == registry.default else ""
+            print(f"{alias}{mark}  [{describe_source(entry.source)}]  {entry.description}".rstrip())  # admin-read
+        return 0
+    unknown = [alias for alias in aliases if alias not in registry.models]
+    if unknown:
+        print(f"salon: no model {', '.join(unknown)}; the registry has {', '.join(registry.aliases)}", file=sys.stderr)
+        return EXIT_SETTINGS
+    failed = False
+    for alias in aliases or registry.aliases:
+        entry = registry.entry(alias)
+        try:
+            print(f"{alias}: {pull_model(entry.source, settings.models_dir, variant=entry.variant)}")  # admin-read
+        except ModelLoadError as exc:
+            print(f"salon: models pull: {alias}: {exc}", file=sys.stderr)
+            failed = True
+    return 1 if failed else 0
 
 
 def _backup(settings: Settings, out: Path) -> int:

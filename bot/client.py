@@ -80,8 +80,9 @@ def invite_url(client_id: int) -> str:
 def default_pool(settings: Settings) -> GenerationPool:
     """Return the process-per-device pool that the settings describe."""
     return ProcessPool(
-        model_source=settings.model_source,
+        model_source=settings.model_registry,
         devices=settings.devices,
+        memory_budget_bytes=settings.model_memory_bytes,
         cache_dir=settings.models_dir,
         batch_size=settings.batch_size,
         job_timeout=settings.job_timeout_seconds,

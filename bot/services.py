@@ -29,14 +29,23 @@ from gpu_worker import GenerationPool
 
 def generation_defaults(settings: Settings) -> GenerationDefaults:
     """Return the parameters a generation takes when the member does not choose them."""
+    registry = settings.model_registry
     return GenerationDefaults(
-        model=settings.model_source,
+        model=registry.default,
+        models=registry.aliases,
         width=settings.image_width,
         height=settings.image_height,
         steps=settings.steps,
         guidance=settings.guidance,
         scheduler=settings.scheduler,
         count=settings.images_per_prompt,
+        model_defaults={alias: entry.defaults.chosen() for alias, entry in registry.models.items()},
+        model_descriptions={alias: entry.description for alias, entry in registry.models.items()},
+        model_negatives={
+            alias: entry.defaults.negative_prompt
+            for alias, entry in registry.models.items()
+            if entry.defaults.negative_prompt
+        },
     )
 
 

@@ -7,12 +7,15 @@ three Discord connection settings, which keep the names other Discord tools use.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.catalogue import compiled_languages
+
+if TYPE_CHECKING:
+    from gpu_worker.registry import ModelRegistry
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -47,6 +50,11 @@ class Settings(BaseSettings):
     database_path: Path | None = None
 
     model_source: str = "tiny"
+    # A models.toml (see models.example.toml): several models by alias, with their defaults. Without
+    # it, Salon offers the one model of SALON_MODEL_SOURCE.
+    models_file: Path | None = None
+    # GPU memory each worker may fill with resident models, in GB; 0 keeps one model at a time.
+    model_memory_gb: float = Field(default=0.0, ge=0.0, le=4096.0)
     model_cache_dir: Path | None = None
     preview_decoder: str | None = None
     devices: Annotated[list[str], NoDecode] = ["cpu"]
@@ -175,6 +183,32 @@ class Settings(BaseSettings):
         if self.max_jobs_per_user > self.max_queued_jobs:
             raise ValueError("SALON_MAX_JOBS_PER_USER must not exceed SALON_MAX_QUEUED_JOBS")
         return self
+
+    @field_validator("models_file")
+    @classmethod
+    def _readable_models_file(cls, value: Path | None) -> Path | None:
+        from gpu_worker.registry import RegistryError, load_registry  # pydantic and tomllib only
+
+        if value is not None:
+            try:
+                load_registry(value)
+            except RegistryError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def model_registry(self) -> ModelRegistry:
+        """Return the models Salon offers: the models file's, or SALON_MODEL_SOURCE's one."""
+        from gpu_worker.registry import load_registry, single_model_registry
+
+        if self.models_file is not None:
+            return load_registry(self.models_file)
+        return single_model_registry(self.model_source)
+
+    @property
+    def model_memory_bytes(self) -> int:
+        """Return the per-worker memory budget for resident models in bytes (0: one model)."""
+        return int(self.model_memory_gb * 1e9)
 
     @property
     def resolved_database_path(self) -> Path:

@@ -21,12 +21,22 @@ def quick_problems(settings: Settings) -> list[str]:
     from gpu_worker.models import device_problem, inspect_source
 
     problems = [problem for device in settings.devices if (problem := device_problem(device))]
-    try:
-        inspect_source(settings.model_source, fetch_index=False)
-    except GenerationError as exc:
-        problems.append(f"SALON_MODEL_SOURCE: {exc}")
+    registry = settings.model_registry
+    for alias in registry.aliases:
+        entry = registry.entry(alias)
+        if entry.config is not None and not Path(entry.config).expanduser().is_dir():
+            problems.append(f"{_model_setting(settings, alias)}: config folder {entry.config!r} does not exist")
+        try:
+            inspect_source(entry.source, fetch_index=False)
+        except GenerationError as exc:
+            problems.append(f"{_model_setting(settings, alias)}: {exc}")
     problems += _folder_problems(settings)
     return problems
+
+
+def _model_setting(settings: Settings, alias: str) -> str:
+    """Return where a model is configured, for the start of a problem line."""
+    return f"SALON_MODELS_FILE model {alias!r}" if settings.models_file else "SALON_MODEL_SOURCE"
 
 
 def _folder_problems(settings: Settings) -> list[str]:
@@ -55,15 +65,23 @@ def _writable_problem(folder: Path) -> str | None:
 
 
 def generation_problems(settings: Settings) -> list[str]:
-    """Return what stops each model from making an image: load it, then run one small step."""
+    """Return what stops each model of the registry from making an image: load it, run one small step."""
+    registry = settings.model_registry
+    return [problem for alias in registry.aliases for problem in _model_problems(settings, alias)]
+
+
+def _model_problems(settings: Settings, alias: str) -> list[str]:
+    """Load one model on the first device (then let it go) and make a one-step 64×64 image."""
     from gpu_worker.batch_runner import BatchItem, run_batch
-    from gpu_worker.models import load_pipeline
+    from gpu_worker.model_cache import load_entry
     from gpu_worker.requests import GenerationRequest
     from gpu_worker.worker_process import WorkerContext
 
     device = settings.devices[0]
+    where = _model_setting(settings, alias)
+    source = settings.model_registry.entry(alias).source
     try:
-        context = WorkerContext(device, load_pipeline(settings.model_source, device, settings.models_dir))
+        context = WorkerContext(device, load_entry(settings.model_registry, alias, device, settings.models_dir))
         request = GenerationRequest(
             kind="txt2img",
             prompt="a lighthouse at dusk",
@@ -73,15 +91,15 @@ def generation_problems(settings: Settings) -> list[str]:
             steps=1,
             guidance=settings.guidance,
             scheduler=settings.scheduler,
-            model=settings.model_source,
+            model=alias,
         )
         results = run_batch(context, [BatchItem("check", request)], 1, lambda step, total, latents: False)
     except GenerationError as exc:
-        return [f"SALON_MODEL_SOURCE: {exc}"]
+        return [f"{where}: {exc}"]
     except Exception as exc:  # a model that loads and then cannot generate: the problem this catches
         first_line = (str(exc).splitlines() or [""])[0][:300]
         what = f"{type(exc).__name__}: {first_line}"
-        return [f"SALON_MODEL_SOURCE: {settings.model_source!r} loads but cannot make an image: {what}"]
+        return [f"{where}: {source!r} loads but cannot make an image: {what}"]
     if not results or len(results["check"].images) != 1:
-        return [f"SALON_MODEL_SOURCE: {settings.model_source!r} made no image in a one-step test"]
+        return [f"{where}: {source!r} made no image in a one-step test"]
     return []

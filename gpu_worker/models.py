@@ -160,10 +160,20 @@ def device_problem(device: str) -> str | None:
     return None
 
 
-def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) -> Any:
+def load_pipeline(
+    source: str,
+    device: str,
+    cache_dir: Path,
+    dtype: Any = None,
+    *,
+    config: str | None = None,
+    variant: str | None = None,
+) -> Any:
     """Return the text-to-image pipeline for `source` on `device`, or raise `ModelLoadError`.
 
     `cache_dir` is where the tiny pipeline is built; `dtype` defaults to `torch_dtype_for(device)`.
+    `config` is a single file's local diffusers config folder; `variant` (such as "fp16") picks a
+    folder's or hub model's weight files of that variant where they exist, and the plain ones otherwise.
     """
     dtype = dtype if dtype is not None else torch_dtype_for(device)
     try:
@@ -173,11 +183,11 @@ def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) 
 
             pipeline = _from_folder(build_tiny_pipeline_folder(cache_dir), dtype)
         elif kind == "folder":
-            pipeline = _from_folder(Path(source).expanduser(), dtype)
+            pipeline = _from_folder(Path(source).expanduser(), dtype, variant)
         elif kind == "single-file":
-            pipeline = _from_single_file(Path(source).expanduser(), dtype)
+            pipeline = _from_single_file(Path(source).expanduser(), dtype, config)
         else:
-            pipeline = _from_hub(source, dtype)
+            pipeline = _from_hub(source, dtype, variant)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -188,16 +198,52 @@ def load_pipeline(source: str, device: str, cache_dir: Path, dtype: Any = None) 
     return pipeline.to(device)
 
 
-def _from_folder(folder: Path, dtype: Any) -> Any:
+def pull_model(source: str, cache_dir: Path, *, variant: str | None = None) -> str:
+    """Fetch a model's files now, so the first job does not wait on a download; return what was done.
+
+    A hub model downloads into the Hugging Face cache with huggingface_hub's progress bars (only
+    its `variant` files, such as fp16, where the repository has them); its index is read first, so
+    a family Salon does not run downloads nothing. `tiny` is built; a folder or file is already here.
+    """
+    kind = inspect_source(source)
+    if kind == "tiny":
+        from gpu_worker.tiny import build_tiny_pipeline_folder
+
+        return f"the tiny model is built in {build_tiny_pipeline_folder(cache_dir)}"
+    if kind != "hub":
+        return f"{source!r} is on this machine: nothing to download"
+    if _offline():
+        raise ModelLoadError(f"cannot download {source!r}: HF_HUB_OFFLINE is set")
+    from diffusers import DiffusionPipeline
+
+    try:
+        try:
+            folder = DiffusionPipeline.download(source, variant=variant)
+        except ValueError:
+            if variant is None:
+                raise
+            log.info("model %s has no %s variant; downloading its plain weights", source, variant)
+            folder = DiffusionPipeline.download(source)
+    except OSError as exc:
+        raise ModelLoadError(_hub_problem(source, exc)) from exc
+    return f"{source} is downloaded in {folder}"
+
+
+def _from_folder(folder: Path, dtype: Any, variant: str | None = None) -> Any:
     from diffusers import AutoPipelineForText2Image
 
-    return AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, local_files_only=True)
+    if variant and not any(folder.rglob(f"*.{variant}.safetensors")):
+        variant = None  # the folder has only the plain weights: load those
+    return AutoPipelineForText2Image.from_pretrained(folder, dtype=dtype, local_files_only=True, variant=variant)
 
 
-def _from_single_file(path: Path, dtype: Any) -> Any:
+def _from_single_file(path: Path, dtype: Any, config: str | None = None) -> Any:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     pipeline_class = StableDiffusionXLPipeline if _looks_like_sdxl(path) else StableDiffusionPipeline
+    if config is not None:
+        # A local config: the components' shapes come from it, and nothing is fetched.
+        return pipeline_class.from_single_file(path, dtype=dtype, config=config, local_files_only=True)
     try:
         return pipeline_class.from_single_file(path, dtype=dtype, local_files_only=_offline())
     except OSError as exc:
@@ -212,13 +258,10 @@ def _transformer_family(path: Path) -> str | None:
     """Return "SD3" or "FLUX" for a checkpoint of those families (a transformer denoiser), else None."""
     if path.suffix != ".safetensors":
         return None
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as checkpoint:
-        for key in checkpoint.keys():  # noqa: SIM118
-            for marker, family in _TRANSFORMER_CHECKPOINT_KEYS.items():
-                if marker in key:
-                    return family
+    for key in checkpoint_keys(path):
+        for marker, family in _TRANSFORMER_CHECKPOINT_KEYS.items():
+            if marker in key:
+                return family
     return None
 
 
@@ -226,17 +269,34 @@ def _looks_like_sdxl(path: Path) -> bool:
     """Return whether a checkpoint holds SDXL weights (it has a second text encoder)."""
     if path.suffix != ".safetensors":
         return False
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as checkpoint:
-        return any(key.startswith("conditioner.embedders.1") for key in checkpoint.keys())  # noqa: SIM118
+    return any(key.startswith("conditioner.embedders.1") for key in checkpoint_keys(path))
 
 
-def _from_hub(model_id: str, dtype: Any) -> Any:
+def checkpoint_keys(path: Path) -> list[str]:
+    """Return the tensor names of a .safetensors file (its header only); ModelLoadError if unreadable."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as checkpoint:
+            return list(checkpoint.keys())
+    except (SafetensorError, OSError) as exc:
+        raise ModelLoadError(f"checkpoint file {str(path)!r} is not a readable .safetensors file: {exc}") from exc
+
+
+def _from_hub(model_id: str, dtype: Any, variant: str | None = None) -> Any:
     from diffusers import AutoPipelineForText2Image
 
     try:
-        return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, local_files_only=_offline())
+        try:
+            return AutoPipelineForText2Image.from_pretrained(
+                model_id, dtype=dtype, local_files_only=_offline(), variant=variant
+            )
+        except ValueError:
+            if variant is None:
+                raise
+            # The repository has no files of that variant: diffusers says so with a ValueError.
+            log.info("model %s has no %s variant; loading its plain weights", model_id, variant)
+            return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, local_files_only=_offline())
     except OSError as exc:
         raise ModelLoadError(_hub_problem(model_id, exc)) from exc
 

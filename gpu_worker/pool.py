@@ -23,6 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from gpu_worker.registry import ModelRegistry, single_model_registry
 from gpu_worker.requests import (
     GenerationError,
     GenerationRequest,
@@ -207,12 +208,13 @@ class WorkerProcess:
             target=serve,
             args=(
                 child_conn,
-                self.pool.model_source,
+                self.pool.registry.model_dump_json(),
                 self.device,
                 str(self.pool.cache_dir),
                 self.pool.preview_every,
                 logging.getLevelName(logging.getLogger().getEffectiveLevel()),
                 self.pool.preview_decoder,
+                self.pool.memory_budget_bytes,
             ),
             name=f"salon-worker-{self.device}",
             daemon=True,
@@ -354,10 +356,11 @@ class ProcessPool:
 
     def __init__(
         self,
-        model_source: str,
+        model_source: str | ModelRegistry,
         devices: list[str],
         cache_dir: Path,
         *,
+        memory_budget_bytes: int = 0,
         batch_size: int = 8,
         preview_every: int = 5,
         job_timeout: float = 600.0,
@@ -374,7 +377,9 @@ class ProcessPool:
             raise ValueError("max_attempts must be at least 1")
         if restart_backoff_seconds <= 0 or restart_backoff_cap_seconds < restart_backoff_seconds:
             raise ValueError("restart backoff must be above 0 and its cap at least the backoff")
-        self.model_source = model_source
+        # A bare source is a registry of one model (its alias made from its name).
+        self.registry = model_source if isinstance(model_source, ModelRegistry) else single_model_registry(model_source)
+        self.memory_budget_bytes = memory_budget_bytes
         self.devices = list(devices)
         self.cache_dir = cache_dir
         self.batch_size = batch_size
@@ -547,6 +552,12 @@ class ProcessPool:
         batch_id = message[1]
         if batch_id != worker.batch_id:
             return  # a late message about a batch that already ended
+        if kind == "loading":
+            alias, seconds = message[2:]
+            for handle in worker.batch:
+                if not handle.done:
+                    handle._publish(Progress(handle.job_id, 0, 0, loading_model=alias, loading_seconds=seconds))
+            return
         if kind == "progress":
             step, total, previews = message[2:]
             for handle in worker.batch:

@@ -30,7 +30,8 @@ class GenerationRequest:
     steps: int = 25
     guidance: float = 7.0
     scheduler: str = "euler"
-    model: str = "tiny"
+    # A registry alias; "" is the registry's default model.
+    model: str = ""
     negative_prompt: str = ""
     strength: float = 0.75
     init_image: bytes | None = field(default=None, repr=False)
@@ -107,6 +108,9 @@ class Progress:
     step: int
     total: int
     preview: bytes | None = None
+    # Set while the worker loads the job's model first: its alias, and about how long (None: unknown).
+    loading_model: str | None = None
+    loading_seconds: float | None = None
 
 
 class GenerationError(Exception):

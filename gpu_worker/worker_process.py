@@ -1,12 +1,14 @@
-"""The worker process: loads a pipeline once, then runs jobs sent over a pipe, one at a time.
+"""The worker process: loads the default model, then runs jobs sent over a pipe, one batch at a time.
 
 One OS process per device, so a crash or an out-of-memory in native GPU code ends this process and
-never the bot. Like an arq worker, a context loaded at start-up (the pipelines) serves every job.
+never the bot. Like an arq worker, a context loaded at start-up (the pipelines) serves every job;
+other models of the registry load when a batch first asks for one (gpu_worker/model_cache.py).
 
 Messages, parent to child: ("run", batch_id, [(job_id, GenerationRequest), ...], slots),
 ("cancel", job_id), ("stop",). Child to parent: ("ready", info), ("load_failed", message),
-("progress", batch_id, step, total, {job_id: preview_png}), ("result", batch_id,
-{job_id: GenerationResult}), ("failed", batch_id, message), ("cancelled", batch_id).
+("loading", batch_id, alias, expected_seconds), ("progress", batch_id, step, total,
+{job_id: preview_png}), ("result", batch_id, {job_id: GenerationResult}), ("failed", batch_id,
+message), ("cancelled", batch_id).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from typing import Any
 from PIL import Image
 
 from gpu_worker.batch_runner import BatchItem, BatchOutOfMemoryError, run_with_oom_split
+from gpu_worker.model_cache import ModelCache, free_accelerator_memory, load_entry
+from gpu_worker.registry import ModelRegistry
 from gpu_worker.requests import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -88,33 +92,55 @@ class ControlListener(threading.Thread):
 
 def serve(
     conn: Connection,
-    source: str,
+    registry_json: str,
     device: str,
     cache_dir: str,
     preview_every: int,
     log_level: str,
     preview_decoder: str | None = None,
+    memory_budget_bytes: int = 0,
 ) -> None:
     """Run the worker until told to stop or the parent goes away (the process's entry point)."""
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)-8s [worker %(process)d] %(name)s: %(message)s"
     )
     _quiet_libraries()
-    try:
-        from gpu_worker.models import load_pipeline
+    registry = ModelRegistry.model_validate_json(registry_json)
+    decoder: Any = None
 
-        context = WorkerContext(device=device, base=load_pipeline(source, device, Path(cache_dir)))
+    def load(alias: str) -> WorkerContext:
+        try:
+            base = load_entry(registry, alias, device, Path(cache_dir))
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            raise ModelLoadError(f"could not load model {alias!r}: {exc}") from exc
+        return WorkerContext(device=device, base=base, preview_decoder=decoder)
+
+    models = ModelCache(registry, load, budget_bytes=memory_budget_bytes, on_unload=free_accelerator_memory)
+    try:
         if preview_decoder:
-            context.preview_decoder = load_preview_decoder(preview_decoder, device)
+            decoder = load_preview_decoder(preview_decoder, device)
+        context = models.get(registry.default)
     except ModelLoadError as exc:
         conn.send(("load_failed", str(exc)))
         return
     except Exception as exc:
-        conn.send(("load_failed", f"could not load model {source!r}: {exc}"))
+        conn.send(("load_failed", f"could not load model {registry.default!r}: {exc}"))
         return
     listener = ControlListener(conn)
     listener.start()
-    conn.send(("ready", {"device": device, "source": source, "pipeline": type(context.base).__name__}))
+    conn.send(
+        (
+            "ready",
+            {
+                "device": device,
+                "model": registry.default,
+                "pipeline": type(context.base).__name__,
+                "load_seconds": models.load_seconds[registry.default],
+            },
+        )
+    )
     while True:
         work = listener.jobs.get()
         if work is None:
@@ -125,6 +151,11 @@ def serve(
             conn.send(("cancelled", batch_id))
             continue
         try:
+            # A batch never mixes models (the queue's compatibility key holds the alias).
+            context = models.get(
+                live[0].request.model,
+                lambda alias, seconds, batch_id=batch_id: conn.send(("loading", batch_id, alias, seconds)),
+            )
             outcome = serve_batch(context, batch_id, live, slots, conn, listener, preview_every)
         except Exception as exc:  # a failed batch must not take the worker down
             log.exception("batch %s failed", batch_id)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from bot.catalogue import _
 from bot.errors import UserInputError
@@ -80,6 +81,16 @@ class GenerationDefaults:
     count: int = 4
     # The models users may pick; empty means only `model`.
     models: tuple[str, ...] = ()
+    # Per model alias: its registry defaults (width, height, steps, guidance, scheduler) and negative prompt.
+    model_defaults: dict[str, dict[str, Any]] = field(default_factory=dict)
+    model_negatives: dict[str, str] = field(default_factory=dict)
+    # What members read about each model (the registry's descriptions); never its source.
+    model_descriptions: dict[str, str] = field(default_factory=dict)
+
+    def model_label(self, alias: str) -> str:
+        """Return how a model is named to members: its alias, and its description when it has one."""
+        description = self.model_descriptions.get(alias, "")
+        return f"{alias} · {description}" if description else alias
 
     @property
     def known_models(self) -> tuple[str, ...]:
@@ -163,11 +174,11 @@ class PromptComposer:
         steps_asked = options.steps if options.steps is not None else flags.steps
         aspect = _parse_aspect(options.aspect) if options.aspect is not None else flags.aspect
         theme = await self.themes.theme_of(place.rules_channel)
-        defaults = theme.defaults if theme else {}
-
         model = options.model or (theme.allowed_models[0] if theme and theme.allowed_models else self.defaults.model)
         if model not in self.defaults.known_models:
             raise UserInputError(unknown_name_message("model", model, self.defaults.known_models))
+        # The theme's defaults win over the model's, which win over the deployment's.
+        defaults = {**self.defaults.model_defaults.get(model, {}), **(theme.defaults if theme else {})}
         count = self.defaults.count if options.count is None else options.count
         count = int(COUNT.check(count))
         if seed is not None:
@@ -202,6 +213,9 @@ class PromptComposer:
             text, negative = self.styles.apply(preset, text, negative)
         if theme is not None:
             text, negative = theme.apply(text, negative)
+        model_negative = self.defaults.model_negatives.get(model, "")
+        if model_negative:
+            negative = ", ".join(part for part in (negative, model_negative) if part)
         # Seeds are consecutive from the first, so "seed 42, image 3" is easy to reproduce alone.
         if start is not None and start.first_seed is not None:
             first_seed = start.first_seed
@@ -235,7 +249,7 @@ class PromptComposer:
             height=height,
             steps=steps,
             guidance=guidance,
-            scheduler=self.defaults.scheduler,
+            scheduler=defaults.get("scheduler", self.defaults.scheduler),
             model=model,
             strength=strength,
             init_image_sha256=init_sha256,

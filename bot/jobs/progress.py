@@ -59,8 +59,20 @@ def progress_text(
     step: int | None,
     total: int | None,
     started: bool = False,
+    loading_model: str | None = None,
+    loading_seconds: float | None = None,
 ) -> str:
-    """Return the text of a job's message while it waits or runs (`started`: a worker has taken it)."""
+    """Return the text of a job's message while it waits or runs (`started`: a worker has taken it).
+
+    `loading_model` is the alias a worker is loading for this job (never a path); `loading_seconds`
+    how long that load took last time, when known.
+    """
+    if loading_model:
+        took = describe_eta(loading_seconds)
+        about = _(", {took}").format(took=took) if took else ""
+        return _("📦 Job #{job_id}: loading model {model}{about}; its steps start after that").format(
+            job_id=job_id, model=loading_model, about=about
+        )
     eta_text = describe_eta(eta)
     suffix = _(" · {eta} left").format(eta=eta_text) if eta_text else ""
     if (step is None or total is None) and started and not position:

@@ -114,9 +114,13 @@ class ImagineCog(commands.Cog):
 
     @imagine.autocomplete("model")
     async def _model_names(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        models = self.bot.services.composer.defaults.known_models
-        ranked = [m for m in models if current.casefold() in m.casefold()] or nearest_names(current, models)
-        return [app_commands.Choice(name=m[:100], value=m[:100]) for m in ranked[:25]]
+        defaults = self.bot.services.composer.defaults
+        models = defaults.known_models
+        typed = current.casefold()
+        ranked = [
+            m for m in models if typed in m.casefold() or typed in defaults.model_descriptions.get(m, "").casefold()
+        ] or nearest_names(current, models)
+        return [app_commands.Choice(name=defaults.model_label(m)[:100], value=m) for m in ranked[:25]]
 
     @app_commands.command(name="history", description="Your latest generations in this server, with links (private)")
     async def history(self, interaction: discord.Interaction) -> None:

@@ -242,6 +242,8 @@ class ResultDeliverer:
                         step=last.step if last else None,
                         total=last.total if last else None,
                         started=queued.handle.started.is_set(),
+                        loading_model=last.loading_model if last else None,
+                        loading_seconds=last.loading_seconds if last else None,
                     )
                 if text != shown and throttle.ready():
                     preview = last.preview if last else None

@@ -173,3 +173,51 @@ def test_cli_run_with_discord_unreachable_says_so_in_one_line(tmp_path: Path) ->
     assert "Traceback" not in result.stderr and "sekrit-token" not in result.stderr
     [line] = [line for line in result.stderr.splitlines() if "ERROR" in line]
     assert "Discord cannot be reached at http://127.0.0.1:9/api/v10" in line
+
+
+def test_a_bad_models_file_is_one_line_naming_the_entry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text('default = "a"\n[models.a]\nsource = "tiny"\n[models.a.defaults]\nscheduler = "warp"\n')
+    monkeypatch.setenv("SALON_MODELS_FILE", str(models))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"SALON_MODELS_FILE: {models}: models.a.defaults.scheduler: ")
+    assert "'warp' is not a scheduler" in message and "\n" not in message
+
+
+def test_a_models_file_gives_aliases_and_defaults_never_sources(tmp_path: Path) -> None:
+    from bot.services import generation_defaults
+
+    models = tmp_path / "models.toml"
+    models.write_text(
+        'default = "fast"\n'
+        '[models.fast]\nsource = "/srv/models/turbo.safetensors"\ndescription = "One step"\n'
+        '[models.fast.defaults]\nsteps = 1\nguidance = 0.0\nnegative_prompt = "blurry"\n'
+        '[models.tiny]\nsource = "tiny"\n'
+    )
+    defaults = generation_defaults(load_settings(models_file=models))
+    assert defaults.model == "fast" and defaults.known_models == ("fast", "tiny")
+    assert defaults.model_defaults == {"fast": {"steps": 1, "guidance": 0.0}, "tiny": {}}
+    assert defaults.model_negatives == {"fast": "blurry"}
+    assert defaults.model_label("fast") == "fast · One step" and defaults.model_label("tiny") == "tiny"
+    assert "/srv" not in repr(defaults)
+
+
+def test_cli_check_names_each_registry_model_with_a_problem(tmp_path: Path) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text(
+        'default = "tiny"\n[models.tiny]\nsource = "tiny"\n'
+        f'[models.gone]\nsource = "{tmp_path / "gone.safetensors"}"\n'
+        f'[models.local]\nsource = "{tmp_path / "x.safetensors"}"\nconfig = "{tmp_path / "no-config"}"\n'
+    )
+    # A truncated download: not a checkpoint at all.
+    (tmp_path / "x.safetensors").write_bytes(b"\x00" * 3)
+    result = run_cli("check", env={"SALON_MODELS_FILE": str(models)}, cwd=tmp_path)
+    assert result.returncode == 2
+    problems = result.stderr.strip().splitlines()
+    assert len(problems) == 3, problems
+    assert "SALON_MODELS_FILE model 'gone'" in problems[0] and "does not exist" in problems[0]
+    assert "SALON_MODELS_FILE model 'local'" in problems[1] and "config folder" in problems[1]
+    assert "SALON_MODELS_FILE model 'local'" in problems[2] and "not a readable .safetensors file" in problems[2]
+    assert "Traceback" not in result.stderr

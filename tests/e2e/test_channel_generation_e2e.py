@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -16,6 +18,7 @@ from PIL import Image
 from bot.reactions.service import REACTION_VOTE
 from bot.reactions.store import get_vote
 from bot.render.png_metadata import read_parameters
+from bot.settings import Settings
 from bot.store import list_events
 from bot.store.images import images_of_job
 from bot.store.jobs import JobState, get_job, jobs_in_states
@@ -78,6 +81,39 @@ async def test_style_and_model_autocomplete_offer_names(world: World, salon: Run
     assert styles[0]["value"] == "watercolor"
     models = await alice.autocomplete(world.channel_id, "imagine", {"prompt": "x", "model": ""}, focused="model")
     assert [choice["value"] for choice in models] == ["tiny"]
+
+
+async def test_a_models_file_offers_aliases_with_descriptions_and_never_a_path(
+    world: World, salon_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text(
+        'default = "tiny"\n[models.tiny]\nsource = "tiny"\ndescription = "Small random weights"\n'
+        '[models.fast]\nsource = "/srv/weights/fast-v2.safetensors"\ndescription = "One step, no guidance"\n'
+        "[models.fast.defaults]\nsteps = 1\nguidance = 0.0\n"
+    )
+    running = RunningSalon(salon_settings(models_file=models))
+    await running.start()
+    try:
+        alice = world.server.driver(world.users["alice"])
+        offered = await alice.autocomplete(
+            world.channel_id, "imagine", {"prompt": "x", "model": "step"}, focused="model"
+        )
+        assert offered == [{"name": "fast · One step, no guidance", "value": "fast"}]
+        grid = await imagine(world, "alice", {"prompt": "a red kite", "model": "fast", "count": 1})
+        await running.settled()
+        [job] = await jobs_in_states(running.bot.db, (JobState.DELIVERED,))
+        assert (job.spec.render.model, job.spec.render.steps, job.spec.render.guidance) == ("fast", 1, 0.0)
+        info = await (await alice.click(grid, grid.custom_id("salon:info:"))).wait_for_original()
+        assert "model:fast" in info.content
+        refused = await alice.slash(world.channel_id, "imagine", {"prompt": "x", "model": "/srv/weights/fast-v2"})
+        text = await refusal(world, refused)
+        assert "`fast`" in text and "`tiny`" in text
+        # The source stays with the admin: not in the channel, the result or its Info.
+        shown = [m.content for m in world.server.channel_messages(world.channel_id)] + [grid.content, info.content]
+        assert not any("/srv/weights" in content for content in shown)
+    finally:
+        await running.stop()
 
 
 async def test_every_button_works_for_another_user(world: World, salon: RunningSalon) -> None:

@@ -25,6 +25,7 @@ from bot.store import list_events
 from bot.store.jobs import JobState, jobs_in_states
 from gpu_worker import GenerationPool, PoolEvent, ProcessPool
 from gpu_worker.memory_pool import MemoryPool
+from gpu_worker.registry import single_model_registry
 from loopback import Message
 from loopback.faults import skip_discord_py_backoff
 from loopback.interactions import MESSAGE_COMPONENT
@@ -72,7 +73,7 @@ async def test_worker_killed_twice_and_a_flood_past_the_cap_lose_nothing(
 
         # Mid-batch: the worker dies under a running job, and every restart fails to load until
         # the model is back, so generation is paused for as long as the test needs.
-        pool.model_source = str(tmp_path / "no-such-model")
+        pool.registry = single_model_registry(str(tmp_path / "no-such-model"))
         slow = await alice.slash(world.channel_id, "imagine", {"prompt": "a slow walk", "count": 1, "steps": 150})
         await world.server.wait_for(lambda: slow.original and "step" in slow.original.content, timeout=60)
         load_failed = next_event(pool, "worker_load_failed")
@@ -125,7 +126,7 @@ async def test_worker_killed_twice_and_a_flood_past_the_cap_lose_nothing(
                 kill_worker(pool)
 
         pool.add_listener(kill_the_fresh_worker)
-        pool.model_source = "tiny"
+        pool.registry = single_model_registry("tiny")
         for interaction in [slow, *accepted]:
             await grid_of(world, interaction)
         await running.settled()

@@ -74,6 +74,15 @@ def test_batch_takes_only_compatible_jobs_up_to_the_limit() -> None:
     assert batch_key(batch[0].request) != batch_key(queue.order()[0].request)
 
 
+def test_a_batch_never_mixes_models() -> None:
+    queue: FairQueue[Job] = FairQueue()
+    queue.push(job("a", "alice", model="sd15"))
+    queue.push(job("b", "bob", model="sdxl"))
+    queue.push(job("c", "carol", model="sd15"))
+    assert [j.job_id for j in queue.pop_batch(max_images=8)] == ["a", "c"]
+    assert [j.job_id for j in queue.pop_batch(max_images=8)] == ["b"]
+
+
 def test_someone_just_served_waits_behind_someone_not_yet_served() -> None:
     queue: FairQueue[Job] = FairQueue()
     queue.push(job("h0", "heavy", images=4))

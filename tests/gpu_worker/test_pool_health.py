@@ -26,6 +26,7 @@ from gpu_worker import (
     WorkerCrashedError,
     describe_exit,
 )
+from gpu_worker.registry import single_model_registry
 from tests.gpu_worker.test_process_pool import request
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -169,9 +170,9 @@ async def test_restart_that_cannot_load_keeps_the_queued_job_until_a_worker_load
     def restore_the_source(event: PoolEvent) -> None:
         if event.kind == "worker_load_failed":
             seen_at_failure.append((handle.state, pool.health()))
-            pool.model_source = "tiny"
+            pool.registry = single_model_registry("tiny")
 
-    pool.model_source = str(tmp_path / "missing-model")
+    pool.registry = single_model_registry(str(tmp_path / "missing-model"))
     pool.add_listener(restore_the_source)
     try:
         crashed = next_event(pool, "worker_crashed")
@@ -181,7 +182,7 @@ async def test_restart_that_cannot_load_keeps_the_queued_job_until_a_worker_load
         result = await handle.result()
     finally:
         pool.remove_listener(restore_the_source)
-        pool.model_source = "tiny"
+        pool.registry = single_model_registry("tiny")
 
     assert len(result.images) == 2 and handle.crashes == 0
     [(state, health)] = seen_at_failure

@@ -39,3 +39,11 @@ def test_a_job_a_worker_has_taken_says_running_before_its_first_step_as_queue_do
     )
     # Back in the queue after its worker died: queued again, with its place.
     assert "queued, 2 ahead" in progress_text(7, position=2, eta=None, step=None, total=None, started=True)
+
+
+def test_a_model_loading_for_the_job_is_named_with_how_long_it_took_before() -> None:
+    loading = {"position": None, "eta": None, "step": 0, "total": 0, "started": True, "loading_model": "sdxl"}
+    text = progress_text(7, **loading, loading_seconds=42)  # type: ignore[arg-type]
+    assert text == "📦 Job #7: loading model sdxl, about 42 s; its steps start after that"
+    first = progress_text(7, **loading)  # type: ignore[arg-type]
+    assert first == "📦 Job #7: loading model sdxl; its steps start after that"
