@@ -281,7 +281,6 @@ async def _run(settings: Settings, *, serving: bool = True) -> int:
     import discord
 
     from bot.client import SalonBot, discord_endpoint, point_discord_at
-    from gpu_worker import ModelLoadError
 
     point_discord_at(settings)
     bot = SalonBot(settings, serving=serving)
@@ -298,22 +297,23 @@ async def _run(settings: Settings, *, serving: bool = True) -> int:
     # Logging in runs setup_hook, which syncs: that is all `sync` needs of Discord.
     runner = asyncio.create_task(bot.start(token) if serving else bot.login(token))
     stopper = asyncio.create_task(stopping.wait())
+    failed = asyncio.create_task(bot.startup_failed.wait())
     try:
-        done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({runner, stopper, failed}, return_when=asyncio.FIRST_COMPLETED)
         if runner in done:
             runner.result()  # re-raise a login or connection failure
+        if failed in done:
+            return 1  # the bot said which model and why, in one line
     except discord.LoginFailure:
         log.error("Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal")
         return 1
     except (aiohttp.ClientError, OSError) as exc:
         log.error("Discord cannot be reached at %s: %s", discord_endpoint(settings), exc)
         return 1
-    except ModelLoadError as exc:
-        log.error("the model cannot load: %s (python -m bot check names every problem)", exc)
-        return 1
     finally:
         await bot.close()
         stopper.cancel()
+        failed.cancel()
         if not runner.done():
             runner.cancel()
     return 0

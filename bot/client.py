@@ -165,6 +165,10 @@ class SalonBot(commands.Bot):
         self.components = ComponentRegistry()
         self._deliverer: ResultDeliverer | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._pool_start: asyncio.Task[None] | None = None
+        # Set when the pool's first start fails (a model that cannot load): `run` stops on it.
+        self.startup_error: Exception | None = None
+        self.startup_failed = asyncio.Event()
 
     @property
     def services(self) -> Services:
@@ -194,7 +198,9 @@ class SalonBot(commands.Bot):
             log.warning(low_space)
         self.pool = self._pool_factory(self.settings)
         if self.serving:
-            await self.pool.start()
+            # The models load while Salon connects: members are answered at once and their jobs
+            # wait, told that the model is loading, instead of meeting a bot that is offline.
+            self._pool_start = asyncio.create_task(self._start_pool(self.pool), name="salon-pool-start")
         self._services = Services.build(self.settings, self.db, self.files, self.pool)
         self._deliverer = ResultDeliverer(
             self,
@@ -217,6 +223,17 @@ class SalonBot(commands.Bot):
         if self.serving:
             await self._resume()
         await CommandSync(self.settings.data_dir).sync(self.tree, self.settings.dev_guild_id, force=not self.serving)
+
+    async def _start_pool(self, pool: GenerationPool) -> None:
+        try:
+            await pool.start()
+        except Exception as exc:
+            # A model that cannot load is for the admin to fix: one line, then `run` stops.
+            log.error("the model cannot load: %s (python -m bot check names every problem)", exc)
+            self.startup_error = exc
+            self.startup_failed.set()
+            return
+        log.info("the generation pool is ready: %s", ", ".join(self.settings.devices))
 
     async def _resume(self) -> None:
         """Requeue unfinished jobs, unstick party rounds, and deliver every result never shown."""
@@ -264,6 +281,10 @@ class SalonBot(commands.Bot):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             self.write_heartbeat(stopped=True)
+        if self._pool_start is not None and not self._pool_start.done():
+            self._pool_start.cancel()  # the pool stops the workers still loading
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pool_start
         if self._deliverer is not None:
             await self._deliverer.close()
         if self._services is not None:

@@ -110,6 +110,7 @@ class MemoryPool:
         max_attempts: int = 2,
         step_seconds: float = 0.1,
         start_error: Exception | None = None,
+        start_gate: asyncio.Event | None = None,
     ) -> None:
         if slots < 1:
             raise ValueError("a pool needs at least one slot")
@@ -129,6 +130,8 @@ class MemoryPool:
         self.step_seconds = step_seconds
         # Raised (a fresh copy) by every start() while set: a model that does not load.
         self.start_error = start_error
+        # While set and not yet released, start() waits on it: a model that takes a while to load.
+        self.start_gate = start_gate
         # Every request accepted by submit(), in order, so tests can assert what the bot asked for.
         self.submitted: list[GenerationRequest] = []
         # Every handle ever accepted, by job id, so a test can watch a job the bot submitted.
@@ -160,6 +163,8 @@ class MemoryPool:
 
     async def start(self) -> None:
         """Bring every slot up and start queued jobs; raise a copy of `start_error` if one is set."""
+        if self.start_gate is not None:
+            await self.start_gate.wait()
         if self.start_error is not None:
             # As ProcessPool: a failed start says why in health() and leaves every worker down.
             self._last_error = str(self.start_error)
@@ -220,6 +225,7 @@ class MemoryPool:
             attempt=longest.attempt if longest else 0,
             last_error=self._last_error,
             down_since=None if ready else self._down_since,
+            starting=not self._started and self._last_error is None and not self._closed,
         )
 
     def add_listener(self, listener: PoolListener) -> None:

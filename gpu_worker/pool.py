@@ -402,6 +402,7 @@ class ProcessPool:
         self._listeners: list[PoolListener] = []
         self._last_error: str | None = None
         self._down_since: float | None = None
+        self._ever_ready = False  # some worker has loaded its model since the pool was made
         self._batches = itertools.count(1)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         # Measured seconds per denoising step of a full batch, smoothed; None until the first batch.
@@ -420,6 +421,7 @@ class ProcessPool:
             self._last_error = str(exc)
             await asyncio.gather(*(worker.stop(grace_seconds=2) for worker in self.workers), return_exceptions=True)
             raise
+        self._ever_ready = True
         for worker in self.workers:
             self._emit(PoolEvent("worker_ready", worker.device))
         self._dispatch()
@@ -459,6 +461,7 @@ class ProcessPool:
             attempt=longest.attempt if longest else 0,
             last_error=self._last_error,
             down_since=None if ready else self._down_since,
+            starting=not self._ever_ready and self._last_error is None and not self._closed,
         )
 
     def add_listener(self, listener: PoolListener) -> None:

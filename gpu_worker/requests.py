@@ -147,6 +147,8 @@ class PoolHealth:
     last_error: str | None = None
     # time.monotonic() when generation stopped being possible; None while some worker is ready.
     down_since: float | None = None
+    # The pool is loading its first models: no worker has been ready yet and none has failed.
+    starting: bool = False
 
     @property
     def paused(self) -> bool:

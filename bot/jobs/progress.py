@@ -89,6 +89,11 @@ def progress_text(
 
 def paused_text(job_id: int, health: PoolHealth) -> str:
     """Return the text of a waiting job's message while no worker can generate (no ETA: nothing runs)."""
+    if health.starting:
+        return _(
+            "⏳ Salon has just started and is loading its model. Job #{job_id} is kept and runs as soon as "
+            "the model is ready."
+        ).format(job_id=job_id)
     attempt = _("attempt {number}").format(number=health.attempt) if health.attempt else _("starting")
     error = _("; last error: {last_error}").format(last_error=health.last_error[:200]) if health.last_error else ""
     return _(
@@ -99,6 +104,8 @@ def paused_text(job_id: int, health: PoolHealth) -> str:
 
 def health_line(health: PoolHealth) -> str:
     """Return one line on whether Salon can generate now, for `/queue`."""
+    if health.starting:
+        return _("⏳ Salon has just started and is loading its model; jobs are kept and run when it is ready.")
     if health.paused:
         attempt = _(", attempt {number}").format(number=health.attempt) if health.attempt else ""
         error = _(" Last error: {last_error}").format(last_error=health.last_error[:200]) if health.last_error else ""

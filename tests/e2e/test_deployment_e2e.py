@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from bot.__main__ import _run
+from bot.client import SalonBot
 from bot.heartbeat import heartbeat_problem
 from bot.settings import Settings
 from bot.store import Database
 from bot.store.backup import backup_data
 from bot.store.jobs import recent_jobs_in_channel
 from cogs.kit.command_sync import STATE_FILE
+from gpu_worker.memory_pool import MemoryPool
 from tests.e2e.conftest import RunningSalon, World, shows_grid
 
 
@@ -93,3 +100,37 @@ async def test_the_heartbeat_says_whether_salon_is_healthy(
     assert "no generation worker is ready" in (heartbeat_problem(settings.data_dir, settings.heartbeat_seconds) or "")
     await running.stop()
     assert "stopped" in (heartbeat_problem(settings.data_dir, settings.heartbeat_seconds) or "")
+
+
+async def test_salon_answers_while_its_model_loads_and_runs_the_jobs_once_it_has(
+    world: World, salon_settings: Callable[..., Settings]
+) -> None:
+    loaded = asyncio.Event()
+    pool = MemoryPool(batch_size=4, start_gate=loaded)
+    running = RunningSalon(salon_settings())
+    running.bot = SalonBot(running.settings, pool_factory=lambda _settings: pool)
+    await running.start()  # connected and ready while the model is still loading
+    try:
+        alice = world.server.driver(world.users["alice"])
+        job = await alice.slash(world.channel_id, "imagine", {"prompt": "an early bird", "count": 1})
+        await world.server.wait_for(
+            lambda: job.original is not None and "is loading its model" in job.original.content, timeout=30
+        )
+        queue = await (await alice.slash(world.channel_id, "queue")).wait_for_original()
+        assert "is loading its model" in queue.content
+        loaded.set()
+        await world.server.wait_for(lambda: shows_grid(job.original), timeout=30)
+    finally:
+        await running.stop()
+
+
+async def test_a_model_that_cannot_load_stops_run_in_one_line(
+    world: World, salon_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = salon_settings(model_source=str(tmp_path / "gone.safetensors"))
+    # Through the command line's own code, with the real worker process, which refuses the source.
+    assert await asyncio.wait_for(_run(settings), timeout=120) == 1
+    errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].startswith("the model cannot load: ") and "gone.safetensors" in errors[0]
+    assert "does not exist" in errors[0]

@@ -105,6 +105,7 @@ async def test_job_unfinished_at_shutdown_is_resumed_and_posted_after_restart(wo
     settings = salon_settings(steps=60)
     first = RunningSalon(settings)
     await first.start()
+    first.pool.freeze_after(2)  # the job is running when Salon stops, without racing its end
     alice = world.server.driver(world.users["alice"])
     interaction = await alice.slash(world.channel_id, "imagine", {"prompt": "resume me", "count": 1})
     await world.server.wait_for(lambda: interaction.original and "Job #" in interaction.original.content, timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,17 @@ async def test_an_alias_the_registry_lacks_fails_the_job_naming_the_served_ones(
         await handle.result()
     healthy = await pool.submit("after-1", request("tiny"))
     assert len((await healthy.result()).images) == 1
+
+
+async def test_jobs_submitted_while_the_first_model_loads_wait_and_run(models_dir: Path) -> None:
+    fresh = ProcessPool("tiny", ["cpu"], models_dir, preview_every=0, restart_backoff_seconds=0.05)
+    assert fresh.health().starting and fresh.health().paused
+    starting = asyncio.create_task(fresh.start())
+    try:
+        handle = await fresh.submit("early-1", request(""))
+        assert fresh.position("early-1") == 0
+        await starting
+        assert not fresh.health().starting and fresh.health().ready_workers == 1
+        assert len((await handle.result()).images) == 1
+    finally:
+        await fresh.close()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.jobs.progress import EditThrottle, progress_bar, progress_text
+from bot.jobs.progress import EditThrottle, health_line, paused_text, progress_bar, progress_text
+from gpu_worker import PoolHealth
 
 
 class FakeClock:
@@ -47,3 +48,11 @@ def test_a_model_loading_for_the_job_is_named_with_how_long_it_took_before() -> 
     assert text == "📦 Job #7: loading model sdxl, about 42 s; its steps start after that"
     first = progress_text(7, **loading)  # type: ignore[arg-type]
     assert first == "📦 Job #7: loading model sdxl; its steps start after that"
+
+
+def test_a_pool_still_loading_its_first_model_is_not_called_restarting() -> None:
+    starting = PoolHealth(ready_workers=0, total_workers=1, starting=True)
+    assert paused_text(7, starting).startswith("⏳ Salon has just started and is loading its model. Job #7 is kept")
+    assert health_line(starting).startswith("⏳ Salon has just started and is loading its model")
+    restarting = PoolHealth(ready_workers=0, total_workers=1, restarting=True, attempt=2)
+    assert "restarting (attempt 2" in paused_text(7, restarting)
