@@ -167,7 +167,6 @@ class SalonBot(commands.Bot):
         self._heartbeat: asyncio.Task[None] | None = None
         self._pool_start: asyncio.Task[None] | None = None
         # Set when the pool's first start fails (a model that cannot load): `run` stops on it.
-        self.startup_error: Exception | None = None
         self.startup_failed = asyncio.Event()
 
     @property
@@ -230,7 +229,6 @@ class SalonBot(commands.Bot):
         except Exception as exc:
             # A model that cannot load is for the admin to fix: one line, then `run` stops.
             log.error("the model cannot load: %s (python -m bot check names every problem)", exc)
-            self.startup_error = exc
             self.startup_failed.set()
             return
         log.info("the generation pool is ready: %s", ", ".join(self.settings.devices))

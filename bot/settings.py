@@ -6,6 +6,7 @@ three Discord connection settings, which keep the names other Discord tools use.
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -196,9 +197,12 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
-    @property
+    @cached_property
     def model_registry(self) -> ModelRegistry:
-        """Return the models Salon offers: the models file's, or SALON_MODEL_SOURCE's one."""
+        """Return the models Salon offers: the models file's, or SALON_MODEL_SOURCE's one.
+
+        Read once: the pool, the composer and `check` all see the same registry.
+        """
         from gpu_worker.registry import load_registry, single_model_registry
 
         if self.models_file is not None:

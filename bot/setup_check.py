@@ -66,8 +66,7 @@ def _writable_problem(folder: Path) -> str | None:
 
 def generation_problems(settings: Settings) -> list[str]:
     """Return what stops each model of the registry from making an image: load it, run one small step."""
-    registry = settings.model_registry
-    return [problem for alias in registry.aliases for problem in _model_problems(settings, alias)]
+    return [problem for alias in settings.model_registry.aliases for problem in _model_problems(settings, alias)]
 
 
 def _model_problems(settings: Settings, alias: str) -> list[str]:
@@ -79,9 +78,10 @@ def _model_problems(settings: Settings, alias: str) -> list[str]:
 
     device = settings.devices[0]
     where = _model_setting(settings, alias)
-    source = settings.model_registry.entry(alias).source
+    registry = settings.model_registry
+    source = registry.entry(alias).source
     try:
-        context = WorkerContext(device, load_entry(settings.model_registry, alias, device, settings.models_dir))
+        context = WorkerContext(device, load_entry(registry, alias, device, settings.models_dir))
         request = GenerationRequest(
             kind="txt2img",
             prompt="a lighthouse at dusk",

@@ -52,7 +52,7 @@ class ModelCache:
         self.budget_bytes = budget_bytes
         self._size_of = size_of
         self._on_unload = on_unload
-        self._resident: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._resident: OrderedDict[str, Any] = OrderedDict()
         self.load_seconds: dict[str, float] = {}
         self._sizes: dict[str, int] = {}  # bytes of every model loaded here, resident or not
 
@@ -76,7 +76,7 @@ class ModelCache:
         alias = self.resolve(alias)
         if alias in self._resident:
             self._resident.move_to_end(alias)
-            return self._resident[alias][0]
+            return self._resident[alias]
         if on_loading is not None:
             on_loading(alias, self.expected_seconds(alias))
         self._make_room(self._expected_bytes(alias))
@@ -84,7 +84,7 @@ class ModelCache:
         loaded = self._load(alias)
         self.load_seconds[alias] = time.monotonic() - started
         size = self._size_of(getattr(loaded, "base", loaded))
-        self._resident[alias] = (loaded, size)
+        self._resident[alias] = loaded
         self._sizes[alias] = size
         self._make_room(0, keep=alias)  # it may be larger than expected: evict others, never itself
         log.info(
@@ -107,7 +107,7 @@ class ModelCache:
         # the largest resident one.
         if alias in self._sizes:
             return self._sizes[alias]
-        return max((size for _loaded, size in self._resident.values()), default=0)
+        return max((self._sizes[resident] for resident in self._resident), default=0)
 
     def _make_room(self, incoming: int, keep: str | None = None) -> None:
         """Evict least recently used models (never `keep`) until the resident ones and `incoming` bytes fit.
@@ -117,7 +117,7 @@ class ModelCache:
         evicted = False
         while True:
             others = [alias for alias in self._resident if alias != keep]
-            used = sum(size for _loaded, size in self._resident.values())
+            used = sum(self._sizes[resident] for resident in self._resident)
             if not others or (self.budget_bytes and used + incoming <= self.budget_bytes):
                 break
             self._resident.pop(others[0])

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -216,16 +217,7 @@ def pull_model(source: str, cache_dir: Path, *, variant: str | None = None) -> s
         raise ModelLoadError(f"cannot download {source!r}: HF_HUB_OFFLINE is set")
     from diffusers import DiffusionPipeline
 
-    try:
-        try:
-            folder = DiffusionPipeline.download(source, variant=variant)
-        except ValueError:
-            if variant is None:
-                raise
-            log.info("model %s has no %s variant; downloading its plain weights", source, variant)
-            folder = DiffusionPipeline.download(source)
-    except OSError as exc:
-        raise ModelLoadError(_hub_problem(source, exc)) from exc
+    folder = _from_hub_variant(source, variant, lambda chosen: DiffusionPipeline.download(source, variant=chosen))
     return f"{source} is downloaded in {folder}"
 
 
@@ -286,17 +278,28 @@ def checkpoint_keys(path: Path) -> list[str]:
 def _from_hub(model_id: str, dtype: Any, variant: str | None = None) -> Any:
     from diffusers import AutoPipelineForText2Image
 
+    return _from_hub_variant(
+        model_id,
+        variant,
+        lambda chosen: AutoPipelineForText2Image.from_pretrained(
+            model_id, dtype=dtype, local_files_only=_offline(), variant=chosen
+        ),
+    )
+
+
+def _from_hub_variant(model_id: str, variant: str | None, fetch: Callable[[str | None], Any]) -> Any:
+    """Return `fetch(variant)`, or `fetch(None)` when the repository has no files of that variant.
+
+    diffusers says a variant is missing with a ValueError; the hub's own errors become one line.
+    """
     try:
         try:
-            return AutoPipelineForText2Image.from_pretrained(
-                model_id, dtype=dtype, local_files_only=_offline(), variant=variant
-            )
+            return fetch(variant)
         except ValueError:
             if variant is None:
                 raise
-            # The repository has no files of that variant: diffusers says so with a ValueError.
-            log.info("model %s has no %s variant; loading its plain weights", model_id, variant)
-            return AutoPipelineForText2Image.from_pretrained(model_id, dtype=dtype, local_files_only=_offline())
+            log.info("model %s has no %s variant; using its plain weights", model_id, variant)
+            return fetch(None)
     except OSError as exc:
         raise ModelLoadError(_hub_problem(model_id, exc)) from exc
 

@@ -155,21 +155,19 @@ async def list_events(
     session, channel, guild, actor, kinds or subject (`subjects`: any of several)."""
     clauses = ["id > ?"]
     params: list[Any] = [after_id]
-    if guild_id is not None:
-        clauses.append("guild_id = ?")
-        params.append(guild_id)
-    if actor_id is not None:
-        clauses.append("actor_id = ?")
-        params.append(actor_id)
+    # Column names are these literals, never caller text; the values are parameters.
+    for column, value in (
+        ("guild_id", guild_id),
+        ("actor_id", actor_id),
+        ("session_id", session_id),
+        ("channel_id", channel_id),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
     if subjects:
         clauses.append("(" + " OR ".join("(subject_type = ? AND subject_id = ?)" for _ in subjects) + ")")
         params.extend(value for kind, key in subjects for value in (kind, str(key)))
-    if session_id is not None:
-        clauses.append("session_id = ?")
-        params.append(session_id)
-    if channel_id is not None:
-        clauses.append("channel_id = ?")
-        params.append(channel_id)
     if kinds:
         clauses.append(f"kind IN ({', '.join('?' * len(kinds))})")
         params.extend(kinds)
